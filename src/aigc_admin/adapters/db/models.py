@@ -1,0 +1,422 @@
+"""Tortoise models: every table of the original aigc-admin, plus what tenancy and audit need.
+
+Table and column names follow the original (``models``, ``model_deploy``, ``chat_channels``,
+``fine_tuning_train_job``…) so operators recognise them. Behaviour lives in domain services;
+these classes only describe storage. The same schema runs on MariaDB and SQLite.
+"""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class TimestampedModel(Model):
+    id = fields.BigIntField(primary_key=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+# --- tenancy and accounts -----------------------------------------------------------------
+class Tenant(TimestampedModel):
+    name = fields.CharField(max_length=64)
+    code = fields.CharField(max_length=64, unique=True)  # stable identifier, used by LDAP mappings
+    public_tenant_id = fields.CharField(max_length=64, unique=True)
+    remark = fields.CharField(max_length=255, default="")
+    content_quality_check = fields.BooleanField(default=False)
+
+    class Meta:
+        table = "tenants"
+
+
+class Account(TimestampedModel):
+    username = fields.CharField(max_length=128, unique=True)
+    email = fields.CharField(max_length=128, default="", db_index=True)
+    nickname = fields.CharField(max_length=128, default="")
+    password_hash = fields.CharField(max_length=255, default="")  # argon2; empty for LDAP accounts
+    source = fields.CharField(max_length=16, default="local")  # local | ldap
+    is_platform_admin = fields.BooleanField(default=False)
+    enabled = fields.BooleanField(default=True)
+    language = fields.CharField(max_length=16, default="en")
+    last_login_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "accounts"
+
+
+class TenantMembership(TimestampedModel):
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="memberships", on_delete=fields.CASCADE)
+    account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "models.Account", related_name="memberships", on_delete=fields.CASCADE)
+    role = fields.CharField(max_length=16)  # maintainer | member
+    tenant_id: int
+    account_id: int
+
+    class Meta:
+        table = "tenant_memberships"
+        unique_together = (("tenant", "account"),)
+
+
+# --- models and deployments ---------------------------------------------------------------
+class LLMModel(TimestampedModel):
+    provider_name = fields.CharField(max_length=50, default="local")  # local | openai (external upstream)
+    model_type = fields.CharField(max_length=30, default="chat")  # chat | completion | embedding
+    model_name = fields.CharField(max_length=128, unique=True)
+    max_tokens = fields.IntField(default=2048)
+    is_private = fields.BooleanField(default=False)
+    is_fine_tuning = fields.BooleanField(default=False)
+    enabled = fields.BooleanField(default=False)
+    remark = fields.CharField(max_length=255, default="")
+    parameters = fields.DecimalField(max_digits=9, decimal_places=2, default=0)
+    last_operator = fields.CharField(max_length=100, default="")
+    base_url = fields.CharField(max_length=500, default="")  # external upstream
+    upstream_secret = fields.TextField(default="")  # encrypted credentials of an external upstream
+    model_path = fields.CharField(max_length=500, default="")
+    tenants: fields.ManyToManyRelation[Tenant] = fields.ManyToManyField(
+        "models.Tenant", related_name="models", through="tenant_model_associations")
+
+    class Meta:
+        table = "models"
+
+
+class ModelDeploy(TimestampedModel):
+    model: fields.ForeignKeyRelation[LLMModel] = fields.ForeignKeyField(
+        "models.LLMModel", related_name="deployments", on_delete=fields.CASCADE)
+    tenant: fields.ForeignKeyNullableRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="deployments", null=True, on_delete=fields.SET_NULL)
+    model_path = fields.CharField(max_length=500, default="")
+    status = fields.CharField(max_length=32, default="PENDING", db_index=True)
+    reason = fields.TextField(default="")
+    engine = fields.CharField(max_length=32, default="model_worker")
+    replicas = fields.IntField(default=1)
+    gpus_per_replica = fields.IntField(default=0)
+    label = fields.CharField(max_length=128, default="")
+    quantization = fields.CharField(max_length=32, default="")
+    max_gpu_memory = fields.CharField(max_length=32, default="")
+    runtime_backend = fields.CharField(max_length=16, default="")
+    runtime_handle = fields.TextField(default="")  # JSON: what the runtime needs to find the workload
+    worker_addresses = fields.TextField(default="[]")  # JSON list
+    operator = fields.CharField(max_length=100, default="")
+    started_at = fields.DatetimeField(null=True)
+    stopped_at = fields.DatetimeField(null=True)
+    model_id: int
+
+    class Meta:
+        table = "model_deploy"
+
+
+class ModelHealth(Model):
+    """One probe of a deployed worker (or the controller when deploy is null)."""
+
+    id = fields.BigIntField(primary_key=True)
+    deploy: fields.ForeignKeyNullableRelation[ModelDeploy] = fields.ForeignKeyField(
+        "models.ModelDeploy", related_name="health", null=True, on_delete=fields.CASCADE)
+    worker_address = fields.CharField(max_length=255, default="")
+    healthy = fields.BooleanField(default=False)
+    speed = fields.FloatField(default=0)
+    queue_length = fields.IntField(default=0)
+    detail = fields.TextField(default="")
+    checked_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "model_health"
+
+
+# --- channels ----------------------------------------------------------------------------
+class ChatChannel(TimestampedModel):
+    name = fields.CharField(max_length=64, unique=True)
+    alias = fields.CharField(max_length=64, default="New Channel")
+    remark = fields.CharField(max_length=128, default="")
+    quota = fields.BigIntField(null=True)  # tokens; null = unlimited
+    used_tokens = fields.BigIntField(default=0)
+    only_openai = fields.BooleanField(default=False)
+    api_key_hash = fields.CharField(max_length=128, unique=True)
+    api_key_prefix = fields.CharField(max_length=16, default="")
+    email = fields.CharField(max_length=128, default="")
+    last_operator = fields.CharField(max_length=100, default="")
+    expires_at = fields.DatetimeField(null=True)
+    rpm_limit = fields.IntField(null=True)
+    tpm_limit = fields.IntField(null=True)
+    enabled = fields.BooleanField(default=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="channels", on_delete=fields.CASCADE)
+    models: fields.ManyToManyRelation[LLMModel] = fields.ManyToManyField(
+        "models.LLMModel", related_name="channels", through="channel_model_associations")
+    tenant_id: int
+
+    class Meta:
+        table = "chat_channels"
+
+
+class ChannelUsage(Model):
+    """Usage per channel, model and day, accumulated in batches by the gateway."""
+
+    id = fields.BigIntField(primary_key=True)
+    channel: fields.ForeignKeyRelation[ChatChannel] = fields.ForeignKeyField(
+        "models.ChatChannel", related_name="usage", on_delete=fields.CASCADE)
+    model_name = fields.CharField(max_length=128)
+    day = fields.DateField()
+    requests = fields.BigIntField(default=0)
+    prompt_tokens = fields.BigIntField(default=0)
+    completion_tokens = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "channel_usage"
+        unique_together = (("channel", "model_name", "day"),)
+
+
+# --- files and datasets ------------------------------------------------------------------
+class File(TimestampedModel):
+    file_id = fields.CharField(max_length=64, unique=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="files", on_delete=fields.CASCADE)
+    name = fields.CharField(max_length=255)
+    purpose = fields.CharField(max_length=32, db_index=True)  # fine-tune | fine-tune-eval | …
+    size = fields.BigIntField(default=0)
+    file_type = fields.CharField(max_length=32, default="")
+    storage_path = fields.CharField(max_length=500)  # relative to the storage root
+    sha256 = fields.CharField(max_length=64, db_index=True)
+    line_count = fields.IntField(default=0)
+    token_count = fields.BigIntField(default=0)
+    creator_email = fields.CharField(max_length=128, default="")
+    tenant_id: int
+
+    class Meta:
+        table = "files"
+        unique_together = (("tenant", "sha256", "purpose"),)
+
+
+class Dataset(TimestampedModel):
+    uuid = fields.CharField(max_length=64, unique=True)
+    name = fields.CharField(max_length=64)
+    remark = fields.CharField(max_length=500, default="")
+    sample_count = fields.IntField(default=0)
+    creator_email = fields.CharField(max_length=128, default="")
+    type = fields.CharField(max_length=24, default="text")
+    format = fields.CharField(max_length=24, default="messages")  # messages | alpaca | sharegpt
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="datasets", on_delete=fields.CASCADE)
+    tenant_id: int
+
+    class Meta:
+        table = "datasets"
+        unique_together = (("tenant", "name"),)
+
+
+class DatasetSample(TimestampedModel):
+    uuid = fields.CharField(max_length=64, unique=True)
+    dataset: fields.ForeignKeyRelation[Dataset] = fields.ForeignKeyField(
+        "models.Dataset", related_name="samples", on_delete=fields.CASCADE)
+    title = fields.CharField(max_length=128, default="")
+    system = fields.TextField(default="")
+    instruction = fields.TextField(default="")
+    input = fields.TextField(default="")
+    output = fields.TextField(default="")
+    conversations = fields.TextField(default="")  # JSON list of {role, content}
+    label = fields.CharField(max_length=64, default="")
+    remark = fields.CharField(max_length=500, default="")
+    creator_email = fields.CharField(max_length=128, default="")
+    turns = fields.IntField(default=0)
+
+    class Meta:
+        table = "dataset_samples"
+
+
+# --- fine-tuning -------------------------------------------------------------------------
+class FineTuningTemplate(TimestampedModel):
+    name = fields.CharField(max_length=64, unique=True)
+    base_model = fields.CharField(max_length=128, db_index=True)
+    content = fields.TextField()  # the template; rendered in a sandbox from explicit variables
+    params = fields.TextField(default="")
+    train_image = fields.CharField(max_length=500, default="")
+    remark = fields.CharField(max_length=500, default="")
+    base_model_path = fields.CharField(max_length=500, default="")
+    script_file = fields.CharField(max_length=500, default="")
+    output_dir = fields.CharField(max_length=500, default="")
+    max_tokens = fields.IntField(default=2048)
+    lora = fields.BooleanField(default=False)
+    enabled = fields.BooleanField(default=False)
+    template_type = fields.CharField(max_length=24, default="train")  # train | inference
+
+    class Meta:
+        table = "fine_tuning_template"
+
+
+class FineTuningTrainJob(TimestampedModel):
+    job_id = fields.CharField(max_length=64, unique=True)
+    fine_tuned_model = fields.CharField(max_length=128, null=True, unique=True)
+    channel: fields.ForeignKeyNullableRelation[ChatChannel] = fields.ForeignKeyField(
+        "models.ChatChannel", related_name="fine_tuning_jobs", null=True, on_delete=fields.SET_NULL)
+    template: fields.ForeignKeyNullableRelation[FineTuningTemplate] = fields.ForeignKeyField(
+        "models.FineTuningTemplate", related_name="jobs", null=True, on_delete=fields.SET_NULL)
+    file: fields.ForeignKeyNullableRelation[File] = fields.ForeignKeyField(
+        "models.File", related_name="fine_tuning_jobs", null=True, on_delete=fields.SET_NULL)
+    validation_file: fields.ForeignKeyNullableRelation[File] = fields.ForeignKeyField(
+        "models.File", related_name="validation_jobs", null=True, on_delete=fields.SET_NULL)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="fine_tuning_jobs", on_delete=fields.CASCADE)
+    base_model = fields.CharField(max_length=128, db_index=True)
+    train_batch_size = fields.IntField(default=1)
+    eval_batch_size = fields.IntField(default=1)
+    accumulation_steps = fields.IntField(default=1)
+    train_epoch = fields.IntField(default=1)
+    proc_per_node = fields.IntField(default=1)
+    eval_steps = fields.IntField(default=1500)
+    save_steps = fields.IntField(default=1500)
+    save_total_limit = fields.IntField(default=8)
+    learning_rate = fields.FloatField(default=2e-5)
+    weight_decay = fields.FloatField(default=0.0)
+    warmup_ratio = fields.FloatField(default=0.04)
+    logging_steps = fields.IntField(default=1)
+    model_max_length = fields.IntField(default=2048)
+    lora = fields.BooleanField(default=False)
+    base_model_path = fields.CharField(max_length=500, default="")
+    data_path = fields.CharField(max_length=500, default="")
+    output_dir = fields.CharField(max_length=500, default="")
+    script_file = fields.CharField(max_length=500, default="")
+    master_port = fields.IntField(null=True)
+    file_url = fields.CharField(max_length=500, default="")
+    suffix = fields.CharField(max_length=64, default="")
+    train_status = fields.CharField(max_length=16, default="WAITING", db_index=True)
+    train_duration = fields.IntField(default=0)  # seconds
+    progress = fields.FloatField(default=0)
+    progress_epochs = fields.FloatField(default=0)
+    progress_loss = fields.FloatField(default=0)
+    progress_learning_rate = fields.FloatField(default=0)
+    train_publisher = fields.CharField(max_length=128, default="")
+    train_script = fields.TextField(default="")
+    paas_job_name = fields.CharField(max_length=128, default="")
+    runtime_handle = fields.TextField(default="")
+    auto_deploy = fields.BooleanField(default=False)
+    start_train_time = fields.DatetimeField(null=True)
+    finished_at = fields.DatetimeField(null=True)
+    error_message = fields.TextField(default="")
+    remark = fields.CharField(max_length=128, default="")
+    log_cursor = fields.BigIntField(default=0)  # last persisted log line number
+    tenant_id: int
+
+    class Meta:
+        table = "fine_tuning_train_job"
+
+
+class FineTuningLog(Model):
+    """One training log line, seq is a per-job monotonically increasing cursor."""
+
+    id = fields.BigIntField(primary_key=True)
+    job: fields.ForeignKeyRelation[FineTuningTrainJob] = fields.ForeignKeyField(
+        "models.FineTuningTrainJob", related_name="logs", on_delete=fields.CASCADE)
+    seq = fields.BigIntField()
+    line = fields.TextField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "fine_tuning_log"
+        unique_together = (("job", "seq"),)
+
+
+# --- evaluation --------------------------------------------------------------------------
+class LLMEvalResult(TimestampedModel):
+    uuid = fields.CharField(max_length=64, unique=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="eval_results", on_delete=fields.CASCADE)
+    status = fields.CharField(max_length=20, default="pending", db_index=True)
+    model_name = fields.CharField(max_length=128, db_index=True)
+    metric_name = fields.CharField(max_length=50)
+    score = fields.DecimalField(max_digits=7, decimal_places=2, default=0)
+    details = fields.TextField(default="")
+    dataset_file: fields.ForeignKeyNullableRelation[File] = fields.ForeignKeyField(
+        "models.File", related_name="eval_results", null=True, on_delete=fields.SET_NULL)
+    progress = fields.FloatField(default=0)
+    eval_total = fields.IntField(default=0)
+    error_message = fields.CharField(max_length=1000, default="")
+    started_at = fields.DatetimeField(null=True)
+    completed_at = fields.DatetimeField(null=True)
+    dataset_type = fields.CharField(max_length=50, default="train")
+    remark = fields.CharField(max_length=255, default="")
+
+    class Meta:
+        table = "llm_eval_results"
+
+
+# --- assistants and tools ----------------------------------------------------------------
+class Tool(TimestampedModel):
+    uuid = fields.CharField(max_length=64, unique=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="tools", on_delete=fields.CASCADE)
+    name = fields.CharField(max_length=64)
+    description = fields.TextField(default="")
+    tool_type = fields.CharField(max_length=64, default="function")  # code_interpreter | retrieval | function
+    metadata = fields.TextField(default="{}")
+    operator = fields.CharField(max_length=100, default="")
+    remark = fields.CharField(max_length=255, default="")
+
+    class Meta:
+        table = "tools"
+        unique_together = (("tenant", "name"),)
+
+
+class Assistant(TimestampedModel):
+    uuid = fields.CharField(max_length=64, unique=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="assistants", on_delete=fields.CASCADE)
+    name = fields.CharField(max_length=64)
+    avatar = fields.CharField(max_length=255, default="")
+    remark = fields.CharField(max_length=500, default="")
+    model_name = fields.CharField(max_length=128)
+    description = fields.CharField(max_length=1000, default="")
+    instructions = fields.TextField(default="")
+    metadata = fields.TextField(default="{}")
+    operator = fields.CharField(max_length=64, default="")
+    tools: fields.ManyToManyRelation[Tool] = fields.ManyToManyField(
+        "models.Tool", related_name="assistants", through="assistant_tool_associations")
+
+    class Meta:
+        table = "assistants"
+        unique_together = (("tenant", "name"),)
+
+
+class AssistantMessage(TimestampedModel):
+    assistant: fields.ForeignKeyRelation[Assistant] = fields.ForeignKeyField(
+        "models.Assistant", related_name="messages", on_delete=fields.CASCADE)
+    request = fields.TextField()
+    response = fields.TextField()
+    messages = fields.TextField()
+
+    class Meta:
+        table = "assistant_messages"
+
+
+# --- system ------------------------------------------------------------------------------
+class SysDict(TimestampedModel):
+    parent_id = fields.BigIntField(default=0, db_index=True)
+    code = fields.CharField(max_length=32, db_index=True)
+    dict_value = fields.CharField(max_length=128)
+    dict_label = fields.CharField(max_length=128)
+    dict_type = fields.CharField(max_length=10, default="string")  # string | int | bool
+    sort = fields.IntField(default=0)
+    remark = fields.CharField(max_length=255, default="")
+
+    class Meta:
+        table = "sys_dict"
+
+
+class SysAudit(Model):
+    id = fields.BigIntField(primary_key=True)
+    trace_id = fields.CharField(max_length=64, db_index=True)
+    operator = fields.CharField(max_length=128, default="", db_index=True)
+    account_id = fields.BigIntField(null=True)
+    tenant_id = fields.BigIntField(null=True, db_index=True)
+    operation = fields.CharField(max_length=128, db_index=True)
+    variables = fields.TextField(default="{}")  # JSON, secrets masked
+    duration_ms = fields.IntField(default=0)
+    success = fields.BooleanField(default=True)
+    error = fields.TextField(default="")
+    remote_addr = fields.CharField(max_length=64, default="")
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "sys_audit"

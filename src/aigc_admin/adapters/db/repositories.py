@@ -1,0 +1,222 @@
+"""Tortoise implementations of the domain's repository ports: rows in, entities out."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from aigc_admin.adapters.db import models as m
+from aigc_admin.domain.accounts.entities import Account, AccountSource
+from aigc_admin.domain.audit.service import AuditEntry, AuditFilter
+from aigc_admin.domain.dicts.service import DictEntry, DictType
+from aigc_admin.domain.roles import TenantRole
+from aigc_admin.domain.tenants.service import Member, Tenant
+
+
+def _account(row: m.Account) -> Account:
+    return Account(id=row.id, username=row.username, email=row.email, nickname=row.nickname,
+                   source=AccountSource(row.source), is_platform_admin=row.is_platform_admin,
+                   enabled=row.enabled, created_at=row.created_at, last_login_at=row.last_login_at)
+
+
+class AccountRepo:
+    async def get(self, account_id: int) -> Account | None:
+        row = await m.Account.get_or_none(id=account_id)
+        return _account(row) if row else None
+
+    async def get_many(self, ids: list[int]) -> dict[int, Account]:
+        return {r.id: _account(r) for r in await m.Account.filter(id__in=ids)}
+
+    async def get_by_username(self, username: str) -> Account | None:
+        row = await m.Account.get_or_none(username=username)
+        return _account(row) if row else None
+
+    async def password_hash(self, account_id: int) -> str:
+        row = await m.Account.get(id=account_id).only("id", "password_hash")
+        return row.password_hash
+
+    async def create(self, *, username: str, email: str, nickname: str, password_hash: str,
+                     source: AccountSource, is_platform_admin: bool) -> Account:
+        row = await m.Account.create(username=username, email=email, nickname=nickname,
+                                     password_hash=password_hash, source=source.value,
+                                     is_platform_admin=is_platform_admin)
+        return _account(row)
+
+    async def update(self, account_id: int, **changes: object) -> Account:
+        await m.Account.filter(id=account_id).update(**changes)
+        return _account(await m.Account.get(id=account_id))
+
+    async def delete(self, account_id: int) -> None:
+        await m.Account.filter(id=account_id).delete()
+
+    async def list(self, *, offset: int, limit: int, search: str | None) -> tuple[list[Account], int]:
+        qs = m.Account.all()
+        if search:
+            qs = qs.filter(Q(username__icontains=search) | Q(email__icontains=search) | Q(nickname__icontains=search))
+        total = await qs.count()
+        rows = await qs.order_by("id").offset(offset).limit(limit)
+        return [_account(r) for r in rows], total
+
+    async def memberships(self, account_id: int) -> dict[int, TenantRole]:
+        rows = await m.TenantMembership.filter(account_id=account_id).values_list("tenant_id", "role")
+        return {int(t): TenantRole(r) for t, r in rows}
+
+    async def set_membership(self, tenant_id: int, account_id: int, role: TenantRole) -> None:
+        await m.TenantMembership.update_or_create(
+            defaults={"role": role.value}, tenant_id=tenant_id, account_id=account_id)
+
+    async def remove_membership(self, tenant_id: int, account_id: int) -> bool:
+        return bool(await m.TenantMembership.filter(tenant_id=tenant_id, account_id=account_id).delete())
+
+    async def tenant_ids_by_code(self, codes: list[str]) -> dict[str, int]:
+        if not codes:
+            return {}
+        return {c: int(i) for c, i in await m.Tenant.filter(code__in=codes).values_list("code", "id")}
+
+
+def _tenant(row: m.Tenant) -> Tenant:
+    return Tenant(id=row.id, name=row.name, code=row.code, public_tenant_id=row.public_tenant_id,
+                  remark=row.remark, created_at=row.created_at)
+
+
+class TenantRepo:
+    async def get(self, tenant_id: int) -> Tenant | None:
+        row = await m.Tenant.get_or_none(id=tenant_id)
+        return _tenant(row) if row else None
+
+    async def get_many(self, ids: list[int]) -> dict[int, Tenant]:
+        return {r.id: _tenant(r) for r in await m.Tenant.filter(id__in=ids)}
+
+    async def get_by_code(self, code: str) -> Tenant | None:
+        row = await m.Tenant.get_or_none(code=code)
+        return _tenant(row) if row else None
+
+    async def create(self, *, name: str, code: str, public_tenant_id: str, remark: str) -> Tenant:
+        return _tenant(await m.Tenant.create(name=name, code=code, public_tenant_id=public_tenant_id, remark=remark))
+
+    async def update(self, tenant_id: int, **changes: object) -> Tenant:
+        await m.Tenant.filter(id=tenant_id).update(**changes)
+        return _tenant(await m.Tenant.get(id=tenant_id))
+
+    async def delete(self, tenant_id: int) -> None:
+        async with in_transaction():
+            await m.TenantMembership.filter(tenant_id=tenant_id).delete()
+            await m.Tenant.filter(id=tenant_id).delete()
+
+    async def list(self, *, offset: int, limit: int, search: str | None,
+                   only_ids: list[int] | None) -> tuple[list[Tenant], int]:
+        qs = m.Tenant.all()
+        if only_ids is not None:
+            qs = qs.filter(id__in=only_ids)
+        if search:
+            qs = qs.filter(Q(name__icontains=search) | Q(code__icontains=search))
+        total = await qs.count()
+        return [_tenant(r) for r in await qs.order_by("id").offset(offset).limit(limit)], total
+
+    async def members(self, tenant_id: int) -> list[Member]:
+        return (await self.members_of([tenant_id])).get(tenant_id, [])
+
+    async def members_of(self, tenant_ids: list[int]) -> dict[int, list[Member]]:
+        """Members of several tenants in one query (the dataloader's batch)."""
+        rows = await (m.TenantMembership.filter(tenant_id__in=tenant_ids).order_by("id")
+                      .values_list("tenant_id", "account_id", "account__username", "role"))
+        out: dict[int, list[Member]] = {}
+        for tenant_id, account_id, username, role in rows:
+            out.setdefault(int(tenant_id), []).append(Member(int(account_id), str(username), str(role)))
+        return out
+
+
+def _audit(row: m.SysAudit) -> AuditEntry:
+    return AuditEntry(id=row.id, trace_id=row.trace_id, operator=row.operator, account_id=row.account_id,
+                      tenant_id=row.tenant_id, operation=row.operation, variables=json.loads(row.variables or "{}"),
+                      duration_ms=row.duration_ms, success=row.success, error=row.error,
+                      remote_addr=row.remote_addr, created_at=row.created_at)
+
+
+class AuditRepo:
+    async def add(self, entry: AuditEntry) -> AuditEntry:
+        row = await m.SysAudit.create(
+            trace_id=entry.trace_id, operator=entry.operator, account_id=entry.account_id,
+            tenant_id=entry.tenant_id, operation=entry.operation,
+            variables=json.dumps(entry.variables, default=str, ensure_ascii=False),
+            duration_ms=entry.duration_ms, success=entry.success, error=entry.error[:4000],
+            remote_addr=entry.remote_addr)
+        return _audit(row)
+
+    async def list(self, flt: AuditFilter, *, offset: int, limit: int) -> tuple[list[AuditEntry], int]:
+        qs = m.SysAudit.all()
+        conditions: dict[str, Any] = {
+            "operator": flt.operator, "tenant_id": flt.tenant_id, "operation": flt.operation,
+            "trace_id": flt.trace_id, "success": flt.success, "duration_ms__gte": flt.min_duration_ms,
+            "created_at__gte": flt.start, "created_at__lt": flt.end,
+        }
+        qs = qs.filter(**{k: v for k, v in conditions.items() if v is not None})
+        if flt.visible_tenants is not None:
+            qs = qs.filter(tenant_id__in=flt.visible_tenants)
+        total = await qs.count()
+        return [_audit(r) for r in await qs.order_by("-id").offset(offset).limit(limit)], total
+
+    async def delete_older_than(self, cutoff: datetime) -> int:
+        return int(await m.SysAudit.filter(created_at__lt=cutoff).delete())
+
+
+def _dict(row: m.SysDict) -> DictEntry:
+    return DictEntry(id=row.id, parent_id=row.parent_id, code=row.code, dict_value=row.dict_value,
+                     dict_label=row.dict_label, dict_type=DictType(row.dict_type), sort=row.sort, remark=row.remark)
+
+
+class DictRepo:
+    async def get(self, entry_id: int) -> DictEntry | None:
+        row = await m.SysDict.get_or_none(id=entry_id)
+        return _dict(row) if row else None
+
+    async def create(self, **values: object) -> DictEntry:
+        return _dict(await m.SysDict.create(**values))
+
+    async def update(self, entry_id: int, **changes: object) -> DictEntry:
+        await m.SysDict.filter(id=entry_id).update(**changes)
+        return _dict(await m.SysDict.get(id=entry_id))
+
+    async def delete(self, entry_ids: list[int]) -> None:
+        await m.SysDict.filter(id__in=entry_ids).delete()
+
+    async def list(self, *, code: str | None, label: str | None, parent_id: int | None,
+                   offset: int, limit: int) -> tuple[list[DictEntry], int]:
+        qs = m.SysDict.all()
+        if code:
+            qs = qs.filter(code__icontains=code)
+        if label:
+            qs = qs.filter(dict_label__icontains=label)
+        if parent_id is not None:
+            qs = qs.filter(parent_id=parent_id)
+        total = await qs.count()
+        return [_dict(r) for r in await qs.order_by("sort", "id").offset(offset).limit(limit)], total
+
+    async def all_for_codes(self, codes: list[str]) -> list[DictEntry]:
+        level = [_dict(r) for r in await m.SysDict.filter(parent_id=0, code__in=codes)]
+        found = list(level)
+        while level:
+            level = [_dict(r) for r in await m.SysDict.filter(parent_id__in=[e.id for e in level])]
+            found += level
+        return found
+
+
+class Lookups:
+    """Batch reads for per-request dataloaders."""
+
+    def __init__(self) -> None:
+        self._accounts = AccountRepo()
+        self._tenants = TenantRepo()
+
+    async def accounts_by_id(self, ids: list[int]) -> dict[int, Account]:
+        return await self._accounts.get_many(ids)
+
+    async def tenants_by_id(self, ids: list[int]) -> dict[int, Tenant]:
+        return await self._tenants.get_many(ids)
+
+    async def members_by_tenant(self, ids: list[int]) -> dict[int, list[Member]]:
+        return await self._tenants.members_of(ids)

@@ -1,0 +1,157 @@
+"""Events over Redis pub/sub: a publisher, and a per-process hub that fans one Redis
+subscription per topic out to any number of local subscribers (GraphQL subscriptions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+log = logging.getLogger(__name__)
+SUBSCRIBER_BUFFER = 10_000
+
+
+class SubscriberOverflow(Exception):
+    """A subscriber fell too far behind; it is closed rather than silently skipping events."""
+
+
+class EventPublisher:
+    def __init__(self, client: aioredis.Redis, *, prefix: str) -> None:
+        self._r = client
+        self._prefix = prefix
+
+    def channel(self, topic: str) -> str:
+        return f"{self._prefix}:events:{topic}"
+
+    async def publish(self, topic: str, payload: dict[str, Any]) -> None:
+        await self._r.publish(self.channel(topic), json.dumps(payload, default=str, separators=(",", ":")))
+
+
+class _Subscriber:
+    __slots__ = ("overflowed", "queue")
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(SUBSCRIBER_BUFFER)
+        self.overflowed = False
+
+
+class EventHub:
+    """One Redis connection and one subscription per topic for the whole process."""
+
+    def __init__(self, client: aioredis.Redis, *, prefix: str) -> None:
+        self._r = client
+        self._publisher = EventPublisher(client, prefix=prefix)
+        self._subs: dict[str, set[_Subscriber]] = {}
+        self._pubsub: Any = None
+        self._reader: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def _ensure_reader(self) -> None:
+        if self._pubsub is None:
+            self._pubsub = self._r.pubsub(ignore_subscribe_messages=True)
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read(), name="event-hub-reader")
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                if not self._pubsub.subscribed:
+                    await asyncio.sleep(0.05)
+                    continue
+                msg = await self._pubsub.get_message(timeout=1.0)
+            except (RedisConnectionError, RedisTimeoutError, OSError) as e:
+                log.warning("event hub lost Redis (%s); reconnecting", e)
+                await asyncio.sleep(0.5)
+                await self._resubscribe()
+                continue
+            if msg is None or msg.get("type") != "message":
+                continue
+            channel = msg["channel"].decode() if isinstance(msg["channel"], bytes) else msg["channel"]
+            try:
+                payload = json.loads(msg["data"])
+            except (TypeError, ValueError):
+                log.error("event hub: undecodable message on %s", channel)
+                continue
+            for sub in tuple(self._subs.get(channel, ())):
+                try:
+                    sub.queue.put_nowait(payload)
+                except asyncio.QueueFull:
+                    sub.overflowed = True
+
+    async def _resubscribe(self) -> None:
+        channels = list(self._subs)
+        with contextlib.suppress(Exception):
+            await self._pubsub.aclose()
+        self._pubsub = self._r.pubsub(ignore_subscribe_messages=True)
+        if channels:
+            try:
+                await self._pubsub.subscribe(*channels)
+            except (RedisConnectionError, OSError):
+                log.debug("resubscribe failed; will retry", exc_info=True)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, topic: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+        """Yield an async iterator of this topic's events; unsubscribes on exit."""
+        channel = self._publisher.channel(topic)
+        sub = _Subscriber()
+        async with self._lock:
+            await self._ensure_reader()
+            first = channel not in self._subs
+            self._subs.setdefault(channel, set()).add(sub)
+            if first:
+                await self._pubsub.subscribe(channel)
+        try:
+            yield self._iterate(sub)
+        finally:
+            async with self._lock:
+                subs = self._subs.get(channel)
+                if subs is not None:
+                    subs.discard(sub)
+                    if not subs:
+                        del self._subs[channel]
+                        with contextlib.suppress(Exception):
+                            await self._pubsub.unsubscribe(channel)
+
+    @staticmethod
+    async def _iterate(sub: _Subscriber) -> AsyncIterator[dict[str, Any]]:
+        while True:
+            item = await sub.queue.get()
+            yield item
+            if sub.overflowed and sub.queue.empty():
+                raise SubscriberOverflow("subscriber too slow; events were not all delivered")
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()
+        self._subs.clear()
+
+
+class AuditEventPublisher:
+    """Publishes each written audit row on the 'audit' topic (feeds the auditLogAdded subscription)."""
+
+    TOPIC = "audit"
+
+    def __init__(self, publisher: EventPublisher) -> None:
+        self._pub = publisher
+
+    async def audit_added(self, entry: Any) -> None:
+        data = dict(entry.__dict__)
+        data["created_at"] = entry.created_at.isoformat() if entry.created_at else None
+        try:
+            await self._pub.publish(self.TOPIC, data)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as e:
+            # the row is stored; only the live feed misses it
+            log.warning("audit row %s stored but not published: %s", entry.id, e)

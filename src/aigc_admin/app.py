@@ -1,0 +1,176 @@
+"""Composition root: builds the FastAPI app, wires concrete adapters into domain services."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.requests import HTTPConnection
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.fastapi import GraphQLRouter
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UNSET, UnsetType
+from tortoise import connections
+
+from aigc_admin.adapters.db import close_db, init_db, migrate
+from aigc_admin.adapters.db.repositories import AccountRepo, AuditRepo, DictRepo, Lookups, TenantRepo
+from aigc_admin.adapters.events import AuditEventPublisher, EventHub, EventPublisher
+from aigc_admin.adapters.ldap import LdapDirectory
+from aigc_admin.adapters.redis_conn import RedisEndpoint
+from aigc_admin.adapters.security import Argon2Hasher, JwtTokens, RedisLoginAttempts
+from aigc_admin.domain.accounts.service import AccountService
+from aigc_admin.domain.audit.service import AuditService
+from aigc_admin.domain.dicts.service import DictService
+from aigc_admin.domain.tenants.service import TenantService
+from aigc_admin.resolvers.context import Context, Services, bearer_token
+from aigc_admin.schema import build_schema
+from aigc_admin.settings import Settings
+
+log = logging.getLogger("aigc_admin")
+
+
+@dataclass
+class Runtime:
+    """Process-wide resources opened in the lifespan and closed after it."""
+
+    endpoint: RedisEndpoint
+    owns_endpoint: bool
+    redis: Any
+    hub: EventHub
+    services: Services
+
+
+def build_services(settings: Settings, redis_client: Any, hub: EventHub) -> Services:
+    publisher = EventPublisher(redis_client, prefix=settings.redis_prefix)
+    tokens = JwtTokens(settings.jwt_secret(), issuer=settings.server_name,
+                       ttl_seconds=settings.auth_token_ttl_hours * 3600)
+    accounts = AccountService(
+        accounts=AccountRepo(), hasher=Argon2Hasher(), tokens=tokens,
+        attempts=RedisLoginAttempts(redis_client, prefix=settings.redis_prefix,
+                                    max_failures=settings.auth_lockout_attempts,
+                                    lock_seconds=settings.auth_lockout_minutes * 60),
+        directory=LdapDirectory.from_settings(settings) if settings.ldap_host else None,
+        group_mapping=settings.group_mapping)
+    return Services(
+        settings=settings, accounts=accounts, tenants=TenantService(tenants=TenantRepo()),
+        audit=AuditService(repo=AuditRepo(), publisher=AuditEventPublisher(publisher)),
+        dicts=DictService(repo=DictRepo()), tokens=tokens, lookups=Lookups(), events=hub)
+
+
+async def bootstrap(settings: Settings, services: Services) -> str | None:
+    """First-start data: the platform administrator. Returns a generated password, if one was made."""
+    return await services.accounts.ensure_admin(settings.server_admin_user, settings.server_admin_pass or None)
+
+
+class PlatformGraphQLRouter(GraphQLRouter):
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:  # type: ignore[override]
+        """Authenticate a graphql-transport-ws connection from its connection_init payload."""
+        params = context.connection_params or {}
+        token = bearer_token(_str(params.get("Authorization") or params.get("authorization")),
+                             _str(params.get("X-Token") or params.get("token")))
+        tenant = _str(params.get("X-Tenant-Id") or params.get("tenantId"))
+        if token or tenant:
+            await context.authenticate(token, tenant)
+            if context.auth_error or context.tenant_error:
+                raise ConnectionRejectionError({"message": context.auth_error or context.tenant_error})
+        return UNSET
+
+
+def _str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> FastAPI:
+    """The API process. ``endpoint`` lets a caller (``up``) share one embedded Redis with workers."""
+    schema = build_schema(max_depth=settings.graphql_max_depth, max_tokens=settings.graphql_max_tokens,
+                          max_aliases=settings.graphql_max_aliases)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ep = endpoint or RedisEndpoint.open(settings)
+        await migrate(settings)
+        await init_db(settings)
+        redis_client = ep.async_client()
+        hub = EventHub(redis_client, prefix=settings.redis_prefix)
+        services = build_services(settings, redis_client, hub)
+        generated = await bootstrap(settings, services)
+        if generated:
+            # Shown once, on the console only (never in the log file): the operator must keep it.
+            print(f"\n  Created platform administrator '{settings.server_admin_user}' "
+                  f"with password: {generated}\n  (shown once; change it after signing in)\n", flush=True)
+        app.state.runtime = Runtime(ep, endpoint is None, redis_client, hub, services)
+        log.info("aigc-admin ready at %s/graphql", settings.public_url)
+        try:
+            yield
+        finally:
+            await hub.close()
+            await redis_client.aclose()
+            await close_db()
+            if endpoint is None:
+                ep.close()
+
+    app = FastAPI(title="aigc-admin", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+
+    async def get_context(connection: HTTPConnection) -> Context:
+        runtime: Runtime = connection.app.state.runtime
+        context = Context(runtime.services)
+        context.remote_addr = connection.client.host if connection.client else ""
+        context.trace_id = getattr(connection.state, "trace_id", context.trace_id)
+        h = connection.headers
+        await context.authenticate(bearer_token(h.get("authorization"), h.get("x-token")), h.get("x-tenant-id"))
+        return context
+
+    router = PlatformGraphQLRouter(schema, context_getter=get_context, graphql_ide="graphiql" if settings.graphql_graphiql
+                                   else None, subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL])
+    app.include_router(router, prefix="/graphql")
+
+    @app.middleware("http")
+    async def trace_id_header(request: Request, call_next: Any) -> Any:
+        import uuid
+
+        request.state.trace_id = uuid.uuid4().hex
+        try:
+            response = await call_next(request)
+        except Exception:
+            log.exception("unhandled error (trace %s)", request.state.trace_id)
+            response = JSONResponse({"error": "Unexpected error", "traceId": request.state.trace_id}, 500)
+        response.headers["X-Trace-Id"] = request.state.trace_id
+        return response
+
+    if settings.cors_enable:
+        origins = [o.strip() for o in settings.cors_allow_origins.split(",") if o.strip()]
+        app.add_middleware(
+            CORSMiddleware, allow_origins=origins,
+            allow_methods=[m.strip() for m in settings.cors_allow_methods.split(",")],
+            allow_headers=[h.strip() for h in settings.cors_allow_headers.split(",")],
+            expose_headers=[h.strip() for h in settings.cors_expose_headers.split(",")],
+            allow_credentials=settings.cors_allow_credentials and origins != ["*"])
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> JSONResponse:
+        runtime: Runtime = request.app.state.runtime
+        failing: dict[str, str] = {}
+        try:
+            await connections.get("default").execute_query("SELECT 1")
+        except Exception as e:
+            failing["database"] = type(e).__name__
+        try:
+            await runtime.redis.ping()
+        except Exception as e:
+            failing["redis"] = type(e).__name__
+        if failing:
+            return JSONResponse({"status": "unavailable", "failing": failing}, status_code=503)
+        return JSONResponse({"status": "ready", "database": settings.db_drive,
+                             "redis": "embedded" if runtime.endpoint.embedded else "external"})
+
+    return app

@@ -1,0 +1,1 @@
+"""Thin GraphQL resolvers: validate → call the domain → map the result."""

@@ -1,0 +1,107 @@
+"""Schema extensions: error masking with a trace id, and the audit log of every mutation."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from graphql import GraphQLError, OperationDefinitionNode
+from graphql import OperationType as CoreOperationType
+from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.types.graphql import OperationType
+
+from aigc_admin.domain.audit.service import AuditEntry
+
+log = logging.getLogger("aigc_admin.graphql")
+
+
+def _is_expected(error: GraphQLError) -> bool:
+    """Errors we raised on purpose (auth, validation, limits) keep their message; others are masked."""
+    if error.original_error is None:
+        return True  # syntax/validation errors produced by graphql-core itself
+    return bool(error.extensions and error.extensions.get("code"))
+
+
+class TraceMaskErrors(MaskErrors):
+    """Unexpected exceptions become "Unexpected error" with a trace id; the stack goes to the log."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=lambda e: not _is_expected(e), error_message="Unexpected error")
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        trace_id = getattr(self.execution_context.context, "trace_id", "")
+        log.error("unexpected error in %s (trace %s)", error.path, trace_id, exc_info=error.original_error)
+        return GraphQLError(message=f"Unexpected error (trace id {trace_id})", nodes=error.nodes,
+                            source=error.source, positions=error.positions, path=error.path,
+                            extensions={"code": "INTERNAL_ERROR", "traceId": trace_id})
+
+
+class AuditMutations(SchemaExtension):
+    """Writes one audit row per mutation operation: operator, tenant, fields, masked variables, outcome."""
+
+    def resolve(self, _next: Any, root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
+        # Arguments of root mutation fields, inline literals and variables alike, as the resolver gets them.
+        if info.parent_type.name == "Mutation":
+            getattr(info.context, "mutation_args", {})[info.field_name] = _plain(kwargs)
+        return _next(root, info, *args, **kwargs)
+
+    async def on_execute(self) -> AsyncIterator[None]:  # type: ignore[override]
+        started = time.perf_counter()
+        ctx = self.execution_context.context
+        if hasattr(ctx, "mutation_args"):
+            ctx.mutation_args = {}
+        yield
+        ec = self.execution_context
+        if ec.operation_type != OperationType.MUTATION:
+            return
+        fields = _root_fields(ec)
+        args: dict[str, Any] = dict(getattr(ctx, "mutation_args", {}) or {})
+        result = ec.result
+        errors = [e.message for e in (getattr(result, "errors", None) or [])]
+        errors += list(getattr(ctx, "mutation_errors", []))
+        principal = getattr(ctx, "principal", None)
+        login_input = args.get("login", {}).get("input", {}) if isinstance(args.get("login"), dict) else {}
+        operator = principal.username if principal else str(login_input.get("username", ""))
+        entry = AuditEntry(
+            trace_id=ctx.trace_id, operator=operator or "anonymous",
+            account_id=principal.account_id if principal else None, tenant_id=ctx.tenant_id,
+            operation=",".join(fields) or (ec.operation_name or "mutation"), variables=args,
+            duration_ms=int((time.perf_counter() - started) * 1000), success=not errors,
+            error="; ".join(errors)[:4000], remote_addr=ctx.remote_addr)
+        try:
+            await ctx.services.audit.record(entry)
+        except Exception:
+            # The mutation already happened; losing its audit row must be loud, never silent.
+            log.exception("could not write the audit row of %s (trace %s)", entry.operation, entry.trace_id)
+
+
+def _root_fields(ec: Any) -> list[str]:
+    doc = ec.graphql_document
+    if doc is None:
+        return []
+    for d in doc.definitions:
+        if isinstance(d, OperationDefinitionNode) and d.operation == CoreOperationType.MUTATION and (
+                ec.operation_name is None or (d.name and d.name.value == ec.operation_name)):
+            return [s.name.value for s in d.selection_set.selections if hasattr(s, "name")]
+    return []
+
+
+def _plain(value: Any) -> Any:
+    """Strawberry inputs → JSON-friendly values (for the audit row)."""
+    import dataclasses
+    from enum import Enum
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if getattr(value, f.name) is not None and type(getattr(value, f.name)).__name__ != "UnsetType"}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)

@@ -1,0 +1,30 @@
+"""The GraphQL schema object: types from schema/, root resolvers from resolvers/, safety extensions."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+
+from aigc_admin.resolvers.extensions import AuditMutations, TraceMaskErrors
+from aigc_admin.resolvers.mutations import Mutation
+from aigc_admin.resolvers.queries import Query
+from aigc_admin.resolvers.subscriptions import Subscription
+
+
+def build_schema(*, max_depth: int = 12, max_tokens: int = 2000, max_aliases: int = 30) -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=[
+            QueryDepthLimiter(max_depth=max_depth),
+            MaxTokensLimiter(max_token_count=max_tokens),
+            MaxAliasesLimiter(max_alias_count=max_aliases),
+            AuditMutations,
+            TraceMaskErrors,
+        ],
+    )
+
+
+def export_sdl() -> str:
+    return build_schema().as_str() + "\n"

@@ -1,0 +1,300 @@
+"""GraphQL object types, inputs, enums and error types (shape only; resolvers live in resolvers/)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Generic, TypeVar
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from aigc_admin.domain import errors as domain_errors
+from aigc_admin.domain.accounts import entities as acc
+from aigc_admin.domain.accounts.errors import AccountErrorCode as _AccountErrorCode
+from aigc_admin.domain.audit.service import AuditEntry
+from aigc_admin.domain.dicts.service import DictEntry as _DictEntry
+from aigc_admin.domain.dicts.service import DictType as _DictType
+from aigc_admin.domain.roles import TenantRole as _TenantRole
+from aigc_admin.domain.tenants import service as ten
+
+T = TypeVar("T")
+
+CommonErrorCode = strawberry.enum(domain_errors.CommonErrorCode, description="Codes of expected mutation failures.")
+AccountErrorCode = strawberry.enum(_AccountErrorCode, description="Codes of login and account failures.")
+TenantRole = strawberry.enum(_TenantRole, description="A member's role in a tenant.")
+DictType = strawberry.enum(_DictType, description="Type of a dictionary value.")
+AccountSource = strawberry.enum(acc.AccountSource, description="Where an account's password is kept.")
+
+
+@strawberry.type(description="An expected failure of a mutation, tied to an input field when there is one.")
+class Error:
+    field: str | None
+    code: CommonErrorCode  # type: ignore[valid-type]
+    message: str
+
+
+@strawberry.type(description="An expected failure of a login or account mutation.")
+class AccountError:
+    field: str | None
+    code: AccountErrorCode  # type: ignore[valid-type]
+    message: str
+
+
+@strawberry.type(description="One page of a list.")
+class Page(Generic[T]):
+    items: list[T]
+    total_count: int
+    offset: int
+    limit: int
+
+
+@strawberry.input(description="Paging of a list: at most 100 items per page.")
+class Pagination:
+    offset: int = 0
+    limit: int = 20
+
+
+@strawberry.type
+class TenantMember:
+    account_id: strawberry.ID
+    username: str
+    role: TenantRole  # type: ignore[valid-type]
+
+
+@strawberry.type
+class Tenant:
+    id: strawberry.ID
+    name: str
+    code: str
+    public_tenant_id: str
+    remark: str
+    created_at: datetime
+
+    @strawberry.field(description="Accounts in this tenant and their roles.")
+    async def members(self, info: Info) -> list[TenantMember]:
+        rows = await info.context.loaders.members.load(int(self.id))
+        return [TenantMember(account_id=strawberry.ID(str(m.account_id)), username=m.username,
+                             role=_TenantRole(m.role)) for m in rows]
+
+    @classmethod
+    def from_domain(cls, t: ten.Tenant) -> Tenant:
+        return cls(id=strawberry.ID(str(t.id)), name=t.name, code=t.code, public_tenant_id=t.public_tenant_id,
+                   remark=t.remark, created_at=t.created_at)
+
+
+@strawberry.type
+class Membership:
+    tenant_id: strawberry.ID
+    role: TenantRole  # type: ignore[valid-type]
+
+    @strawberry.field
+    async def tenant(self, info: Info) -> Tenant | None:
+        t = await info.context.loaders.tenant.load(int(self.tenant_id))
+        return Tenant.from_domain(t) if t else None
+
+
+@strawberry.type
+class Account:
+    id: strawberry.ID
+    username: str
+    email: str
+    nickname: str
+    source: AccountSource  # type: ignore[valid-type]
+    is_platform_admin: bool
+    enabled: bool
+    created_at: datetime
+    last_login_at: datetime | None
+
+    @classmethod
+    def from_domain(cls, a: acc.Account) -> Account:
+        return cls(id=strawberry.ID(str(a.id)), username=a.username, email=a.email, nickname=a.nickname,
+                   source=a.source, is_platform_admin=a.is_platform_admin, enabled=a.enabled,
+                   created_at=a.created_at, last_login_at=a.last_login_at)
+
+
+@strawberry.type(description="The signed-in account and its tenants.")
+class Me:
+    account: Account
+    memberships: list[Membership]
+
+
+@strawberry.type
+class AuditLog:
+    id: strawberry.ID
+    trace_id: str
+    operator: str
+    tenant_id: strawberry.ID | None
+    operation: str
+    variables: JSON
+    duration_ms: int
+    success: bool
+    error: str
+    remote_addr: str
+    created_at: datetime | None
+
+    @classmethod
+    def from_domain(cls, e: AuditEntry) -> AuditLog:
+        return cls(id=strawberry.ID(str(e.id)), trace_id=e.trace_id, operator=e.operator,
+                   tenant_id=strawberry.ID(str(e.tenant_id)) if e.tenant_id is not None else None,
+                   operation=e.operation, variables=e.variables, duration_ms=e.duration_ms, success=e.success,
+                   error=e.error, remote_addr=e.remote_addr, created_at=e.created_at)
+
+    @classmethod
+    def from_event(cls, data: dict) -> AuditLog:
+        return cls(id=strawberry.ID(str(data["id"])), trace_id=data["trace_id"], operator=data["operator"],
+                   tenant_id=strawberry.ID(str(data["tenant_id"])) if data.get("tenant_id") is not None else None,
+                   operation=data["operation"], variables=data.get("variables") or {},
+                   duration_ms=int(data["duration_ms"]), success=bool(data["success"]), error=data.get("error", ""),
+                   remote_addr=data.get("remote_addr", ""),
+                   created_at=datetime.fromisoformat(data["created_at"]) if data.get("created_at") else None)
+
+
+@strawberry.type
+class DictEntry:
+    id: strawberry.ID
+    parent_id: strawberry.ID
+    code: str
+    dict_value: str
+    dict_label: str
+    dict_type: DictType  # type: ignore[valid-type]
+    sort: int
+    remark: str
+    children: list[DictEntry]
+
+    @classmethod
+    def from_domain(cls, d: _DictEntry) -> DictEntry:
+        return cls(id=strawberry.ID(str(d.id)), parent_id=strawberry.ID(str(d.parent_id)), code=d.code,
+                   dict_value=d.dict_value, dict_label=d.dict_label, dict_type=d.dict_type, sort=d.sort,
+                   remark=d.remark, children=[cls.from_domain(c) for c in d.children])
+
+
+# --- inputs ---------------------------------------------------------------------------------
+@strawberry.input
+class LoginInput:
+    username: str
+    password: str
+
+
+@strawberry.input
+class CreateTenantInput:
+    name: str
+    code: str
+    remark: str = ""
+
+
+@strawberry.input
+class UpdateTenantInput:
+    id: strawberry.ID
+    name: str | None = None
+    remark: str | None = None
+
+
+@strawberry.input
+class CreateAccountInput:
+    username: str
+    password: str
+    email: str = ""
+    nickname: str = ""
+    is_platform_admin: bool = False
+
+
+@strawberry.input
+class UpdateAccountInput:
+    id: strawberry.ID
+    email: str | None = None
+    nickname: str | None = None
+    enabled: bool | None = None
+    is_platform_admin: bool | None = None
+    password: str | None = None
+
+
+@strawberry.input
+class SetMembershipInput:
+    tenant_id: strawberry.ID
+    account_id: strawberry.ID
+    role: TenantRole  # type: ignore[valid-type]
+
+
+@strawberry.input
+class RemoveMembershipInput:
+    tenant_id: strawberry.ID
+    account_id: strawberry.ID
+
+
+@strawberry.input
+class AuditLogFilter:
+    operator: str | None = None
+    tenant_id: strawberry.ID | None = None
+    operation: str | None = None
+    trace_id: str | None = None
+    success: bool | None = None
+    min_duration_ms: int | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+@strawberry.input
+class DictFilter:
+    code: str | None = None
+    label: str | None = None
+    parent_id: strawberry.ID | None = None
+
+
+@strawberry.input
+class CreateDictInput:
+    code: str
+    dict_value: str
+    dict_label: str
+    parent_id: strawberry.ID = strawberry.ID("0")
+    dict_type: DictType = _DictType.STRING  # type: ignore[valid-type]
+    sort: int = 0
+    remark: str = ""
+
+
+@strawberry.input
+class UpdateDictInput:
+    id: strawberry.ID
+    code: str | None = None
+    dict_value: str | None = None
+    dict_label: str | None = None
+    dict_type: DictType | None = None  # type: ignore[valid-type]
+    sort: int | None = None
+    remark: str | None = None
+
+
+# --- payloads -------------------------------------------------------------------------------
+@strawberry.type
+class LoginPayload:
+    token: str | None = None
+    account: Account | None = None
+    errors: list[AccountError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class AccountPayload:
+    account: Account | None = None
+    errors: list[AccountError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class TenantPayload:
+    tenant: Tenant | None = None
+    errors: list[Error] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class DictPayload:
+    entry: DictEntry | None = None
+    errors: list[Error] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(description="Result of a delete or another mutation with nothing to return.")
+class OkPayload:
+    ok: bool = False
+    errors: list[Error] = strawberry.field(default_factory=list)
+
+
+def to_json(value: object) -> str:
+    return json.dumps(value, default=str)

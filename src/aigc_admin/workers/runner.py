@@ -1,0 +1,96 @@
+"""The function RQ executes for every platform job, and the context handed to each task.
+
+``JobQueue.enqueue("pkg.module:func", job_id=..., **kwargs)`` makes a worker call
+``run("pkg.module:func", **kwargs)``, which loads settings from the environment, opens Tortoise in
+a fresh event loop, awaits ``func(ctx, **kwargs)`` and closes everything again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from rq import get_current_job
+
+from aigc_admin.adapters.db import close_db, init_db
+from aigc_admin.adapters.queue import META_ID
+from aigc_admin.adapters.redis_conn import RedisEndpoint
+from aigc_admin.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobContext:
+    """What a task gets: settings, the Redis endpoint (``aredis()`` for a shared async client), its id."""
+
+    settings: Settings
+    redis: RedisEndpoint
+    job_id: str | None = None
+    _aredis: aioredis.Redis | None = field(default=None, repr=False)
+
+    def aredis(self) -> aioredis.Redis:
+        if self._aredis is None:
+            self._aredis = self.redis.async_client()
+        return self._aredis
+
+    async def aclose(self) -> None:
+        if self._aredis is not None:
+            await self._aredis.aclose()
+            self._aredis = None
+        self.redis.close()
+
+
+def open_endpoint(settings: Settings, *, allow_embedded: bool = False) -> RedisEndpoint:
+    """The Redis a job talks to. A job never starts the embedded server: it would be a private one."""
+    if settings.redis_embedded and not allow_embedded:
+        raise RuntimeError(
+            "redis.hosts is 'embedded', but a job cannot start its own Redis: give worker processes the "
+            "URL of the running server, e.g. AIGC_REDIS_HOSTS=redis://127.0.0.1:PORT/0")
+    return RedisEndpoint.open(settings)
+
+
+def import_function(func_path: str) -> Callable[..., Any]:
+    """``pkg.module:func`` or ``pkg.module.func`` → the function."""
+    module_name, sep, attr = func_path.partition(":")
+    if not sep:
+        module_name, _, attr = func_path.rpartition(".")
+    if not module_name or not attr:
+        raise ValueError(f"not a dotted function path: {func_path!r}")
+    fn = getattr(importlib.import_module(module_name), attr)
+    if not callable(fn):
+        raise TypeError(f"{func_path} is not callable")
+    return fn
+
+
+async def execute(settings: Settings, func_path: str, kwargs: dict[str, Any], *, job_id: str | None = None,
+                  allow_embedded: bool = False) -> Any:
+    """Open the database and Redis, await ``func(ctx, **kwargs)``, close both whatever happens."""
+    fn = import_function(func_path)
+    ctx = JobContext(settings=settings, redis=open_endpoint(settings, allow_embedded=allow_embedded),
+                     job_id=job_id)
+    try:
+        await init_db(settings)
+        result = fn(ctx, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+    finally:
+        try:
+            await close_db()
+        finally:
+            await ctx.aclose()
+
+
+def run(func_path: str, /, **kwargs: Any) -> Any:
+    """RQ's entry point for every platform job (settings come from the worker's environment)."""
+    job = get_current_job()
+    job_id = str(job.meta.get(META_ID, job.id)) if job is not None else None
+    log.info("job %s: %s", job_id, func_path)
+    return asyncio.run(execute(load_settings(), func_path, kwargs, job_id=job_id))

@@ -1,0 +1,1 @@
+"""Job functions: ``async def task(ctx: JobContext, **kwargs) -> JSON-friendly result``."""
