@@ -126,8 +126,9 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
         await context.authenticate(bearer_token(h.get("authorization"), h.get("x-token")), h.get("x-tenant-id"))
         return context
 
-    router = PlatformGraphQLRouter(schema, context_getter=get_context, graphql_ide="graphiql" if settings.graphql_graphiql
-                                   else None, subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL])
+    router = PlatformGraphQLRouter(schema, context_getter=get_context,
+                                   graphql_ide="graphiql" if settings.graphql_graphiql else None,
+                                   subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL])
     app.include_router(router, prefix="/graphql")
 
     @app.middleware("http")

@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any
 
 import typer
 
@@ -26,7 +26,7 @@ def _option_type(name: str) -> type:
     annotation = Settings.model_fields[name].annotation
     if annotation in (bool, int, float):
         return annotation  # type: ignore[return-value]
-    return str if not get_args(annotation) else str
+    return str  # Literal choices and strings: validated by the Settings model
 
 
 def with_settings(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -44,7 +44,7 @@ def with_settings(func: Callable[..., Any]) -> Callable[..., Any]:
         extra.append(inspect.Parameter(
             f"opt_{name}", inspect.Parameter.KEYWORD_ONLY, default=None,
             annotation=Annotated[typ | None, typer.Option(  # type: ignore[valid-type]
-                *decls, help=f"{spec.help} [env: {spec.envs[0]}]", show_default=False,
+                *decls, help=f"{spec.help} (env {spec.envs[0]})", show_default=False,
                 rich_help_panel="Settings")]))
 
     @functools.wraps(func)
@@ -64,7 +64,8 @@ def with_settings(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _setup_logging(settings: Settings) -> None:
-    level = {"all": "DEBUG", "warn": "WARNING"}.get(settings.server_log_level.lower(), settings.server_log_level.upper())
+    wanted = settings.server_log_level
+    level = {"all": "DEBUG", "warn": "WARNING"}.get(wanted.lower(), wanted.upper())
     handler: logging.Handler
     if settings.server_log_drive == "file":
         directory = Path(settings.server_log_path or settings.storage_dir / "logs")
@@ -163,7 +164,9 @@ def migrate(*, settings: Settings) -> None:
 
 
 @generate_app.command("schema", help="Print (or write) the GraphQL SDL; schema.graphql is this output.")
-def generate_schema(output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write.")] = None) -> None:
+def generate_schema(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write.")] = None,
+) -> None:
     from aigc_admin.schema import export_sdl
 
     sdl = export_sdl()

@@ -94,7 +94,8 @@ class ApiHarness:
         assert not data["createAccount"]["errors"], data
         account_id = str(data["createAccount"]["account"]["id"])
         for tenant_id, role in (memberships or {}).items():
-            d = await self.ok("mutation($i: SetMembershipInput!) { setTenantMembership(input: $i) { errors { code } } }",
+            d = await self.ok("mutation($i: SetMembershipInput!) "
+                              "{ setTenantMembership(input: $i) { errors { code } } }",
                               {"i": {"tenantId": tenant_id, "accountId": account_id, "role": role.upper()}},
                               token=self.admin_token)
             assert not d["setTenantMembership"]["errors"], d

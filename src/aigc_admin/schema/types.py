@@ -138,14 +138,16 @@ class AuditLog:
     def from_domain(cls, e: AuditEntry) -> AuditLog:
         return cls(id=strawberry.ID(str(e.id)), trace_id=e.trace_id, operator=e.operator,
                    tenant_id=strawberry.ID(str(e.tenant_id)) if e.tenant_id is not None else None,
-                   operation=e.operation, variables=e.variables, duration_ms=e.duration_ms, success=e.success,
-                   error=e.error, remote_addr=e.remote_addr, created_at=e.created_at)
+                   operation=e.operation,
+                   variables=e.variables,  # type: ignore[arg-type]
+                   duration_ms=e.duration_ms, success=e.success, error=e.error, remote_addr=e.remote_addr,
+                   created_at=e.created_at)
 
     @classmethod
     def from_event(cls, data: dict) -> AuditLog:
         return cls(id=strawberry.ID(str(data["id"])), trace_id=data["trace_id"], operator=data["operator"],
                    tenant_id=strawberry.ID(str(data["tenant_id"])) if data.get("tenant_id") is not None else None,
-                   operation=data["operation"], variables=data.get("variables") or {},
+                   operation=data["operation"], variables=data.get("variables") or {},  # type: ignore[arg-type]
                    duration_ms=int(data["duration_ms"]), success=bool(data["success"]), error=data.get("error", ""),
                    remote_addr=data.get("remote_addr", ""),
                    created_at=datetime.fromisoformat(data["created_at"]) if data.get("created_at") else None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from datetime import datetime
 from typing import Any
@@ -28,7 +29,7 @@ class AccountRepo:
         row = await m.Account.get_or_none(id=account_id)
         return _account(row) if row else None
 
-    async def get_many(self, ids: list[int]) -> dict[int, Account]:
+    async def get_many(self, ids: builtins.list[int]) -> dict[int, Account]:
         return {r.id: _account(r) for r in await m.Account.filter(id__in=ids)}
 
     async def get_by_username(self, username: str) -> Account | None:
@@ -53,7 +54,7 @@ class AccountRepo:
     async def delete(self, account_id: int) -> None:
         await m.Account.filter(id=account_id).delete()
 
-    async def list(self, *, offset: int, limit: int, search: str | None) -> tuple[list[Account], int]:
+    async def list(self, *, offset: int, limit: int, search: str | None) -> tuple[builtins.list[Account], int]:
         qs = m.Account.all()
         if search:
             qs = qs.filter(Q(username__icontains=search) | Q(email__icontains=search) | Q(nickname__icontains=search))
@@ -72,7 +73,7 @@ class AccountRepo:
     async def remove_membership(self, tenant_id: int, account_id: int) -> bool:
         return bool(await m.TenantMembership.filter(tenant_id=tenant_id, account_id=account_id).delete())
 
-    async def tenant_ids_by_code(self, codes: list[str]) -> dict[str, int]:
+    async def tenant_ids_by_code(self, codes: builtins.list[str]) -> dict[str, int]:
         if not codes:
             return {}
         return {c: int(i) for c, i in await m.Tenant.filter(code__in=codes).values_list("code", "id")}
@@ -88,7 +89,7 @@ class TenantRepo:
         row = await m.Tenant.get_or_none(id=tenant_id)
         return _tenant(row) if row else None
 
-    async def get_many(self, ids: list[int]) -> dict[int, Tenant]:
+    async def get_many(self, ids: builtins.list[int]) -> dict[int, Tenant]:
         return {r.id: _tenant(r) for r in await m.Tenant.filter(id__in=ids)}
 
     async def get_by_code(self, code: str) -> Tenant | None:
@@ -108,7 +109,7 @@ class TenantRepo:
             await m.Tenant.filter(id=tenant_id).delete()
 
     async def list(self, *, offset: int, limit: int, search: str | None,
-                   only_ids: list[int] | None) -> tuple[list[Tenant], int]:
+                   only_ids: builtins.list[int] | None) -> tuple[builtins.list[Tenant], int]:
         qs = m.Tenant.all()
         if only_ids is not None:
             qs = qs.filter(id__in=only_ids)
@@ -117,14 +118,14 @@ class TenantRepo:
         total = await qs.count()
         return [_tenant(r) for r in await qs.order_by("id").offset(offset).limit(limit)], total
 
-    async def members(self, tenant_id: int) -> list[Member]:
+    async def members(self, tenant_id: int) -> builtins.list[Member]:
         return (await self.members_of([tenant_id])).get(tenant_id, [])
 
-    async def members_of(self, tenant_ids: list[int]) -> dict[int, list[Member]]:
+    async def members_of(self, tenant_ids: builtins.list[int]) -> dict[int, builtins.list[Member]]:
         """Members of several tenants in one query (the dataloader's batch)."""
         rows = await (m.TenantMembership.filter(tenant_id__in=tenant_ids).order_by("id")
                       .values_list("tenant_id", "account_id", "account__username", "role"))
-        out: dict[int, list[Member]] = {}
+        out: dict[int, builtins.list[Member]] = {}
         for tenant_id, account_id, username, role in rows:
             out.setdefault(int(tenant_id), []).append(Member(int(account_id), str(username), str(role)))
         return out
@@ -147,7 +148,7 @@ class AuditRepo:
             remote_addr=entry.remote_addr)
         return _audit(row)
 
-    async def list(self, flt: AuditFilter, *, offset: int, limit: int) -> tuple[list[AuditEntry], int]:
+    async def list(self, flt: AuditFilter, *, offset: int, limit: int) -> tuple[builtins.list[AuditEntry], int]:
         qs = m.SysAudit.all()
         conditions: dict[str, Any] = {
             "operator": flt.operator, "tenant_id": flt.tenant_id, "operation": flt.operation,
@@ -175,17 +176,17 @@ class DictRepo:
         return _dict(row) if row else None
 
     async def create(self, **values: object) -> DictEntry:
-        return _dict(await m.SysDict.create(**values))
+        return _dict(await m.SysDict.create(**values))  # type: ignore[arg-type]
 
     async def update(self, entry_id: int, **changes: object) -> DictEntry:
         await m.SysDict.filter(id=entry_id).update(**changes)
         return _dict(await m.SysDict.get(id=entry_id))
 
-    async def delete(self, entry_ids: list[int]) -> None:
+    async def delete(self, entry_ids: builtins.list[int]) -> None:
         await m.SysDict.filter(id__in=entry_ids).delete()
 
     async def list(self, *, code: str | None, label: str | None, parent_id: int | None,
-                   offset: int, limit: int) -> tuple[list[DictEntry], int]:
+                   offset: int, limit: int) -> tuple[builtins.list[DictEntry], int]:
         qs = m.SysDict.all()
         if code:
             qs = qs.filter(code__icontains=code)
@@ -196,7 +197,7 @@ class DictRepo:
         total = await qs.count()
         return [_dict(r) for r in await qs.order_by("sort", "id").offset(offset).limit(limit)], total
 
-    async def all_for_codes(self, codes: list[str]) -> list[DictEntry]:
+    async def all_for_codes(self, codes: builtins.list[str]) -> builtins.list[DictEntry]:
         level = [_dict(r) for r in await m.SysDict.filter(parent_id=0, code__in=codes)]
         found = list(level)
         while level:
@@ -212,11 +213,11 @@ class Lookups:
         self._accounts = AccountRepo()
         self._tenants = TenantRepo()
 
-    async def accounts_by_id(self, ids: list[int]) -> dict[int, Account]:
+    async def accounts_by_id(self, ids: builtins.list[int]) -> dict[int, Account]:
         return await self._accounts.get_many(ids)
 
-    async def tenants_by_id(self, ids: list[int]) -> dict[int, Tenant]:
+    async def tenants_by_id(self, ids: builtins.list[int]) -> dict[int, Tenant]:
         return await self._tenants.get_many(ids)
 
-    async def members_by_tenant(self, ids: list[int]) -> dict[int, list[Member]]:
+    async def members_by_tenant(self, ids: builtins.list[int]) -> dict[int, builtins.list[Member]]:
         return await self._tenants.members_of(ids)

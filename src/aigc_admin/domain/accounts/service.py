@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 import secrets
 from dataclasses import dataclass
@@ -159,7 +160,7 @@ class AccountService:
             raise NotFound("account", account_id)
         return account
 
-    async def list(self, *, offset: int, limit: int, search: str | None = None) -> tuple[list[Account], int]:
+    async def list(self, *, offset: int, limit: int, search: str | None = None) -> tuple[builtins.list[Account], int]:
         return await self.accounts.list(offset=offset, limit=limit, search=search)
 
     async def memberships(self, account_id: int) -> dict[int, TenantRole]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,12 +49,12 @@ class AuditFilter:
     start: datetime | None = None
     end: datetime | None = None
     # None: every tenant (platform admins); a list: only these tenants' rows
-    visible_tenants: list[int] | None = field(default=None)
+    visible_tenants: builtins.list[int] | None = field(default=None)
 
 
 class AuditRepository(Protocol):
     async def add(self, entry: AuditEntry) -> AuditEntry: ...
-    async def list(self, flt: AuditFilter, *, offset: int, limit: int) -> tuple[list[AuditEntry], int]: ...
+    async def list(self, flt: AuditFilter, *, offset: int, limit: int) -> tuple[builtins.list[AuditEntry], int]: ...
     async def delete_older_than(self, cutoff: datetime) -> int: ...
 
 
@@ -73,7 +74,7 @@ class AuditService:
             await self.publisher.audit_added(saved)
         return saved
 
-    async def list(self, flt: AuditFilter, *, offset: int, limit: int) -> tuple[list[AuditEntry], int]:
+    async def list(self, flt: AuditFilter, *, offset: int, limit: int) -> tuple[builtins.list[AuditEntry], int]:
         return await self.repo.list(flt, offset=offset, limit=limit)
 
     async def purge(self, *, older_than_days: int, now: datetime | None = None) -> tuple[int, datetime]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -25,17 +26,17 @@ class DictEntry:
     dict_type: DictType
     sort: int
     remark: str
-    children: list[DictEntry] = field(default_factory=list)
+    children: builtins.list[DictEntry] = field(default_factory=list)
 
 
 class DictRepository(Protocol):
     async def get(self, entry_id: int) -> DictEntry | None: ...
     async def create(self, **values: object) -> DictEntry: ...
     async def update(self, entry_id: int, **changes: object) -> DictEntry: ...
-    async def delete(self, entry_ids: list[int]) -> None: ...
+    async def delete(self, entry_ids: builtins.list[int]) -> None: ...
     async def list(self, *, code: str | None, label: str | None, parent_id: int | None,
-                   offset: int, limit: int) -> tuple[list[DictEntry], int]: ...
-    async def all_for_codes(self, codes: list[str]) -> list[DictEntry]:
+                   offset: int, limit: int) -> tuple[builtins.list[DictEntry], int]: ...
+    async def all_for_codes(self, codes: builtins.list[str]) -> builtins.list[DictEntry]:
         """Roots with these codes and all their descendants (one query per level at most)."""
         ...
 
@@ -50,9 +51,9 @@ def check_value(dict_type: DictType, value: str) -> None:
         raise Invalid("dictValue", f"{value!r} is not a bool")
 
 
-def build_tree(entries: list[DictEntry], codes: list[str]) -> list[DictEntry]:
+def build_tree(entries: builtins.list[DictEntry], codes: builtins.list[str]) -> builtins.list[DictEntry]:
     """Nest ``entries`` by parent id; return the roots (parent 0) whose code is in ``codes``, sorted."""
-    by_parent: dict[int, list[DictEntry]] = {}
+    by_parent: dict[int, builtins.list[DictEntry]] = {}
     for e in entries:
         e.children = []
         by_parent.setdefault(e.parent_id, []).append(e)
@@ -73,7 +74,7 @@ class DictService:
         return entry
 
     async def list(self, *, code: str | None = None, label: str | None = None, parent_id: int | None = None,
-                   offset: int = 0, limit: int = 20) -> tuple[list[DictEntry], int]:
+                   offset: int = 0, limit: int = 20) -> tuple[builtins.list[DictEntry], int]:
         return await self.repo.list(code=code, label=label, parent_id=parent_id, offset=offset, limit=limit)
 
     async def create(self, *, parent_id: int, code: str, dict_value: str, dict_label: str,
@@ -105,5 +106,5 @@ class DictService:
             frontier += [k.id for k in kids]
         await self.repo.delete(ids)
 
-    async def tree(self, codes: list[str]) -> list[DictEntry]:
+    async def tree(self, codes: builtins.list[str]) -> builtins.list[DictEntry]:
         return build_tree(await self.repo.all_for_codes(codes), codes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 import uuid
 from dataclasses import dataclass
@@ -37,8 +38,8 @@ class TenantRepository(Protocol):
     async def update(self, tenant_id: int, **changes: object) -> Tenant: ...
     async def delete(self, tenant_id: int) -> None: ...
     async def list(self, *, offset: int, limit: int, search: str | None,
-                   only_ids: list[int] | None) -> tuple[list[Tenant], int]: ...
-    async def members(self, tenant_id: int) -> list[Member]: ...
+                   only_ids: builtins.list[int] | None) -> tuple[builtins.list[Tenant], int]: ...
+    async def members(self, tenant_id: int) -> builtins.list[Member]: ...
 
 
 class TenantService:
@@ -52,7 +53,7 @@ class TenantService:
         return tenant
 
     async def list(self, *, offset: int, limit: int, search: str | None = None,
-                   only_ids: list[int] | None = None) -> tuple[list[Tenant], int]:
+                   only_ids: builtins.list[int] | None = None) -> tuple[builtins.list[Tenant], int]:
         return await self.tenants.list(offset=offset, limit=limit, search=search, only_ids=only_ids)
 
     async def create(self, *, name: str, code: str, remark: str = "") -> Tenant:
