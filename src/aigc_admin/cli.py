@@ -176,6 +176,14 @@ def generate_schema(
         sys.stdout.write(sdl)
 
 
+@generate_app.command("docs", help="Regenerate .env.example and the settings table in docs/configuration.md.")
+def generate_docs(root: Annotated[Path, typer.Option("--root", help="Repository root.")] = Path(".")) -> None:
+    from aigc_admin.docs_gen import write_docs
+
+    changed = write_docs(root)
+    typer.echo("\n".join(str(c) for c in changed) if changed else "docs are up to date")
+
+
 @generate_app.command("migrations", help="Write a new migration for model changes (developers).")
 def generate_migrations(name: Annotated[str | None, typer.Option("--name", "-n")] = None) -> None:
     import asyncio

@@ -142,7 +142,7 @@ class Settings(BaseModel):
                                            "Allow credentials (ignored with origin '*', as browsers require).")
     # [tracer]
     tracer_enable: bool = setting(False, "tracer.enable", "AIGC_TRACER_ENABLE",
-                                  "Return the trace id of each request in the X-Trace-Id response header.")
+                                  "Accepted for compatibility; every response carries its trace id in X-Trace-Id.")
     tracer_drive: str = setting("jaeger", "tracer.drive", "AIGC_TRACER_DRIVE",
                                 "Accepted for compatibility; no span exporter is bundled.")
     tracer_jaeger_host: str = setting("jaeger:6832", "tracer.jaeger.host", "AIGC_TRACER_JAEGER_HOST",

@@ -66,7 +66,7 @@ class AuditMutations(SchemaExtension):
         operator = principal.username if principal else str(login_input.get("username", ""))
         entry = AuditEntry(
             trace_id=ctx.trace_id, operator=operator or "anonymous",
-            account_id=principal.account_id if principal else None, tenant_id=ctx.tenant_id,
+            account_id=principal.account_id if principal else None, tenant_id=_tenant_of(ctx.tenant_id, args),
             operation=",".join(fields) or (ec.operation_name or "mutation"), variables=args,
             duration_ms=int((time.perf_counter() - started) * 1000), success=not errors,
             error="; ".join(errors)[:4000], remote_addr=ctx.remote_addr)
@@ -105,3 +105,16 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
+
+
+def _tenant_of(header_tenant: int | None, args: dict[str, Any]) -> int | None:
+    """The request's tenant, else the tenant a mutation names (e.g. setTenantMembership's tenantId),
+    so that the tenant's maintainers see what platform admins did to it."""
+    if header_tenant is not None:
+        return header_tenant
+    for field_args in args.values():
+        source = field_args.get("input", field_args) if isinstance(field_args, dict) else {}
+        value = source.get("tenant_id") if isinstance(source, dict) else None
+        if value is not None and str(value).isdigit():
+            return int(value)
+    return None

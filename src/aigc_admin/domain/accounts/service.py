@@ -121,6 +121,11 @@ class AccountService:
                               "the directory (LDAP) is unavailable; try again later", None) from None
         if user is None:
             return existing, False
+        if existing is None and user.username != username:
+            # The directory spells the name differently ('ALICE' -> 'alice'): find the account by that.
+            existing = await self.accounts.get_by_username(user.username)
+            if existing is not None and existing.source != AccountSource.LDAP:
+                return existing, False  # a local account of that name wins; LDAP never takes it over
         return await self._sync_directory_account(user, existing), True
 
     async def _sync_directory_account(self, user: DirectoryUser, existing: Account | None) -> Account:
@@ -132,12 +137,17 @@ class AccountService:
         else:
             account = await self.accounts.update(existing.id, email=user.email or existing.email,
                                                  is_platform_admin=is_admin)
-        tenant_ids = await self.accounts.tenant_ids_by_code(list(roles))
-        for code, role in roles.items():
-            if code in tenant_ids:
-                await self.accounts.set_membership(tenant_ids[code], account.id, role)
-            else:
+        # Tenants named by the mapping are managed by LDAP: roles follow the groups, and a membership
+        # whose group was left is removed. Memberships in other tenants are left to administrators.
+        managed = {v.partition(":")[0] for v in self.group_mapping.values() if ":" in v}
+        tenant_ids = await self.accounts.tenant_ids_by_code(sorted(managed))
+        for code in managed:
+            if code not in tenant_ids:
                 log.warning("ldap.group.mapping names tenant code %r, which does not exist", code)
+            elif code in roles:
+                await self.accounts.set_membership(tenant_ids[code], account.id, roles[code])
+            else:
+                await self.accounts.remove_membership(tenant_ids[code], account.id)
         return account
 
     # --- management (platform admin) ---------------------------------------------------------
