@@ -19,14 +19,15 @@ from strawberry.types.unset import UNSET, UnsetType
 from tortoise import connections
 
 from aigc_admin.adapters.db import close_db, init_db, migrate
-from aigc_admin.adapters.db.repositories import AccountRepo, AuditRepo, DictRepo, Lookups, TenantRepo
+from aigc_admin.adapters.db.repositories import AccountRepo, AuditRepo, DictRepo, Lookups, ModelRepo, TenantRepo
 from aigc_admin.adapters.events import AuditEventPublisher, EventHub, EventPublisher
 from aigc_admin.adapters.ldap import LdapDirectory
 from aigc_admin.adapters.redis_conn import RedisEndpoint
-from aigc_admin.adapters.security import Argon2Hasher, JwtTokens, RedisLoginAttempts
+from aigc_admin.adapters.security import Argon2Hasher, FernetBox, JwtTokens, RedisLoginAttempts
 from aigc_admin.domain.accounts.service import AccountService
 from aigc_admin.domain.audit.service import AuditService
 from aigc_admin.domain.dicts.service import DictService
+from aigc_admin.domain.models.service import ModelService
 from aigc_admin.domain.tenants.service import TenantService
 from aigc_admin.resolvers.context import Context, Services, bearer_token
 from aigc_admin.schema import build_schema
@@ -60,7 +61,9 @@ def build_services(settings: Settings, redis_client: Any, hub: EventHub) -> Serv
     return Services(
         settings=settings, accounts=accounts, tenants=TenantService(tenants=TenantRepo()),
         audit=AuditService(repo=AuditRepo(), publisher=AuditEventPublisher(publisher)),
-        dicts=DictService(repo=DictRepo()), tokens=tokens, lookups=Lookups(), events=hub)
+        dicts=DictService(repo=DictRepo()),
+        models=ModelService(repo=ModelRepo(), secrets=FernetBox(settings.encryption_key())),
+        tokens=tokens, lookups=Lookups(), events=hub)
 
 
 async def bootstrap(settings: Settings, services: Services) -> str | None:
@@ -141,6 +144,12 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
         except Exception:
             log.exception("unhandled error (trace %s)", request.state.trace_id)
             response = JSONResponse({"error": "Unexpected error", "traceId": request.state.trace_id}, 500)
+        if (response.status_code == 400 and request.url.path.rstrip("/").endswith("/graphql")
+                and response.headers.get("content-type", "").startswith("text/plain")):
+            # strawberry answers a body it cannot read (bad JSON, no query) in plain text: give clients JSON
+            text = b"".join([chunk async for chunk in response.body_iterator]).decode(errors="replace")
+            response = JSONResponse({"data": None, "errors": [{"message": text.strip() or "Bad request",
+                                                               "extensions": {"code": "BAD_REQUEST"}}]}, 400)
         response.headers["X-Trace-Id"] = request.state.trace_id
         return response
 

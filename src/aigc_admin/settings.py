@@ -74,6 +74,10 @@ class Settings(BaseModel):
     server_key: str = setting("", "server.key", "AIGC_ADMIN_SERVER_KEY",
                               "JWT signing secret. Empty: generated once and kept in <storage>/jwt.key "
                               "(refused when server.env is 'production').", secret=True)
+    server_secret_key: str = setting("", "server.secret.key", "AIGC_ADMIN_SERVER_SECRET_KEY",
+                                     "Key encrypting stored credentials (external model upstreams), a Fernet key. "
+                                     "Empty: generated once and kept in <storage>/secret.key (refused in production).",
+                                     secret=True)
     server_env: Literal["development", "production"] = setting(
         "development", "server.env", "AIGC_ADMIN_SERVER_ENV",
         "'production' refuses generated secrets: server.key must be set.")
@@ -265,20 +269,30 @@ class Settings(BaseModel):
         return dict(json.loads(self.ldap_group_mapping or "{}"))
 
     def jwt_secret(self) -> str:
-        """The configured key, or one generated once and kept in the storage dir (0600)."""
-        if self.server_key:
-            return self.server_key
+        """The configured JWT key, or one generated once and kept in the storage dir."""
+        return self.server_key or self._persisted_secret("jwt.key", "server.key (AIGC_ADMIN_SERVER_KEY)",
+                                                         lambda: secrets.token_urlsafe(48))
+
+    def encryption_key(self) -> str:
+        """The configured Fernet key for stored credentials, or one generated once and kept in the storage dir."""
+        import base64
+
+        return self.server_secret_key or self._persisted_secret(
+            "secret.key", "server.secret.key (AIGC_ADMIN_SERVER_SECRET_KEY)",
+            lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+
+    def _persisted_secret(self, filename: str, setting_name: str, generate: Any) -> str:
         if self.server_env == "production":
-            raise ConfigError("server.key (AIGC_ADMIN_SERVER_KEY) is required when server.env is 'production'")
-        path = self.storage_dir / "jwt.key"
+            raise ConfigError(f"{setting_name} is required when server.env is 'production'")
+        path = self.storage_dir / filename
         if path.exists():
             return path.read_text().strip()
         path.parent.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(48)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        value = str(generate())
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # readable by the owner only
         with os.fdopen(fd, "w") as f:
-            f.write(key)
-        return key
+            f.write(value)
+        return value
 
     def secret_values(self) -> list[str]:
         """Values of secret settings, for log redaction."""

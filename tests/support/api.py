@@ -48,6 +48,10 @@ class ApiHarness:
                 harness.admin_token = await harness.login("admin", ADMIN_PASSWORD)
                 yield harness
 
+    def services(self) -> Any:
+        """The app's domain services (for assertions that need more than GraphQL shows)."""
+        return self.app.state.runtime.services
+
     async def post(self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None,
                    tenant: object | None = None, headers: dict[str, str] | None = None) -> httpx.Response:
         h = dict(headers or {})

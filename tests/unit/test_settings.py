@@ -96,7 +96,7 @@ def test_no_dangerous_defaults(tmp_path: Path) -> None:
     other = load_settings({"server.storage.path": str(tmp_path / "other")}, environ={}).jwt_secret()
     assert other != key
     prod = load_settings({"server.storage.path": str(tmp_path), "server.env": "production"}, environ={})
-    with pytest.raises(ConfigError, match="server.key"):
+    with pytest.raises(ConfigError, match=r"server\.key"):
         prod.jwt_secret()
 
 

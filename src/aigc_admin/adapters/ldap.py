@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 from typing import Any
 
 from ldap3 import NONE, SUBTREE, Connection, Server
@@ -21,6 +22,8 @@ from aigc_admin.domain.accounts.ports import DirectoryUnavailable, DirectoryUser
 log = logging.getLogger(__name__)
 
 _ALWAYS_FETCHED = ("mail", "displayName", "cn")
+# The attribute the user filter compares with the login name, e.g. uid in "(uid=%s)".
+_LOGIN_ATTR_RE = re.compile(r"\(([A-Za-z][\w-]*)=%s\)")
 
 
 class LdapDirectory:
@@ -46,7 +49,10 @@ class LdapDirectory:
         self._bind_pass = bind_pass
         self._user_filter = user_filter
         self._group_filter = group_filter
-        self._user_attrs = list(dict.fromkeys([*user_attrs, *_ALWAYS_FETCHED]))
+        match = _LOGIN_ATTR_RE.search(user_filter)
+        self._login_attr = match.group(1) if match else ""
+        login_attrs = [self._login_attr] if self._login_attr else []
+        self._user_attrs = list(dict.fromkeys([*user_attrs, *_ALWAYS_FETCHED, *login_attrs]))
         self._timeout = timeout
 
     @classmethod
@@ -115,11 +121,21 @@ class LdapDirectory:
             _unbind(service)
         return DirectoryUser(
             dn=dn,
-            username=username,
+            username=self._canonical_name(username, attrs),
             email=_first(attrs.get("mail")),
             display_name=_first(attrs.get("displayName")) or _first(attrs.get("cn")),
             groups=groups,
         )
+
+    def _canonical_name(self, username: str, attrs: dict[str, Any]) -> str:
+        """The login name as the directory spells it ('ALICE' logs in as 'alice'), so that one person
+        maps to one account whatever case they type."""
+        for key, value in attrs.items():
+            if self._login_attr and key.lower() == self._login_attr.lower():
+                for v in _values(value):
+                    if v.lower() == username.lower():
+                        return v
+        return username
 
     def _search(self, conn: Connection, flt: str, attrs: list[str]) -> list[dict[str, Any]]:
         try:

@@ -88,3 +88,18 @@ class RedisLoginAttempts:
 
     async def reset(self, username: str) -> None:
         await self._r.delete(self._key(username))
+
+
+class FernetBox:
+    """Symmetric encryption of stored credentials (Fernet: AES-128-CBC + HMAC-SHA256)."""
+
+    def __init__(self, key: str) -> None:
+        from cryptography.fernet import Fernet
+
+        self._f = Fernet(key.encode())
+
+    def encrypt(self, plain: str) -> str:
+        return self._f.encrypt(plain.encode()).decode()
+
+    def decrypt(self, cipher: str) -> str:
+        return self._f.decrypt(cipher.encode()).decode()

@@ -15,6 +15,7 @@ from aigc_admin.domain.accounts.entities import Account
 from aigc_admin.domain.accounts.service import AccountService
 from aigc_admin.domain.audit.service import AuditService
 from aigc_admin.domain.dicts.service import DictService
+from aigc_admin.domain.models.service import ModelService
 from aigc_admin.domain.roles import Principal
 from aigc_admin.domain.tenants.service import Member, Tenant, TenantService
 from aigc_admin.settings import Settings
@@ -47,6 +48,7 @@ class Services:
     tenants: TenantService
     audit: AuditService
     dicts: DictService
+    models: ModelService
     tokens: TokenDecoder
     lookups: Lookups
     events: EventSource
@@ -104,6 +106,9 @@ class Context(BaseContext):
                 wanted = int(tenant_header)
             except ValueError:
                 self.tenant_error = "X-Tenant-Id must be a tenant id (an integer)"
+                return
+            if not 0 < wanted < 2**63:  # ids are positive BIGINTs; a larger one breaks the audit row on MySQL
+                self.tenant_error = "X-Tenant-Id must be a tenant id (a positive integer)"
                 return
             if self.principal is not None and self.principal.may_act_in(wanted):
                 self.tenant_id = wanted

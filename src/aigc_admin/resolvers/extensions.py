@@ -21,6 +21,8 @@ def _is_expected(error: GraphQLError) -> bool:
     """Errors we raised on purpose (auth, validation, limits) keep their message; others are masked."""
     if error.original_error is None:
         return True  # syntax/validation errors produced by graphql-core itself
+    if error.path is None and isinstance(error.original_error, GraphQLError):
+        return True  # variable coercion errors (missing or wrongly typed variables), before execution
     return bool(error.extensions and error.extensions.get("code"))
 
 
@@ -114,7 +116,7 @@ def _tenant_of(header_tenant: int | None, args: dict[str, Any]) -> int | None:
         return header_tenant
     for field_args in args.values():
         source = field_args.get("input", field_args) if isinstance(field_args, dict) else {}
-        value = source.get("tenant_id") if isinstance(source, dict) else None
+        value = source.get("tenantId", source.get("tenant_id")) if isinstance(source, dict) else None
         if value is not None and str(value).isdigit():
             return int(value)
     return None

@@ -69,7 +69,7 @@ class TenantHeaderValid(BasePermission):
 
 # The lists fields use. Order matters: the first failing permission decides the error.
 AUTHENTICATED = [IsAuthenticated, TenantHeaderValid]
-PLATFORM_ADMIN = [IsAuthenticated, IsPlatformAdmin]
+PLATFORM_ADMIN = [IsAuthenticated, IsPlatformAdmin, TenantHeaderValid]
 TENANT_MEMBER = [IsAuthenticated, InTenant]
 TENANT_MAINTAINER = [IsAuthenticated, IsTenantMaintainer]
 PUBLIC: list[type[BasePermission]] = []

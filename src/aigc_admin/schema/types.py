@@ -16,6 +16,7 @@ from aigc_admin.domain.accounts.errors import AccountErrorCode as _AccountErrorC
 from aigc_admin.domain.audit.service import AuditEntry
 from aigc_admin.domain.dicts.service import DictEntry as _DictEntry
 from aigc_admin.domain.dicts.service import DictType as _DictType
+from aigc_admin.domain.models import service as mdl
 from aigc_admin.domain.roles import TenantRole as _TenantRole
 from aigc_admin.domain.tenants import service as ten
 
@@ -26,6 +27,9 @@ AccountErrorCode = strawberry.enum(_AccountErrorCode, description="Codes of logi
 TenantRole = strawberry.enum(_TenantRole, description="A member's role in a tenant.")
 DictType = strawberry.enum(_DictType, description="Type of a dictionary value.")
 AccountSource = strawberry.enum(acc.AccountSource, description="Where an account's password is kept.")
+ModelProvider = strawberry.enum(mdl.Provider, description="Who serves a model.")
+ModelType = strawberry.enum(mdl.ModelType, description="What a model does.")
+ModelErrorCode = strawberry.enum(mdl.ModelErrorCode, description="Codes of model registry failures.")
 
 
 @strawberry.type(description="An expected failure of a mutation, tied to an input field when there is one.")
@@ -172,7 +176,76 @@ class DictEntry:
                    remark=d.remark, children=[cls.from_domain(c) for c in d.children])
 
 
+@strawberry.type(description="A registered model. Credentials of external upstreams are never returned.")
+class Model:
+    id: strawberry.ID
+    name: str
+    provider: ModelProvider  # type: ignore[valid-type]
+    model_type: ModelType  # type: ignore[valid-type]
+    max_tokens: int
+    parameters: float
+    enabled: bool
+    remark: str
+    is_fine_tuned: bool
+    base_url: str
+    has_credentials: bool
+    model_path: str
+    last_operator: str
+    created_at: datetime
+    tenant_ids: list[strawberry.ID]
+
+    @classmethod
+    def from_domain(cls, r: mdl.ModelRecord) -> Model:
+        return cls(id=strawberry.ID(str(r.id)), name=r.name, provider=r.provider, model_type=r.model_type,
+                   max_tokens=r.max_tokens, parameters=r.parameters, enabled=r.enabled, remark=r.remark,
+                   is_fine_tuned=r.is_fine_tuned, base_url=r.base_url, has_credentials=r.has_credentials,
+                   model_path=r.model_path, last_operator=r.last_operator, created_at=r.created_at,
+                   tenant_ids=[strawberry.ID(str(t)) for t in r.tenant_ids])
+
+
+@strawberry.type(description="An expected failure of a model registry mutation.")
+class ModelError:
+    field: str | None
+    code: ModelErrorCode  # type: ignore[valid-type]
+    message: str
+
+
 # --- inputs ---------------------------------------------------------------------------------
+@strawberry.input
+class CreateModelInput:
+    name: str
+    provider: ModelProvider = mdl.Provider.LOCAL  # type: ignore[valid-type]
+    model_type: ModelType = mdl.ModelType.CHAT  # type: ignore[valid-type]
+    max_tokens: int = 2048
+    parameters: float = 0
+    enabled: bool = True
+    remark: str = ""
+    base_url: str = strawberry.field(default="", description="External upstream only.")
+    credentials: str = strawberry.field(default="", description="External upstream API key; stored encrypted.")
+    model_path: str = strawberry.field(default="", description="Local models: directory of the weights.")
+    tenant_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class UpdateModelInput:
+    id: strawberry.ID
+    model_type: ModelType | None = None  # type: ignore[valid-type]
+    max_tokens: int | None = None
+    parameters: float | None = None
+    enabled: bool | None = None
+    remark: str | None = None
+    base_url: str | None = None
+    credentials: str | None = strawberry.field(default=None, description="\"\" clears them.")
+    model_path: str | None = None
+    tenant_ids: list[strawberry.ID] | None = None
+
+
+@strawberry.input
+class ModelFilter:
+    search: str | None = None
+    provider: ModelProvider | None = None  # type: ignore[valid-type]
+
+
 @strawberry.input
 class LoginInput:
     username: str
@@ -290,6 +363,12 @@ class TenantPayload:
 class DictPayload:
     entry: DictEntry | None = None
     errors: list[Error] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ModelPayload:
+    model: Model | None = None
+    errors: list[ModelError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type(description="Result of a delete or another mutation with nothing to return.")

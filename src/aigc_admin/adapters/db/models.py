@@ -77,7 +77,8 @@ class LLMModel(TimestampedModel):
     upstream_secret = fields.TextField(default="")  # encrypted credentials of an external upstream
     model_path = fields.CharField(max_length=500, default="")
     tenants: fields.ManyToManyRelation[Tenant] = fields.ManyToManyField(
-        "models.Tenant", related_name="models", through="tenant_model_associations")
+        "models.Tenant", related_name="models", through="tenant_model_associations",
+        forward_key="tenant_id", backward_key="model_id")
 
     class Meta:
         table = "models"
@@ -145,7 +146,8 @@ class ChatChannel(TimestampedModel):
     tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
         "models.Tenant", related_name="channels", on_delete=fields.CASCADE)
     models: fields.ManyToManyRelation[LLMModel] = fields.ManyToManyField(
-        "models.LLMModel", related_name="channels", through="channel_model_associations")
+        "models.LLMModel", related_name="channels", through="channel_model_associations",
+        forward_key="model_id", backward_key="channel_id")
     tenant_id: int
 
     class Meta:
@@ -372,7 +374,8 @@ class Assistant(TimestampedModel):
     metadata = fields.TextField(default="{}")
     operator = fields.CharField(max_length=64, default="")
     tools: fields.ManyToManyRelation[Tool] = fields.ManyToManyField(
-        "models.Tool", related_name="assistants", through="assistant_tool_associations")
+        "models.Tool", related_name="assistants", through="assistant_tool_associations",
+        forward_key="tool_id", backward_key="assistant_id")
 
     class Meta:
         table = "assistants"

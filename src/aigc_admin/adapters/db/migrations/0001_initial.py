@@ -1,7 +1,7 @@
-from tortoise import fields, migrations
-from tortoise.fields.base import OnDelete
+from tortoise import migrations
 from tortoise.migrations import operations as ops
-
+from tortoise.fields.base import OnDelete
+from tortoise import fields
 
 class Migration(migrations.Migration):
     initial = True
@@ -205,7 +205,7 @@ class Migration(migrations.Migration):
                 ('base_url', fields.CharField(default='', max_length=500)),
                 ('upstream_secret', fields.TextField(default='', unique=False)),
                 ('model_path', fields.CharField(default='', max_length=500)),
-                ('tenants', fields.ManyToManyField('models.Tenant', unique=True, db_constraint=True, through='tenant_model_associations', forward_key='tenant_id', backward_key='models_id', related_name='models', on_delete=OnDelete.CASCADE)),
+                ('tenants', fields.ManyToManyField('models.Tenant', unique=True, db_constraint=True, through='tenant_model_associations', forward_key='tenant_id', backward_key='model_id', related_name='models', on_delete=OnDelete.CASCADE)),
             ],
             options={'table': 'models', 'app': 'models', 'pk_attr': 'id'},
             bases=['TimestampedModel'],
@@ -231,7 +231,7 @@ class Migration(migrations.Migration):
                 ('tpm_limit', fields.IntField(null=True)),
                 ('enabled', fields.BooleanField(default=True)),
                 ('tenant', fields.ForeignKeyField('models.Tenant', source_field='tenant_id', db_constraint=True, to_field='id', related_name='channels', on_delete=OnDelete.CASCADE)),
-                ('models', fields.ManyToManyField('models.LLMModel', unique=True, db_constraint=True, through='channel_model_associations', forward_key='llmmodel_id', backward_key='chat_channels_id', related_name='channels', on_delete=OnDelete.CASCADE)),
+                ('models', fields.ManyToManyField('models.LLMModel', unique=True, db_constraint=True, through='channel_model_associations', forward_key='model_id', backward_key='channel_id', related_name='channels', on_delete=OnDelete.CASCADE)),
             ],
             options={'table': 'chat_channels', 'app': 'models', 'pk_attr': 'id'},
             bases=['TimestampedModel'],
@@ -406,7 +406,7 @@ class Migration(migrations.Migration):
                 ('instructions', fields.TextField(default='', unique=False)),
                 ('metadata', fields.TextField(default='{}', unique=False)),
                 ('operator', fields.CharField(default='', max_length=64)),
-                ('tools', fields.ManyToManyField('models.Tool', unique=True, db_constraint=True, through='assistant_tool_associations', forward_key='tool_id', backward_key='assistants_id', related_name='assistants', on_delete=OnDelete.CASCADE)),
+                ('tools', fields.ManyToManyField('models.Tool', unique=True, db_constraint=True, through='assistant_tool_associations', forward_key='tool_id', backward_key='assistant_id', related_name='assistants', on_delete=OnDelete.CASCADE)),
             ],
             options={'table': 'assistants', 'app': 'models', 'unique_together': (('tenant', 'name'),), 'pk_attr': 'id'},
             bases=['TimestampedModel'],

@@ -1,0 +1,1 @@
+"""Runtime adapters: local processes, Docker, Kubernetes."""

@@ -1,0 +1,174 @@
+"""Model registry: local (FastChat-served) models and external OpenAI-compatible upstreams."""
+
+from __future__ import annotations
+
+import builtins
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from aigc_admin.domain.errors import DomainError, Duplicate, Invalid, NotFound
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
+
+
+class Provider(StrEnum):
+    LOCAL = "local"  # served by FastChat workers the platform deploys
+    EXTERNAL = "external"  # an OpenAI-compatible upstream (base URL + credentials)
+
+
+class ModelType(StrEnum):
+    CHAT = "chat"
+    COMPLETION = "completion"
+    EMBEDDING = "embedding"
+
+
+class ModelErrorCode(StrEnum):
+    NOT_FOUND = "NOT_FOUND"
+    INVALID = "INVALID"
+    DUPLICATE = "DUPLICATE"
+    IN_USE = "IN_USE"
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    id: int
+    name: str
+    provider: Provider
+    model_type: ModelType
+    max_tokens: int
+    parameters: float
+    enabled: bool
+    remark: str
+    is_fine_tuned: bool
+    base_url: str
+    has_credentials: bool
+    model_path: str
+    created_at: datetime
+    last_operator: str = ""
+    tenant_ids: tuple[int, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class ModelChanges:
+    """Fields to change; None leaves a field as it is."""
+
+    max_tokens: int | None = None
+    parameters: float | None = None
+    enabled: bool | None = None
+    remark: str | None = None
+    base_url: str | None = None
+    credentials: str | None = None  # "" clears them
+    model_path: str | None = None
+    model_type: ModelType | None = None
+    tenant_ids: builtins.list[int] | None = None
+
+
+class ModelRepository(Protocol):
+    async def get(self, model_id: int) -> ModelRecord | None: ...
+    async def get_by_name(self, name: str) -> ModelRecord | None: ...
+    async def create(self, record: ModelRecord, credentials_cipher: str) -> ModelRecord: ...
+    async def update(self, model_id: int, changes: dict[str, object],
+                     tenant_ids: builtins.list[int] | None) -> ModelRecord: ...
+    async def delete(self, model_id: int) -> None: ...
+    async def list(self, *, tenant_id: int | None, search: str | None, provider: Provider | None,
+                   offset: int, limit: int) -> tuple[builtins.list[ModelRecord], int]: ...
+    async def existing_tenants(self, ids: builtins.list[int]) -> set[int]: ...
+    async def credentials(self, model_id: int) -> str: ...
+    async def active_deployments(self, model_id: int) -> int: ...
+
+
+class SecretBox(Protocol):
+    def encrypt(self, plain: str) -> str: ...
+    def decrypt(self, cipher: str) -> str: ...
+
+
+def _check_numbers(max_tokens: int | None, parameters: float | None) -> None:
+    if max_tokens is not None and not 1 <= max_tokens <= 10_000_000:
+        raise Invalid("maxTokens", "maxTokens must be between 1 and 10,000,000")
+    if parameters is not None and not 0 <= parameters <= 100_000:
+        raise Invalid("parameters", "parameters (billions) must be between 0 and 100,000")
+
+
+def _check_url(base_url: str) -> None:
+    if not re.match(r"^https?://[^\s/]+", base_url):
+        raise Invalid("baseUrl", "baseUrl must be an http(s) URL")
+
+
+class ModelService:
+    def __init__(self, *, repo: ModelRepository, secrets: SecretBox) -> None:
+        self.repo = repo
+        self.secrets = secrets
+
+    async def get(self, model_id: int, *, tenant_id: int | None = None) -> ModelRecord:
+        """The model; with ``tenant_id`` only when that tenant may see it (others' models look missing)."""
+        record = await self.repo.get(model_id)
+        if record is None or (tenant_id is not None and tenant_id not in record.tenant_ids):
+            raise NotFound("model", model_id)
+        return record
+
+    async def list(self, *, tenant_id: int | None, search: str | None = None, provider: Provider | None = None,
+                   offset: int = 0, limit: int = 20) -> tuple[builtins.list[ModelRecord], int]:
+        return await self.repo.list(tenant_id=tenant_id, search=search, provider=provider, offset=offset,
+                                    limit=limit)
+
+    async def create(self, *, name: str, provider: Provider, model_type: ModelType, max_tokens: int = 2048,
+                     parameters: float = 0, enabled: bool = True, remark: str = "", base_url: str = "",
+                     credentials: str = "", model_path: str = "", tenant_ids: builtins.list[int] | None = None,
+                     is_fine_tuned: bool = False, operator: str = "") -> ModelRecord:
+        name = name.strip()
+        if not NAME_RE.match(name):
+            raise Invalid("name", "name must be 1-128 letters, digits or . _ : / - and start with a letter or digit")
+        _check_numbers(max_tokens, parameters)
+        if provider == Provider.EXTERNAL:
+            _check_url(base_url)
+        elif base_url or credentials:
+            raise Invalid("baseUrl", "baseUrl and credentials are only for external models")
+        if await self.repo.get_by_name(name) is not None:
+            raise Duplicate("name", f"a model named {name!r} exists")
+        tenants = await self._tenants(tenant_ids or [])
+        record = ModelRecord(id=0, name=name, provider=provider, model_type=model_type, max_tokens=max_tokens,
+                             parameters=parameters, enabled=enabled, remark=remark, is_fine_tuned=is_fine_tuned,
+                             base_url=base_url, has_credentials=bool(credentials), model_path=model_path,
+                             created_at=datetime.now(), last_operator=operator, tenant_ids=tuple(tenants))
+        return await self.repo.create(record, self.secrets.encrypt(credentials) if credentials else "")
+
+    async def update(self, model_id: int, changes: ModelChanges, *, operator: str = "") -> ModelRecord:
+        record = await self.get(model_id)
+        _check_numbers(changes.max_tokens, changes.parameters)
+        values: dict[str, object] = {k: v for k, v in {
+            "max_tokens": changes.max_tokens, "parameters": changes.parameters, "enabled": changes.enabled,
+            "remark": changes.remark, "model_path": changes.model_path,
+            "model_type": changes.model_type.value if changes.model_type else None,
+        }.items() if v is not None}
+        if changes.base_url is not None or changes.credentials is not None:
+            if record.provider != Provider.EXTERNAL:
+                raise Invalid("baseUrl", "baseUrl and credentials are only for external models")
+            if changes.base_url is not None:
+                _check_url(changes.base_url)
+                values["base_url"] = changes.base_url
+            if changes.credentials is not None:
+                values["upstream_secret"] = self.secrets.encrypt(changes.credentials) if changes.credentials else ""
+        values["last_operator"] = operator
+        tenants = await self._tenants(changes.tenant_ids) if changes.tenant_ids is not None else None
+        return await self.repo.update(model_id, values, tenants)
+
+    async def delete(self, model_id: int) -> None:
+        await self.get(model_id)
+        if await self.repo.active_deployments(model_id):
+            raise DomainError(ModelErrorCode.IN_USE, "undeploy the model before deleting it", "id")
+        await self.repo.delete(model_id)
+
+    async def credentials(self, model_id: int) -> str:
+        """Decrypted upstream credentials (for the gateway only; never returned over GraphQL)."""
+        cipher = await self.repo.credentials(model_id)
+        return self.secrets.decrypt(cipher) if cipher else ""
+
+    async def _tenants(self, ids: builtins.list[int]) -> builtins.list[int]:
+        wanted = sorted(set(ids))
+        missing = set(wanted) - await self.repo.existing_tenants(wanted)
+        if missing:
+            raise NotFound("tenant", ", ".join(map(str, sorted(missing))), "tenantIds")
+        return wanted

@@ -1,0 +1,154 @@
+"""A real `aigc-admin start` server in a subprocess, with HTTP and graphql-transport-ws client helpers.
+
+Tortoise keeps a process-global connection context, so an in-process app and a second server must not
+share one interpreter: the server runs as a subprocess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.support.api import ADMIN_PASSWORD
+from tests.support.slapd import free_port
+
+PROTOCOL = "graphql-transport-ws"
+RECV_TIMEOUT = 10.0  # a liveness bound for one message, not an assertion about speed
+AUDIT_SUBSCRIPTION = "subscription { auditLogAdded { operation operator variables success } }"
+LOGIN = ("mutation($u: String!, $p: String!) { login(input: {username: $u, password: $p}) "
+         "{ token errors { code } } }")
+CREATE_ACCOUNT = ("mutation($i: CreateAccountInput!) { createAccount(input: $i) "
+                  "{ account { id } errors { code message } } }")
+
+
+@dataclass
+class LiveServer:
+    """An `aigc-admin start` child process with its own SQLite storage and Redis key prefix."""
+
+    base_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def ws_url(self) -> str:
+        return self.base_url.replace("http://", "ws://", 1) + "/graphql"
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+
+@contextlib.contextmanager
+def live_server(storage: Path, redis_url: str, *, startup_timeout: float = 60.0) -> Iterator[LiveServer]:
+    """Start the API in a subprocess, wait until /readyz answers 200, and kill it on exit."""
+    port = free_port()
+    log_path = storage / "server.log"
+    command = [sys.executable, "-m", "aigc_admin.cli", "start", "-p", f"127.0.0.1:{port}",
+               "--server.storage.path", str(storage), "--redis.hosts", redis_url,
+               "--redis.prefix", f"live{uuid.uuid4().hex[:8]}", "--server.admin.pass", ADMIN_PASSWORD]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    server = LiveServer(f"http://127.0.0.1:{port}", process, log_path)
+    try:
+        _wait_ready(server, startup_timeout)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+
+
+def _wait_ready(server: LiveServer, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.log_tail()}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(server.base_url + "/readyz", timeout=1.0).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"server not ready within {timeout:.0f}s:\n{server.log_tail()}")
+
+
+async def http_gql(server: LiveServer, query: str, variables: dict[str, Any] | None = None,
+                   token: str | None = None) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+        r = await client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+async def http_login(server: LiveServer, username: str, password: str) -> str:
+    body = await http_gql(server, LOGIN, {"u": username, "p": password})
+    assert not body.get("errors") and not body["data"]["login"]["errors"], body
+    return str(body["data"]["login"]["token"])
+
+
+@contextlib.asynccontextmanager
+async def ws_session(server: LiveServer, params: dict[str, Any] | None = None) -> AsyncIterator[ClientConnection]:
+    """A graphql-transport-ws connection that has sent connection_init (the ack is left to the caller)."""
+    async with connect(server.ws_url, subprotocols=[PROTOCOL], open_timeout=RECV_TIMEOUT) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "connection_init", "payload": params or {}}))
+        yield ws
+
+
+async def recv(ws: ClientConnection, timeout: float = RECV_TIMEOUT) -> dict[str, Any]:
+    """The next protocol message, answering server pings on the way."""
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+        if message["type"] == "ping":
+            await ws.send(json.dumps({"type": "pong"}))
+            continue
+        return dict(message)
+
+
+async def expect_ack(ws: ClientConnection) -> None:
+    message = await recv(ws)
+    assert message["type"] == "connection_ack", message
+
+
+async def subscribe(ws: ClientConnection, query: str, op_id: str | None = None) -> str:
+    op_id = op_id or uuid.uuid4().hex
+    await ws.send(json.dumps({"id": op_id, "type": "subscribe", "payload": {"query": query}}))
+    return op_id
+
+
+async def complete(ws: ClientConnection, op_id: str) -> None:
+    with contextlib.suppress(ConnectionClosed):
+        await ws.send(json.dumps({"id": op_id, "type": "complete"}))
+
+
+def error_codes(message: dict[str, Any]) -> list[str | None]:
+    """``extensions.code`` of the errors of an ``error`` message or of a ``next`` message carrying errors."""
+    payload = message.get("payload")
+    errors = payload if isinstance(payload, list) else (payload or {}).get("errors") or []
+    return [(e.get("extensions") or {}).get("code") for e in errors]
+
+
+async def first_error(ws: ClientConnection, op_id: str) -> dict[str, Any]:
+    """The first message of operation ``op_id``, which must be an ``error`` message."""
+    message = await recv(ws)
+    assert message.get("id") == op_id, message
+    assert message["type"] == "error", message
+    assert error_codes(message), message
+    return message
+
+
+# --- fixtures ---------------------------------------------------------------------------------
