@@ -1,6 +1,8 @@
 # Two commands do all the set-up on a fresh machine:
-#   make run    install into .venv and start everything (`aigc-admin up`: SQLite, embedded Redis, local runtime)
-#   make test   install into .venv (with [dev]) and run lint, import contracts, types and the whole test suite
+#   make run    install into .venv, build the engine env, start everything (`aigc-admin up`: SQLite,
+#               embedded Redis, local runtime, managed FastChat controller)
+#   make test   install into .venv (with [dev]), prepare what the tests run for real (engine, Docker Engine,
+#               kube-apiserver), then lint, import contracts, types and the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -11,10 +13,20 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $@
 
-.PHONY: install run test lint schema
+.PHONY: install run test lint schema engine prepare
 install: $(BIN)/.installed
 
-run: install
+# The FastChat engine environment and a tiny local model (cached under ~/.cache/aigc-admin).
+engine:
+	bash scripts/prepare-engine.sh >/dev/null
+
+# Everything the integration tests run for real: the engine, Docker Engine and a kube-apiserver built from
+# Debian's source (cached under ~/.cache/aigc-admin; the first build takes ~4 min).
+prepare: engine
+	bash scripts/prepare-docker.sh
+	bash scripts/prepare-kube.sh >/dev/null
+
+run: install engine
 	$(BIN)/aigc-admin up
 
 lint: install
@@ -22,7 +34,7 @@ lint: install
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
-test: lint
+test: lint prepare
 	$(BIN)/pytest
 
 schema: install

@@ -11,8 +11,9 @@ import pytest
 from tests.support.mariadb import MariaDB, create_database, drop_database, ensure_mariadb
 from tests.support.redis_server import RedisServer, start_redis
 
-# Never let a developer's AIGC_* environment leak into the tests.
-for _k in [k for k in os.environ if k.startswith("AIGC_")]:
+# Never let a developer's AIGC_* settings leak into the tests (the cache locations of prepared tools may stay).
+KEEP = {"AIGC_ENGINE_VENV", "AIGC_TINY_MODEL", "AIGC_CACHE_DIR", "AIGC_KUBE_APISERVER"}
+for _k in [k for k in os.environ if k.startswith("AIGC_") and k not in KEEP]:
     del os.environ[_k]
 
 

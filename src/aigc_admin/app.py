@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -19,19 +20,33 @@ from strawberry.types.unset import UNSET, UnsetType
 from tortoise import connections
 
 from aigc_admin.adapters.db import close_db, init_db, migrate
-from aigc_admin.adapters.db.repositories import AccountRepo, AuditRepo, DictRepo, Lookups, ModelRepo, TenantRepo
-from aigc_admin.adapters.events import AuditEventPublisher, EventHub, EventPublisher
+from aigc_admin.adapters.db.repositories import (
+    AccountRepo,
+    AuditRepo,
+    DeploymentRepo,
+    DictRepo,
+    Lookups,
+    ModelRepo,
+    TemplateRepo,
+    TenantRepo,
+)
+from aigc_admin.adapters.events import AuditEventPublisher, DeploymentEventPublisher, EventHub, EventPublisher
 from aigc_admin.adapters.ldap import LdapDirectory
+from aigc_admin.adapters.queue import JobQueue
 from aigc_admin.adapters.redis_conn import RedisEndpoint
 from aigc_admin.adapters.security import Argon2Hasher, FernetBox, JwtTokens, RedisLoginAttempts
 from aigc_admin.domain.accounts.service import AccountService
 from aigc_admin.domain.audit.service import AuditService
+from aigc_admin.domain.deployments.service import DeploymentService
+from aigc_admin.domain.deployments.templates import TemplateService
 from aigc_admin.domain.dicts.service import DictService
 from aigc_admin.domain.models.service import ModelService
 from aigc_admin.domain.tenants.service import TenantService
 from aigc_admin.resolvers.context import Context, Services, bearer_token
 from aigc_admin.schema import build_schema
 from aigc_admin.settings import Settings
+from aigc_admin.workers.monitor import run_monitor
+from aigc_admin.workers.wiring import runtime_for
 
 log = logging.getLogger("aigc_admin")
 
@@ -47,7 +62,7 @@ class Runtime:
     services: Services
 
 
-def build_services(settings: Settings, redis_client: Any, hub: EventHub) -> Services:
+def build_services(settings: Settings, redis_client: Any, hub: EventHub, endpoint: RedisEndpoint) -> Services:
     publisher = EventPublisher(redis_client, prefix=settings.redis_prefix)
     tokens = JwtTokens(settings.jwt_secret(), issuer=settings.server_name,
                        ttl_seconds=settings.auth_token_ttl_hours * 3600)
@@ -58,16 +73,24 @@ def build_services(settings: Settings, redis_client: Any, hub: EventHub) -> Serv
                                     lock_seconds=settings.auth_lockout_minutes * 60),
         directory=LdapDirectory.from_settings(settings) if settings.ldap_host else None,
         group_mapping=settings.group_mapping)
+    models = ModelService(repo=ModelRepo(), secrets=FernetBox(settings.encryption_key()))
+    deployments = DeploymentService(
+        repo=DeploymentRepo(), models=models, jobs=JobQueue(endpoint),
+        events=DeploymentEventPublisher(publisher), runtime=runtime_for(settings),
+        gpu_capacity=settings.runtime_gpu_num)
     return Services(
         settings=settings, accounts=accounts, tenants=TenantService(tenants=TenantRepo()),
         audit=AuditService(repo=AuditRepo(), publisher=AuditEventPublisher(publisher)),
         dicts=DictService(repo=DictRepo()),
-        models=ModelService(repo=ModelRepo(), secrets=FernetBox(settings.encryption_key())),
+        models=models, deployments=deployments, templates=TemplateService(repo=TemplateRepo()),
         tokens=tokens, lookups=Lookups(), events=hub)
 
 
 async def bootstrap(settings: Settings, services: Services) -> str | None:
-    """First-start data: the platform administrator. Returns a generated password, if one was made."""
+    """First-start data: built-in inference templates and the platform administrator.
+
+    Returns the administrator's generated password, if one was made."""
+    await TemplateRepo().ensure_builtin()
     return await services.accounts.ensure_admin(settings.server_admin_user, settings.server_admin_pass or None)
 
 
@@ -101,7 +124,7 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
         await init_db(settings)
         redis_client = ep.async_client()
         hub = EventHub(redis_client, prefix=settings.redis_prefix)
-        services = build_services(settings, redis_client, hub)
+        services = build_services(settings, redis_client, hub, ep)
         generated = await bootstrap(settings, services)
         if generated:
             # Shown once, on the console only (never in the log file): the operator must keep it.
@@ -109,9 +132,15 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
                   f"with password: {generated}\n  (shown once; change it after signing in)\n", flush=True)
         app.state.runtime = Runtime(ep, endpoint is None, redis_client, hub, services)
         log.info("aigc-admin ready at %s/graphql", settings.public_url)
+        stop_monitor = asyncio.Event()
+        monitor = (asyncio.create_task(run_monitor(settings, redis_client, stop=stop_monitor), name="health-monitor")
+                   if settings.health_interval > 0 else None)
         try:
             yield
         finally:
+            stop_monitor.set()
+            if monitor is not None:
+                await monitor
             await hub.close()
             await redis_client.aclose()
             await close_db()

@@ -120,6 +120,7 @@ def worker(burst: Annotated[bool, typer.Option("--burst", help="Exit when the qu
     from aigc_admin.workers.periodic import run_worker
 
     _refuse_embedded(settings, "worker")
+    _export(settings)
     run_worker(settings, burst=burst)
 
 
@@ -136,6 +137,7 @@ def cronjob_start(names: Annotated[list[str] | None, typer.Argument(help="Task n
         typer.echo(f"error: unknown task(s) {', '.join(unknown)}; known: {', '.join(PERIODIC_TASKS)}", err=True)
         raise typer.Exit(2)
     _refuse_embedded(settings, "cronjob start")
+    _export(settings)
     run_scheduler(settings, list(names or []), burst=burst)
 
 
@@ -201,6 +203,14 @@ def up(*, settings: Settings) -> None:
     from aigc_admin.launcher import run_all
 
     run_all(settings)
+
+
+def _export(settings: Settings) -> None:
+    """Jobs load their settings from the environment: give them exactly this process's settings."""
+    import os
+
+    os.environ.pop("AIGC_CONFIG_PATH", None)
+    os.environ.update(settings.to_env())
 
 
 def _refuse_embedded(settings: Settings, what: str) -> None:

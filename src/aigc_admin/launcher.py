@@ -9,18 +9,13 @@ import sys
 import time
 
 from aigc_admin.adapters.redis_conn import RedisEndpoint
-from aigc_admin.settings import SPECS, Settings
+from aigc_admin.settings import Settings
 
 
 def settings_env(settings: Settings, **overrides: str) -> dict[str, str]:
-    """The environment that makes a child process load exactly these settings."""
-    env = dict(os.environ)
-    for name, spec in SPECS.items():
-        value = getattr(settings, name)
-        env[spec.envs[0]] = ("true" if value else "false") if isinstance(value, bool) else str(value)
-    env.pop("AIGC_CONFIG_PATH", None)
-    env.update(overrides)
-    return env
+    """This process's environment with exactly these settings (for child processes)."""
+    env = {k: v for k, v in os.environ.items() if k != "AIGC_CONFIG_PATH"}
+    return env | settings.to_env() | overrides
 
 
 def run_all(settings: Settings) -> None:
@@ -28,6 +23,8 @@ def run_all(settings: Settings) -> None:
 
     from aigc_admin.app import create_app
 
+    # Everything on one machine: the platform also runs the FastChat controller.
+    settings = settings.model_copy(update={"fastchat_managed": True})
     endpoint = RedisEndpoint.open(settings)
     children: list[subprocess.Popen[bytes]] = []
     try:
@@ -49,4 +46,17 @@ def run_all(settings: Settings) -> None:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.kill()
+        _stop_managed_controller(settings)
         endpoint.close()
+
+
+def _stop_managed_controller(settings: Settings) -> None:
+    """`up` owns everything it started, the FastChat controller included (deployments are left running
+    only by `start`, whose workloads outlive API restarts)."""
+    import asyncio
+
+    from aigc_admin.adapters.runtime.local import LocalRuntime
+    from aigc_admin.domain.runtime import WorkloadHandle
+    from aigc_admin.workers.monitor import CONTROLLER_WORKLOAD
+
+    asyncio.run(LocalRuntime.from_settings(settings).stop(WorkloadHandle("local", CONTROLLER_WORKLOAD)))

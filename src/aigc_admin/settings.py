@@ -180,6 +180,22 @@ class Settings(BaseModel):
                                "Docker Engine address (e.g. unix:///var/run/docker.sock); empty: DOCKER_HOST.")
     docker_network: str = setting("host", "docker.network", "AIGC_DOCKER_NETWORK",
                                   "Network mode of containers the platform starts.")
+    # [engine]
+    engine_python: str = setting("", "engine.python", "AIGC_ENGINE_PYTHON",
+                                 "Python of the FastChat engine environment (local runtime); empty: "
+                                 "~/.cache/aigc-admin/engine-venv/bin/python, built by `make engine`.")
+    engine_image: str = setting("aigc-admin/fastchat:0.2.36", "engine.image", "AIGC_ENGINE_IMAGE",
+                                "Image with FastChat for the Docker and Kubernetes runtimes.")
+    engine_device: Literal["auto", "cpu", "cuda"] = setting(
+        "auto", "engine.device", "AIGC_ENGINE_DEVICE", "Device of model workers; auto: cuda when GPUs are asked.")
+    engine_start_timeout: int = setting(300, "engine.start.timeout", "AIGC_ENGINE_START_TIMEOUT",
+                                        "Seconds a deployment may take until every worker is registered.")
+    fastchat_managed: bool = setting(False, "fastchat.managed", "AIGC_FASTCHAT_MANAGED",
+                                     "Start and supervise the FastChat controller through the local runtime "
+                                     "(`aigc-admin up` turns it on) instead of using service.fschat.controller.host.")
+    health_interval: float = setting(3.0, "health.interval", "AIGC_HEALTH_INTERVAL",
+                                     "Seconds between two probes of every deployed worker and the controller; "
+                                     "0 turns the monitor off.")
     # [datasets]
     datasets_image: str = setting("", "datasets.image", "AIGC_DATASETS_IMAGE", "Image of dataset analysis jobs.")
     datasets_model_name: str = setting("", "datasets.model.name", "AIGC_DATASETS_MODEL_NAME",
@@ -293,6 +309,18 @@ class Settings(BaseModel):
         with os.fdopen(fd, "w") as f:
             f.write(value)
         return value
+
+    @property
+    def engine_python_path(self) -> str:
+        return self.engine_python or str(Path.home() / ".cache" / "aigc-admin" / "engine-venv" / "bin" / "python")
+
+    def to_env(self) -> dict[str, str]:
+        """AIGC_* variables that make ``load_settings()`` in a child process return these settings."""
+        out = {}
+        for name, spec in SPECS.items():
+            value = getattr(self, name)
+            out[spec.envs[0]] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        return out
 
     def secret_values(self) -> list[str]:
         """Values of secret settings, for log redaction."""

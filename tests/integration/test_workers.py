@@ -19,6 +19,7 @@ from aigc_admin.adapters.queue import JobQueue
 from aigc_admin.adapters.redis_conn import RedisEndpoint
 from aigc_admin.settings import Settings, load_settings
 from aigc_admin.workers.periodic import (
+    PERIODIC_TASKS,
     PlatformScheduler,
     register,
     registered,
@@ -176,7 +177,8 @@ def test_register_unknown_name_changes_nothing(tmp_path: Path, redis_server: Red
     assert registered(PlatformScheduler(endpoint)) == ["periodic:audit.retention"]
 
 
-@pytest.mark.parametrize(("auto", "expected"), [(True, ["periodic:audit.retention"]), (False, [])])
+@pytest.mark.parametrize(("auto", "expected"), [
+    (True, sorted(f"periodic:{name}" for name in PERIODIC_TASKS)), (False, [])])
 def test_run_scheduler_registers_all_only_when_auto(tmp_path: Path, redis_server: RedisServer,
                                                     auto: bool, expected: list[str]) -> None:
     settings = make_settings(tmp_path, redis_server, **{"cronjob.auto": auto})

@@ -51,27 +51,38 @@ class LiveServer:
 
 
 @contextlib.contextmanager
-def live_server(storage: Path, redis_url: str, *, startup_timeout: float = 60.0) -> Iterator[LiveServer]:
-    """Start the API in a subprocess, wait until /readyz answers 200, and kill it on exit."""
+def live_server(storage: Path, redis_url: str, *, startup_timeout: float = 60.0,
+                extra: dict[str, object] | None = None, worker: bool = False) -> Iterator[LiveServer]:
+    """Start the API in a subprocess (and an RQ worker with the same settings when ``worker``), wait until
+    /readyz answers 200, and stop both on exit. ``extra`` maps dotted flags to values."""
     port = free_port()
     log_path = storage / "server.log"
-    command = [sys.executable, "-m", "aigc_admin.cli", "start", "-p", f"127.0.0.1:{port}",
-               "--server.storage.path", str(storage), "--redis.hosts", redis_url,
-               "--redis.prefix", f"live{uuid.uuid4().hex[:8]}", "--server.admin.pass", ADMIN_PASSWORD]
+    flags = ["--server.storage.path", str(storage), "--redis.hosts", redis_url,
+             "--redis.prefix", f"live{uuid.uuid4().hex[:8]}", "--server.admin.pass", ADMIN_PASSWORD]
+    for key, value in (extra or {}).items():
+        flags += [f"--{key}"] if value is True else [f"--no-{key}"] if value is False else [f"--{key}", str(value)]
+    cli = [sys.executable, "-m", "aigc_admin.cli"]
+    processes = []
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-    server = LiveServer(f"http://127.0.0.1:{port}", process, log_path)
+        processes.append(subprocess.Popen([*cli, "start", "-p", f"127.0.0.1:{port}", *flags],
+                                          stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT))
+    if worker:
+        with (storage / "worker.log").open("wb") as log:
+            processes.append(subprocess.Popen([*cli, "worker", *flags], stdin=subprocess.DEVNULL, stdout=log,
+                                              stderr=subprocess.STDOUT))
+    server = LiveServer(f"http://127.0.0.1:{port}", processes[0], log_path)
     try:
         _wait_ready(server, startup_timeout)
         yield server
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout=5)
 
 
 def _wait_ready(server: LiveServer, timeout: float) -> None:
@@ -87,8 +98,10 @@ def _wait_ready(server: LiveServer, timeout: float) -> None:
 
 
 async def http_gql(server: LiveServer, query: str, variables: dict[str, Any] | None = None,
-                   token: str | None = None) -> dict[str, Any]:
+                   token: str | None = None, tenant: object | None = None) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if tenant is not None:
+        headers["X-Tenant-Id"] = str(tenant)
     async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
         r = await client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
     assert r.status_code == 200, r.text

@@ -155,3 +155,23 @@ class AuditEventPublisher:
         except (RedisConnectionError, RedisTimeoutError, OSError) as e:
             # the row is stored; only the live feed misses it
             log.warning("audit row %s stored but not published: %s", entry.id, e)
+
+
+def deployment_topics(tenant_id: int | None, deployment_id: int) -> list[str]:
+    return [f"deployment:{deployment_id}", f"deployments:tenant:{tenant_id if tenant_id is not None else 'none'}"]
+
+
+class DeploymentEventPublisher:
+    """Publishes a deployment's new state on its own topic and on its tenant's topic."""
+
+    def __init__(self, publisher: EventPublisher) -> None:
+        self._pub = publisher
+
+    async def deployment_changed(self, deployment: Any) -> None:
+        data = {k: v for k, v in deployment.__dict__.items() if k not in ("runtime_handle",)}
+        data["worker_addresses"] = list(deployment.worker_addresses)
+        for topic in deployment_topics(deployment.tenant_id, deployment.id):
+            try:
+                await self._pub.publish(topic, data)
+            except (RedisConnectionError, RedisTimeoutError, OSError) as e:
+                log.warning("deployment %s changed but the event was not published: %s", deployment.id, e)

@@ -14,6 +14,8 @@ from strawberry.fastapi import BaseContext
 from aigc_admin.domain.accounts.entities import Account
 from aigc_admin.domain.accounts.service import AccountService
 from aigc_admin.domain.audit.service import AuditService
+from aigc_admin.domain.deployments.service import DeploymentService
+from aigc_admin.domain.deployments.templates import TemplateService
 from aigc_admin.domain.dicts.service import DictService
 from aigc_admin.domain.models.service import ModelService
 from aigc_admin.domain.roles import Principal
@@ -49,6 +51,8 @@ class Services:
     audit: AuditService
     dicts: DictService
     models: ModelService
+    deployments: DeploymentService
+    templates: TemplateService
     tokens: TokenDecoder
     lookups: Lookups
     events: EventSource

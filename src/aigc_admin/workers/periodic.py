@@ -43,6 +43,8 @@ PERIODIC_TASKS: dict[str, PeriodicTask] = {
     for t in (
         PeriodicTask("audit.retention", "aigc_admin.workers.tasks.audit:retention", "17 3 * * *",
                      "Delete audit rows older than audit.retention.days (daily at 03:17)."),
+        PeriodicTask("deployments.reconcile", "aigc_admin.workers.tasks.deployments:reconcile", "* * * * *",
+                     "Repair drift between deployments, the runtime and the controller (every minute)."),
     )
 }
 

@@ -13,7 +13,15 @@ from tortoise.transactions import in_transaction
 from aigc_admin.adapters.db import models as m
 from aigc_admin.domain.accounts.entities import Account, AccountSource
 from aigc_admin.domain.audit.service import AuditEntry, AuditFilter
-from aigc_admin.domain.deployments.entities import ACTIVE_STATUSES
+from aigc_admin.domain.deployments.entities import (
+    ACTIVE_STATUSES,
+    Deployment,
+    DeploymentStatus,
+    Engine,
+    HealthRecord,
+)
+from aigc_admin.domain.deployments.templates import BUILTIN as BUILTIN_TEMPLATES
+from aigc_admin.domain.deployments.templates import InferenceTemplate
 from aigc_admin.domain.dicts.service import DictEntry, DictType
 from aigc_admin.domain.models.service import ModelRecord, ModelType, Provider
 from aigc_admin.domain.roles import TenantRole
@@ -306,3 +314,107 @@ class ModelRepo:
 
     async def active_deployments(self, model_id: int) -> int:
         return await m.ModelDeploy.filter(model_id=model_id, status__in=[s.value for s in ACTIVE_STATUSES]).count()
+
+
+def _deployment(row: m.ModelDeploy, model_name: str) -> Deployment:
+    return Deployment(
+        id=row.id, model_id=row.model_id, model_name=model_name, tenant_id=row.tenant_id,  # type: ignore[attr-defined]
+        status=DeploymentStatus(row.status), reason=row.reason, engine=Engine(row.engine), replicas=row.replicas,
+        gpus_per_replica=row.gpus_per_replica, label=row.label, quantization=row.quantization,
+        runtime_backend=row.runtime_backend, model_path=row.model_path,
+        worker_addresses=tuple(json.loads(row.worker_addresses or "[]")), runtime_handle=row.runtime_handle,
+        operator=row.operator, created_at=row.created_at, started_at=row.started_at, stopped_at=row.stopped_at)
+
+
+class DeploymentRepo:
+    async def _with_names(self, rows: builtins.list[m.ModelDeploy]) -> builtins.list[Deployment]:
+        ids = {r.model_id for r in rows}
+        names = dict(await m.LLMModel.filter(id__in=ids).values_list("id", "model_name")) if ids else {}
+        return [_deployment(r, str(names.get(r.model_id, ""))) for r in rows]
+
+    async def get(self, deployment_id: int) -> Deployment | None:
+        row = await m.ModelDeploy.get_or_none(id=deployment_id)
+        return (await self._with_names([row]))[0] if row else None
+
+    async def create(self, **values: Any) -> Deployment:
+        row = await m.ModelDeploy.create(**values)
+        return (await self._with_names([row]))[0]
+
+    async def update(self, deployment_id: int, **changes: Any) -> Deployment:
+        await m.ModelDeploy.filter(id=deployment_id).update(**changes)
+        return await self.get(deployment_id)  # type: ignore[return-value]
+
+    async def active_for_model(self, model_id: int) -> Deployment | None:
+        row = await m.ModelDeploy.filter(model_id=model_id, status__in=[s.value for s in ACTIVE_STATUSES]).first()
+        return (await self._with_names([row]))[0] if row else None
+
+    async def gpus_in_use(self) -> int:
+        rows = await m.ModelDeploy.filter(status__in=[s.value for s in ACTIVE_STATUSES]).values_list(
+            "replicas", "gpus_per_replica")
+        return sum(int(r) * int(g) for r, g in rows)
+
+    async def list(self, *, tenant_id: int | None, statuses: builtins.list[DeploymentStatus] | None,
+                   offset: int, limit: int) -> tuple[builtins.list[Deployment], int]:
+        qs = m.ModelDeploy.all()
+        if tenant_id is not None:
+            qs = qs.filter(tenant_id=tenant_id)
+        if statuses:
+            qs = qs.filter(status__in=[s.value for s in statuses])
+        total = await qs.count()
+        return await self._with_names(await qs.order_by("-id").offset(offset).limit(limit)), total
+
+    async def record_health(self, deployment_id: int | None, worker_address: str, healthy: bool,
+                            speed: float, queue_length: int, detail: str) -> None:
+        await m.ModelHealth.create(deploy_id=deployment_id, worker_address=worker_address, healthy=healthy,
+                                   speed=speed, queue_length=queue_length, detail=detail)
+
+    async def health(self, deployment_id: int | None, limit: int) -> builtins.list[HealthRecord]:
+        rows = await m.ModelHealth.filter(deploy_id=deployment_id).order_by("-id").limit(limit)
+        return [HealthRecord(r.worker_address, r.healthy, r.speed, r.queue_length, r.detail, r.checked_at)
+                for r in rows]
+
+
+def _template(row: m.FineTuningTemplate) -> InferenceTemplate:
+    return InferenceTemplate(id=row.id, name=row.name, engine=row.base_model, content=row.content,
+                             enabled=row.enabled, remark=row.remark)
+
+
+class TemplateRepo:
+    """Inference templates (rows of fine_tuning_template with template_type 'inference')."""
+
+    async def list_inference(self) -> builtins.list[InferenceTemplate]:
+        return [_template(r) for r in await m.FineTuningTemplate.filter(template_type="inference").order_by("id")]
+
+    async def get_inference(self, template_id: int) -> InferenceTemplate | None:
+        row = await m.FineTuningTemplate.get_or_none(id=template_id, template_type="inference")
+        return _template(row) if row else None
+
+    async def name_taken(self, name: str) -> bool:
+        return await m.FineTuningTemplate.filter(name=name).exists()
+
+    async def save_inference(self, template_id: int | None, **values: Any) -> InferenceTemplate:
+        if template_id is None:
+            row = await m.FineTuningTemplate.create(template_type="inference", **values)
+            return _template(row)
+        await m.FineTuningTemplate.filter(id=template_id).update(**values)
+        return _template(await m.FineTuningTemplate.get(id=template_id))
+
+    async def delete_inference(self, template_id: int) -> None:
+        await m.FineTuningTemplate.filter(id=template_id, template_type="inference").delete()
+
+    async def ensure_builtin(self) -> None:
+        for name, (engine, content) in BUILTIN_TEMPLATES.items():
+            await m.FineTuningTemplate.get_or_create(
+                name=name, defaults={"base_model": engine, "content": json.dumps(content, indent=2),
+                                     "template_type": "inference", "enabled": True,
+                                     "remark": f"FastChat {engine} (built in)"})
+
+    async def inference_template(self, engine: Engine) -> str:
+        row = await m.FineTuningTemplate.filter(template_type="inference", base_model=engine.value,
+                                                enabled=True).order_by("-id").first()
+        if row is not None:
+            return row.content
+        for _name, (builtin_engine, content) in BUILTIN_TEMPLATES.items():
+            if builtin_engine == engine.value:
+                return json.dumps(content)
+        raise ValueError(f"no inference template for engine {engine.value}")

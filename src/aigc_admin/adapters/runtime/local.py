@@ -115,7 +115,7 @@ class LocalRuntime:
             with open(log_path, "ab") as log:
                 proc = subprocess.Popen(  # noqa: ASYNC220 - fork+exec returns at once
                     ["/bin/sh", "-c", _WRAPPER, str(exit_path), *argv], stdout=log, stderr=log,
-                    stdin=subprocess.DEVNULL, env=env, cwd=spec.working_dir or None, start_new_session=True)
+                    stdin=subprocess.DEVNULL, env=env, cwd=spec.working_dir or directory, start_new_session=True)
             replicas.append({"pid": proc.pid, "start": _start_time(proc.pid), "port": port,
                              "log": str(log_path), "exit": str(exit_path)})
         state = {"name": spec.name, "owner": self.owner, "kind": spec.kind.value, "labels": spec.labels,

@@ -39,9 +39,20 @@ class Deployment:
     label: str
     quantization: str
     runtime_backend: str
+    model_path: str = ""
     worker_addresses: tuple[str, ...] = field(default_factory=tuple)
     runtime_handle: str = ""
     operator: str = ""
     created_at: datetime | None = None
     started_at: datetime | None = None
     stopped_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class HealthRecord:
+    worker_address: str
+    healthy: bool
+    speed: float
+    queue_length: int
+    detail: str
+    checked_at: datetime

@@ -1,0 +1,411 @@
+"""Deployments: validate and record requests (API side), then carry them out (worker side).
+
+API side: ``DeploymentService.deploy/undeploy/scale`` validate, record and enqueue a job with an
+explicit id (``deploy:<id>``), so that enqueueing twice is harmless. Worker side:
+``DeploymentRunner`` starts or stops the workload on the runtime and decides RUNNING only when every
+replica's worker is registered with the FastChat controller and answers ``worker_get_status``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import json
+import logging
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from aigc_admin.domain.deployments.entities import (
+    ACTIVE_STATUSES,
+    Deployment,
+    DeploymentStatus,
+    Engine,
+    HealthRecord,
+)
+from aigc_admin.domain.deployments.templates import render
+from aigc_admin.domain.errors import DomainError, NotFound
+from aigc_admin.domain.models.service import ModelService, Provider
+from aigc_admin.domain.runtime import (
+    OWNER_LABEL,
+    LogChunk,
+    Runtime,
+    RuntimeUnavailable,
+    WorkloadHandle,
+    WorkloadSpec,
+    WorkloadState,
+)
+
+log = logging.getLogger(__name__)
+DEPLOY_JOB = "aigc_admin.workers.tasks.deployments:deploy"
+UNDEPLOY_JOB = "aigc_admin.workers.tasks.deployments:undeploy"
+MAX_REPLICAS = 16
+MAX_GPUS_PER_REPLICA = 8
+
+
+class DeploymentErrorCode(StrEnum):
+    NOT_FOUND = "NOT_FOUND"
+    INVALID = "INVALID"
+    ALREADY_DEPLOYED = "ALREADY_DEPLOYED"
+    NOT_DEPLOYABLE = "NOT_DEPLOYABLE"
+    INSUFFICIENT_CAPACITY = "INSUFFICIENT_CAPACITY"
+    NOT_RUNNING = "NOT_RUNNING"
+    QUEUE_UNAVAILABLE = "QUEUE_UNAVAILABLE"
+
+
+def _error(code: DeploymentErrorCode, message: str, field: str | None = None) -> DomainError:
+    return DomainError(code, message, field)
+
+
+class DeploymentRepository(Protocol):
+    async def get(self, deployment_id: int) -> Deployment | None: ...
+    async def create(self, **values: Any) -> Deployment: ...
+    async def update(self, deployment_id: int, **changes: Any) -> Deployment: ...
+    async def active_for_model(self, model_id: int) -> Deployment | None: ...
+    async def gpus_in_use(self) -> int: ...
+    async def list(self, *, tenant_id: int | None, statuses: builtins.list[DeploymentStatus] | None,
+                   offset: int, limit: int) -> tuple[builtins.list[Deployment], int]: ...
+    async def record_health(self, deployment_id: int | None, worker_address: str, healthy: bool,
+                            speed: float, queue_length: int, detail: str) -> None: ...
+    async def health(self, deployment_id: int | None, limit: int) -> builtins.list[HealthRecord]: ...
+
+
+class JobEnqueuer(Protocol):
+    def enqueue(self, func_path: str, *, job_id: str, **kwargs: Any) -> str: ...
+
+
+class DeploymentEvents(Protocol):
+    async def deployment_changed(self, deployment: Deployment) -> None: ...
+
+
+class WorkerProbe(Protocol):
+    """What worker_get_status tells about one worker."""
+
+    @property
+    def model_names(self) -> Sequence[str]: ...
+    @property
+    def speed(self) -> float: ...
+    @property
+    def queue_length(self) -> int: ...
+
+
+class Controller(Protocol):
+    """The FastChat controller and its workers, as the runner needs them."""
+
+    async def list_models(self) -> list[str]: ...
+    async def worker_status(self, worker_address: str) -> WorkerProbe | None: ...
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    model_id: int
+    replicas: int = 1
+    gpus_per_replica: int = 0
+    label: str = ""
+    quantization: str = ""  # "" | "8bit"
+    engine: Engine = Engine.MODEL_WORKER
+
+
+class DeploymentService:
+    def __init__(self, *, repo: DeploymentRepository, models: ModelService, jobs: JobEnqueuer,
+                 events: DeploymentEvents, runtime: Runtime, gpu_capacity: int) -> None:
+        self.repo = repo
+        self.runtime = runtime
+        self.models = models
+        self.jobs = jobs
+        self.events = events
+        self.gpu_capacity = gpu_capacity
+
+    async def get(self, deployment_id: int, *, tenant_id: int | None = None) -> Deployment:
+        d = await self.repo.get(deployment_id)
+        if d is None or (tenant_id is not None and d.tenant_id != tenant_id):
+            raise NotFound("deployment", deployment_id)
+        return d
+
+    async def list(self, *, tenant_id: int | None, statuses: builtins.list[DeploymentStatus] | None = None,
+                   offset: int = 0, limit: int = 20) -> tuple[builtins.list[Deployment], int]:
+        return await self.repo.list(tenant_id=tenant_id, statuses=statuses, offset=offset, limit=limit)
+
+    async def logs(self, deployment_id: int, *, tenant_id: int | None, since: int = 0, replica: int = 0) -> LogChunk:
+        d = await self.get(deployment_id, tenant_id=tenant_id)
+        if not d.runtime_handle:
+            return LogChunk([], since)
+        return await self.runtime.logs(_handle(d.runtime_handle), since=since, replica=replica)
+
+    async def health(self, deployment_id: int, *, tenant_id: int | None,
+                     limit: int = 50) -> builtins.list[HealthRecord]:
+        await self.get(deployment_id, tenant_id=tenant_id)
+        return await self.repo.health(deployment_id, limit)
+
+    async def deploy(self, req: DeployRequest, *, tenant_id: int | None, operator: str) -> Deployment:
+        model = await self.models.get(req.model_id, tenant_id=tenant_id)
+        if model.provider != Provider.LOCAL:
+            raise _error(DeploymentErrorCode.NOT_DEPLOYABLE, "only local models are deployed; external models "
+                         "are served by their upstream", "modelId")
+        if not model.model_path:
+            raise _error(DeploymentErrorCode.NOT_DEPLOYABLE, "the model has no modelPath to load", "modelId")
+        self._check_numbers(req.replicas, req.gpus_per_replica, req.label, req.quantization)
+        if await self.repo.active_for_model(model.id) is not None:
+            raise _error(DeploymentErrorCode.ALREADY_DEPLOYED, f"model {model.name} is already deployed", "modelId")
+        await self._check_capacity(req.replicas * req.gpus_per_replica)
+        d = await self.repo.create(
+            model_id=model.id, tenant_id=tenant_id, status=DeploymentStatus.PENDING.value, engine=req.engine.value,
+            replicas=req.replicas, gpus_per_replica=req.gpus_per_replica, label=req.label,
+            quantization=req.quantization, runtime_backend=self.runtime.type, operator=operator,
+            model_path=model.model_path)
+        await self._enqueue(DEPLOY_JOB, d, "deploy")
+        await self.events.deployment_changed(d)
+        return d
+
+    async def undeploy(self, deployment_id: int, *, tenant_id: int | None) -> Deployment:
+        d = await self.get(deployment_id, tenant_id=tenant_id)
+        if d.status in (DeploymentStatus.STOPPED, DeploymentStatus.STOPPING):
+            return d  # idempotent
+        d = await self.repo.update(d.id, status=DeploymentStatus.STOPPING.value, reason="")
+        await self._enqueue(UNDEPLOY_JOB, d, "undeploy")
+        await self.events.deployment_changed(d)
+        return d
+
+    async def scale(self, deployment_id: int, replicas: int, *, tenant_id: int | None) -> Deployment:
+        d = await self.get(deployment_id, tenant_id=tenant_id)
+        if d.status not in (DeploymentStatus.RUNNING, DeploymentStatus.DEGRADED, DeploymentStatus.FAILED,
+                            DeploymentStatus.STARTING, DeploymentStatus.PENDING):
+            raise _error(DeploymentErrorCode.NOT_RUNNING, f"deployment is {d.status.value}", "id")
+        self._check_numbers(replicas, d.gpus_per_replica, d.label, d.quantization)
+        if replicas == d.replicas and d.status != DeploymentStatus.FAILED:
+            return d  # idempotent
+        await self._check_capacity((replicas - d.replicas) * d.gpus_per_replica)
+        return await self._restart(d, replicas=replicas)
+
+    async def redeploy(self, deployment_id: int, *, tenant_id: int | None) -> Deployment:
+        d = await self.get(deployment_id, tenant_id=tenant_id)
+        if d.status == DeploymentStatus.STOPPING:
+            raise _error(DeploymentErrorCode.NOT_RUNNING, "the deployment is stopping", "id")
+        if d.status == DeploymentStatus.STOPPED:
+            if await self.repo.active_for_model(d.model_id) is not None:
+                raise _error(DeploymentErrorCode.ALREADY_DEPLOYED, "the model has another active deployment", "id")
+            await self._check_capacity(d.replicas * d.gpus_per_replica)
+        return await self._restart(d, replicas=d.replicas)
+
+    async def _restart(self, d: Deployment, *, replicas: int) -> Deployment:
+        d = await self.repo.update(d.id, status=DeploymentStatus.PENDING.value, replicas=replicas, reason="",
+                                   )
+        await self._enqueue(DEPLOY_JOB, d, "deploy")
+        await self.events.deployment_changed(d)
+        return d
+
+    async def _enqueue(self, func: str, d: Deployment, verb: str) -> None:
+        try:
+            self.jobs.enqueue(func, job_id=f"{verb}:{d.id}", deployment_id=d.id)
+        except Exception as e:
+            log.error("could not enqueue %s of deployment %s: %s", verb, d.id, e)
+            await self.repo.update(d.id, status=DeploymentStatus.FAILED.value,
+                                   reason=f"could not enqueue the {verb} job: the queue is unavailable")
+            raise _error(DeploymentErrorCode.QUEUE_UNAVAILABLE, "the job queue (Redis) is unavailable; "
+                         "try again", None) from None
+
+    @staticmethod
+    def _check_numbers(replicas: int, gpus: int, label: str, quantization: str) -> None:
+        if not 1 <= replicas <= MAX_REPLICAS:
+            raise _error(DeploymentErrorCode.INVALID, f"replicas must be between 1 and {MAX_REPLICAS}", "replicas")
+        if not 0 <= gpus <= MAX_GPUS_PER_REPLICA:
+            raise _error(DeploymentErrorCode.INVALID, f"gpusPerReplica must be between 0 and {MAX_GPUS_PER_REPLICA}",
+                         "gpusPerReplica")
+        if label and not re.match(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$", label):
+            raise _error(DeploymentErrorCode.INVALID, "label must be a Kubernetes label value", "label")
+        if quantization not in ("", "8bit"):
+            raise _error(DeploymentErrorCode.INVALID, "quantization must be empty or '8bit'", "quantization")
+
+    async def _check_capacity(self, extra_gpus: int) -> None:
+        if extra_gpus <= 0:
+            return
+        used = await self.repo.gpus_in_use()
+        if used + extra_gpus > self.gpu_capacity:
+            raise _error(DeploymentErrorCode.INSUFFICIENT_CAPACITY,
+                         f"{extra_gpus} GPU(s) asked, {max(0, self.gpu_capacity - used)} of {self.gpu_capacity} free",
+                         "gpusPerReplica")
+
+
+# --- worker side -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EngineConfig:
+    python: str  # the engine environment's interpreter (local runtime) or inside the image
+    image: str
+    controller_address: str
+    device: str  # "auto" | "cpu" | "cuda"
+    start_timeout: float = 300.0
+    poll_interval: float = 0.5
+
+
+class TemplateSource(Protocol):
+    async def inference_template(self, engine: Engine) -> str: ...
+
+
+def workload_name(deployment_id: int) -> str:
+    return f"aigc-deploy-{deployment_id}"
+
+
+class DeploymentRunner:
+    def __init__(self, *, repo: DeploymentRepository, runtime: Runtime, controller: Controller,
+                 templates: TemplateSource, events: DeploymentEvents, engine: EngineConfig, owner: str) -> None:
+        self.repo = repo
+        self.runtime = runtime
+        self.controller = controller
+        self.templates = templates
+        self.events = events
+        self.engine = engine
+        self.owner = owner
+
+    async def _set(self, deployment_id: int, **changes: Any) -> Deployment:
+        d = await self.repo.update(deployment_id, **changes)
+        await self.events.deployment_changed(d)
+        return d
+
+    async def spec(self, d: Deployment) -> WorkloadSpec:
+        device = self.engine.device
+        if device == "auto":
+            device = "cuda" if d.gpus_per_replica else "cpu"
+        rendered = render(await self.templates.inference_template(d.engine), {
+            "python": self.engine.python, "image": self.engine.image, "model_path": d.model_path,
+            "model_name": d.model_name, "controller_address": self.engine.controller_address, "device": device,
+            "gpus": str(max(1, d.gpus_per_replica)), "quantization_args": ["--load-8bit"] if d.quantization else [],
+            "max_gpu_memory": "", "worker_args": [],
+        })
+        return WorkloadSpec(
+            name=workload_name(d.id), command=rendered.command, image=rendered.image, env=rendered.env,
+            replicas=d.replicas, gpus_per_replica=d.gpus_per_replica,
+            labels={OWNER_LABEL: self.owner, "aigc-admin/deployment": str(d.id), "aigc-admin/model": _label(d)},
+            node_selector={"aigc-admin/label": d.label} if d.label else {})
+
+    async def deploy(self, deployment_id: int) -> Deployment:
+        d = await self.repo.get(deployment_id)
+        if d is None or d.status not in (DeploymentStatus.PENDING, DeploymentStatus.STARTING):
+            return d  # type: ignore[return-value]  # undeployed meanwhile, or already handled: nothing to do
+        if d.runtime_handle:  # a redeploy or scale: replace the old workload
+            await self.runtime.stop(_handle(d.runtime_handle))
+        try:
+            handle = await self.runtime.start(await self.spec(d))
+        except RuntimeUnavailable as e:
+            return await self._set(d.id, status=DeploymentStatus.FAILED.value, reason=f"runtime unavailable: {e}")
+        except (ValueError, DomainError) as e:
+            return await self._set(d.id, status=DeploymentStatus.FAILED.value, reason=f"cannot start: {e}")
+        d = await self._set(d.id, status=DeploymentStatus.STARTING.value, runtime_handle=_dump(handle),
+                            started_at=datetime.now(UTC))
+        return await self._wait_running(d, handle)
+
+    async def _wait_running(self, d: Deployment, handle: WorkloadHandle) -> Deployment:
+        deadline = time.monotonic() + self.engine.start_timeout
+        while True:
+            current = await self.repo.get(d.id)
+            if current is None or current.status != DeploymentStatus.STARTING:
+                return current or d  # undeployed while starting
+            status = await self.runtime.status(handle)
+            if status.state in (WorkloadState.FAILED, WorkloadState.MISSING, WorkloadState.STOPPED):
+                return await self._set(d.id, status=DeploymentStatus.FAILED.value,
+                                       reason=status.message or f"workload {status.state.value.lower()}")
+            addresses = [r.address for r in status.replicas if r.address]
+            if status.state == WorkloadState.RUNNING and len(addresses) == d.replicas:
+                if await self._all_registered(d.model_name, addresses):
+                    return await self._set(d.id, status=DeploymentStatus.RUNNING.value, reason="",
+                                           worker_addresses=json.dumps(addresses))
+            if time.monotonic() > deadline:
+                tail = " | ".join((await self.runtime.logs(handle, 0)).lines[-5:])
+                await self.runtime.stop(handle)
+                return await self._set(d.id, status=DeploymentStatus.FAILED.value,
+                                       reason=f"workers did not register within {self.engine.start_timeout:.0f} s; "
+                                              f"last log lines: {tail}")
+            await asyncio.sleep(self.engine.poll_interval)
+
+    async def _all_registered(self, model_name: str, addresses: list[str]) -> bool:
+        try:
+            if model_name not in await self.controller.list_models():
+                return False
+        except Exception:
+            return False
+        probes = await asyncio.gather(*(self.controller.worker_status(a) for a in addresses))
+        return all(p is not None and model_name in p.model_names for p in probes)
+
+    async def fail(self, deployment_id: int, reason: str) -> None:
+        await self._set(deployment_id, status=DeploymentStatus.FAILED.value, reason=reason[:2000])
+
+    async def undeploy(self, deployment_id: int) -> Deployment | None:
+        d = await self.repo.get(deployment_id)
+        if d is None:
+            return None
+        if d.runtime_handle:
+            await self.runtime.stop(_handle(d.runtime_handle))
+        return await self._set(d.id, status=DeploymentStatus.STOPPED.value, stopped_at=datetime.now(UTC),
+                               worker_addresses="[]")
+
+    async def check_health(self) -> list[Deployment]:
+        """Probe every deployed worker; returns the deployments whose status changed."""
+        changed = []
+        watched = [DeploymentStatus.RUNNING, DeploymentStatus.DEGRADED]
+        deployments, _ = await self.repo.list(tenant_id=None, statuses=watched, offset=0, limit=10_000)
+        for d in deployments:
+            if not d.runtime_handle:
+                continue
+            status = await self.runtime.status(_handle(d.runtime_handle))
+            addresses = [r.address for r in status.replicas if r.address] or list(d.worker_addresses)
+            probes = await asyncio.gather(*(self.controller.worker_status(a) for a in addresses))
+            healthy = 0
+            for address, probe in zip(addresses, probes, strict=True):
+                ok = probe is not None and d.model_name in probe.model_names
+                healthy += ok
+                await self.repo.record_health(d.id, address, ok, probe.speed if probe else 0,
+                                              probe.queue_length if probe else 0,
+                                              "" if ok else "worker does not answer worker_get_status")
+            if status.state in (WorkloadState.FAILED, WorkloadState.MISSING, WorkloadState.STOPPED) and not healthy:
+                new, reason = DeploymentStatus.FAILED, status.message or f"workload {status.state.value.lower()}"
+            elif healthy == d.replicas and status.state == WorkloadState.RUNNING:
+                new, reason = DeploymentStatus.RUNNING, ""
+            elif healthy == 0:
+                new, reason = DeploymentStatus.FAILED, status.message or "no worker answers"
+            else:
+                new, reason = DeploymentStatus.DEGRADED, f"{healthy} of {d.replicas} workers answer"
+            if new != d.status or reason != d.reason:
+                changed.append(await self._set(d.id, status=new.value, reason=reason))
+        return changed
+
+    async def reconcile(self) -> dict[str, int]:
+        """Repair drift between the database and the runtime: vanished workloads, leftovers."""
+        active, _ = await self.repo.list(tenant_id=None, statuses=list(ACTIVE_STATUSES), offset=0, limit=10_000)
+        by_name = {workload_name(d.id): d for d in active}
+        stopped = failed = 0
+        for handle in await self.runtime.list_owned():
+            if handle.name.startswith("aigc-deploy-") and handle.name not in by_name:
+                await self.runtime.stop(handle)  # its deployment is gone or stopped: a leftover
+                stopped += 1
+        now = datetime.now(UTC)
+        for d in active:
+            if d.status in (DeploymentStatus.RUNNING, DeploymentStatus.DEGRADED) and d.runtime_handle:
+                state = (await self.runtime.status(_handle(d.runtime_handle))).state
+                if state == WorkloadState.MISSING:
+                    await self._set(d.id, status=DeploymentStatus.FAILED.value, reason="the workload vanished")
+                    failed += 1
+            # a job that died with its worker leaves the deployment waiting: give it a deadline
+            since = d.started_at if d.status == DeploymentStatus.STARTING else d.created_at
+            stuck = d.status in (DeploymentStatus.PENDING, DeploymentStatus.STARTING) and since is not None and (
+                now - since).total_seconds() > 2 * self.engine.start_timeout + 60
+            if stuck:
+                await self._set(d.id, status=DeploymentStatus.FAILED.value,
+                                reason=f"no progress while {d.status.value.lower()}: is a worker running?")
+                failed += 1
+        return {"stopped_leftovers": stopped, "failed_vanished": failed}
+
+
+def _label(d: Deployment) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "-", d.model_name)[:63].strip("-._") or "model"
+
+
+def _dump(handle: WorkloadHandle) -> str:
+    return json.dumps({"backend": handle.backend, "name": handle.name, "data": handle.data})
+
+
+def _handle(raw: str) -> WorkloadHandle:
+    data = json.loads(raw)
+    return WorkloadHandle(data["backend"], data["name"], data.get("data", {}))

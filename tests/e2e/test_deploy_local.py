@@ -1,0 +1,125 @@
+"""Deploy the tiny model on the local runtime, end to end through GraphQL, with a real FastChat controller
+(managed by the platform) and model_worker; watch it live; kill it; undeploy it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aigc_admin.adapters.fastchat import FastChatController
+from tests.support.api import unique
+from tests.support.engine import engine_python, tiny_model_path
+from tests.support.live import (
+    ADMIN_PASSWORD,
+    LiveServer,
+    complete,
+    expect_ack,
+    http_gql,
+    http_login,
+    live_server,
+    recv,
+    subscribe,
+    ws_session,
+)
+from tests.support.redis_server import RedisServer
+from tests.support.slapd import free_port
+
+DEPLOY = ("mutation($i: DeployModelInput!) { deployModel(input: $i) { deployment { id status replicas } "
+          "errors { field code message } } }")
+STATUS_FIELDS = "id status reason workerAddresses"
+
+
+@pytest.fixture(scope="module")
+def platform(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:
+    controller = f"http://127.0.0.1:{free_port()}"
+    storage = tmp_path_factory.mktemp("deploy")
+    extra = {"fastchat.managed": True, "service.fschat.controller.host": controller,
+             "engine.python": str(engine_python()), "health.interval": 1, "engine.start.timeout": 120}
+    with live_server(storage, redis_server.url, extra=extra, worker=True) as server:
+        yield server, controller
+
+
+def group_members(pgid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+async def next_status(ws, op_id: str, timeout: float) -> dict:  # type: ignore[no-untyped-def]
+    message = await recv(ws, timeout=timeout)
+    assert message.get("id") == op_id and message["type"] == "next", message
+    assert not message["payload"].get("errors"), message
+    return dict(message["payload"]["data"]["deploymentStatusChanged"])
+
+
+async def test_deploy_watch_kill_and_undeploy(platform: tuple[LiveServer, str], tmp_path: Path) -> None:
+    server, controller_url = platform
+    token = await http_login(server, "admin", ADMIN_PASSWORD)
+    created = await http_gql(server, "mutation($c: String!) { createTenant(input: {name: \"T\", code: $c}) "
+                             "{ tenant { id } } }", {"c": unique("dep")}, token)
+    tenant = created["data"]["createTenant"]["tenant"]["id"]
+    name = unique("tiny")
+    model = await http_gql(server, "mutation($i: CreateModelInput!) { createModel(input: $i) { model { id } "
+                           "errors { code message } } }",
+                           {"i": {"name": name, "modelPath": str(tiny_model_path()), "tenantIds": [tenant]}}, token)
+    model_id = model["data"]["createModel"]["model"]["id"]
+
+    started = time.monotonic()
+    body = await http_gql(server, DEPLOY, {"i": {"modelId": model_id}}, token, tenant=tenant)
+    deployment = body["data"]["deployModel"]["deployment"]
+    assert deployment["status"] == "PENDING", body
+    again = await http_gql(server, DEPLOY, {"i": {"modelId": model_id}}, token, tenant=tenant)
+    assert again["data"]["deployModel"]["errors"][0]["code"] == "ALREADY_DEPLOYED"
+
+    async with ws_session(server, {"Authorization": f"Bearer {token}", "X-Tenant-Id": tenant}) as ws:
+        await expect_ack(ws)
+        op = await subscribe(ws, f'subscription {{ deploymentStatusChanged(id: "{deployment["id"]}") '
+                                 f"{{ {STATUS_FIELDS} }} }}")
+        seen = []
+        while not seen or seen[-1]["status"] not in ("RUNNING", "FAILED"):
+            seen.append(await next_status(ws, op, timeout=150))
+        statuses = [s["status"] for s in seen]
+        assert statuses[-1] == "RUNNING", seen
+        assert "STARTING" in statuses or statuses[0] == "RUNNING", statuses
+        print(f"\ndeploy → RUNNING in {time.monotonic() - started:.1f} s; statuses seen: {statuses}")
+
+        async with FastChatController(controller_url) as controller:
+            assert name in await controller.list_models()
+            worker = seen[-1]["workerAddresses"][0]
+            status = await controller.worker_status(worker)
+            assert status is not None and name in status.model_names
+
+        runtime_dir = Path(server.log_path.parent, "runtime", "local")
+        state_file = runtime_dir / f"aigc-deploy-{deployment['id']}" / "state.json"
+        shell = json.loads(state_file.read_text())["replicas"][0]["pid"]
+        engine = next(p for p in group_members(shell) if p != shell)
+        killed = time.monotonic()
+        os.kill(engine, signal.SIGKILL)
+        # The issue's bound: a killed worker is seen as DEGRADED/FAILED by the subscription within 10 s.
+        update = await next_status(ws, op, timeout=10)
+        assert update["status"] in ("DEGRADED", "FAILED"), update
+        print(f"kill -9 → {update['status']} in {time.monotonic() - killed:.1f} s ({update['reason']})")
+
+        logs = await http_gql(server, f'{{ deploymentLogs(id: "{deployment["id"]}") {{ lines cursor }} }}', None,
+                              token, tenant=tenant)
+        assert logs["data"]["deploymentLogs"]["cursor"] > 0
+
+        undeploy = await http_gql(server, f'mutation {{ undeployModel(id: "{deployment["id"]}") '
+                                          "{ deployment { status } errors { code } } }", None, token, tenant=tenant)
+        assert undeploy["data"]["undeployModel"]["deployment"]["status"] == "STOPPING"
+        while (update := await next_status(ws, op, timeout=30))["status"] != "STOPPED":
+            assert update["status"] in ("STOPPING", "FAILED", "DEGRADED"), update
+        await complete(ws, op)
+    assert group_members(shell) == [], "processes left behind after undeploy"
