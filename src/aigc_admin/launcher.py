@@ -23,7 +23,7 @@ def run_all(settings: Settings) -> None:
 
     from aigc_admin.app import create_app
 
-    # Everything on one machine: the platform also runs the FastChat controller.
+    # Everything on one machine: the platform also runs the FastChat controller and openai_api_server.
     settings = settings.model_copy(update={"fastchat_managed": True})
     endpoint = RedisEndpoint.open(settings)
     children: list[subprocess.Popen[bytes]] = []
@@ -46,17 +46,22 @@ def run_all(settings: Settings) -> None:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.kill()
-        _stop_managed_controller(settings)
+        _stop_managed_fastchat(settings)
         endpoint.close()
 
 
-def _stop_managed_controller(settings: Settings) -> None:
-    """`up` owns everything it started, the FastChat controller included (deployments are left running
-    only by `start`, whose workloads outlive API restarts)."""
+def _stop_managed_fastchat(settings: Settings) -> None:
+    """`up` owns everything it started, the FastChat controller and API server included (`start` leaves
+    them running: the platform's workloads outlive API restarts)."""
     import asyncio
 
     from aigc_admin.adapters.runtime.local import LocalRuntime
     from aigc_admin.domain.runtime import WorkloadHandle
-    from aigc_admin.workers.monitor import CONTROLLER_WORKLOAD
+    from aigc_admin.workers.monitor import MANAGED_WORKLOADS
 
-    asyncio.run(LocalRuntime.from_settings(settings).stop(WorkloadHandle("local", CONTROLLER_WORKLOAD)))
+    async def stop_all() -> None:
+        runtime = LocalRuntime.from_settings(settings)
+        for name in MANAGED_WORKLOADS:
+            await runtime.stop(WorkloadHandle("local", name))
+
+    asyncio.run(stop_all())

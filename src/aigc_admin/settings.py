@@ -190,9 +190,13 @@ class Settings(BaseModel):
         "auto", "engine.device", "AIGC_ENGINE_DEVICE", "Device of model workers; auto: cuda when GPUs are asked.")
     engine_start_timeout: int = setting(300, "engine.start.timeout", "AIGC_ENGINE_START_TIMEOUT",
                                         "Seconds a deployment may take until every worker is registered.")
+    engine_volumes: str = setting("", "engine.volumes", "AIGC_ENGINE_VOLUMES",
+                                  "Extra mounts of Docker/Kubernetes workers: comma list of HOST:CONTAINER[:rw] "
+                                  "(read-only unless :rw). The model directory is always mounted read-only.")
     fastchat_managed: bool = setting(False, "fastchat.managed", "AIGC_FASTCHAT_MANAGED",
-                                     "Start and supervise the FastChat controller through the local runtime "
-                                     "(`aigc-admin up` turns it on) instead of using service.fschat.controller.host.")
+                                     "Start and supervise the FastChat controller and openai_api_server through "
+                                     "the local runtime at service.fschat.controller.host and "
+                                     "service.local.ai.host (`aigc-admin up` turns it on).")
     health_interval: float = setting(3.0, "health.interval", "AIGC_HEALTH_INTERVAL",
                                      "Seconds between two probes of every deployed worker and the controller; "
                                      "0 turns the monitor off.")
@@ -309,6 +313,15 @@ class Settings(BaseModel):
         with os.fdopen(fd, "w") as f:
             f.write(value)
         return value
+
+    @property
+    def engine_mounts(self) -> list[tuple[str, str, bool]]:
+        """engine.volumes as (host, container, read_only)."""
+        out = []
+        for item in filter(None, (x.strip() for x in self.engine_volumes.split(","))):
+            parts = item.split(":")
+            out.append((parts[0], parts[1] if len(parts) > 1 else parts[0], not (len(parts) > 2 and parts[2] == "rw")))
+        return out
 
     @property
     def engine_python_path(self) -> str:

@@ -25,40 +25,53 @@ from aigc_admin.workers.wiring import deployment_runner
 log = logging.getLogger(__name__)
 HEALTH_TOPIC = "fastchat:health"
 CONTROLLER_WORKLOAD = "fastchat-controller"
+API_SERVER_WORKLOAD = "fastchat-api"
+MANAGED_WORKLOADS = (CONTROLLER_WORKLOAD, API_SERVER_WORKLOAD)
 
 
-def controller_spec(settings: Settings) -> WorkloadSpec:
-    url = urlparse(settings.service_fschat_controller_host)
-    return WorkloadSpec(name=CONTROLLER_WORKLOAD, labels={OWNER_LABEL: settings.redis_prefix},
-                        command=[settings.engine_python_path, "-m", "fastchat.serve.controller",
-                                 "--host", url.hostname or "127.0.0.1", "--port", str(url.port or 21001)])
+def managed_specs(settings: Settings) -> list[WorkloadSpec]:
+    """The FastChat controller and openai_api_server, at the configured addresses."""
+    controller = urlparse(settings.service_fschat_controller_host)
+    api = urlparse(settings.service_local_ai_host)
+    labels = {OWNER_LABEL: settings.redis_prefix}
+    python = settings.engine_python_path
+    return [
+        WorkloadSpec(name=CONTROLLER_WORKLOAD, labels=labels,
+                     command=[python, "-m", "fastchat.serve.controller", "--host", controller.hostname or "127.0.0.1",
+                              "--port", str(controller.port or 21001)]),
+        WorkloadSpec(name=API_SERVER_WORKLOAD, labels=labels,
+                     command=[python, "-m", "fastchat.serve.openai_api_server", "--host", api.hostname or "127.0.0.1",
+                              "--port", str(api.port or 8000), "--controller-address",
+                              settings.service_fschat_controller_host]),
+    ]
 
 
-async def ensure_controller(settings: Settings) -> None:
-    """Start the managed controller unless it runs (idempotent)."""
+async def ensure_fastchat(settings: Settings) -> None:
+    """Start the managed controller and API server unless they run (idempotent); restart dead ones."""
     from pathlib import Path
+
+    from aigc_admin.domain.runtime import WorkloadHandle
 
     if not Path(settings.engine_python_path).exists():
         raise FileNotFoundError(f"engine.python {settings.engine_python_path} does not exist: run `make engine`")
     runtime = LocalRuntime.from_settings(settings)
-    spec = controller_spec(settings)
-    from aigc_admin.domain.runtime import WorkloadHandle
-
-    state = (await runtime.status(WorkloadHandle("local", spec.name))).state
-    if state != WorkloadState.RUNNING:
-        if state != WorkloadState.MISSING:
-            await runtime.stop(WorkloadHandle("local", spec.name))
-        log.info("starting the managed FastChat controller at %s", settings.service_fschat_controller_host)
-        await runtime.start(spec)
+    for spec in managed_specs(settings):
+        handle = WorkloadHandle("local", spec.name)
+        state = (await runtime.status(handle)).state
+        if state != WorkloadState.RUNNING:
+            if state != WorkloadState.MISSING:
+                await runtime.stop(handle)
+            log.info("starting the managed FastChat %s", spec.name)
+            await runtime.start(spec)
 
 
 async def probe_once(settings: Settings, redis_client: Any) -> dict[str, Any]:
     """One round: controller liveness, every worker's status; deployments updated; event published."""
     if settings.fastchat_managed:
         try:
-            await ensure_controller(settings)
+            await ensure_fastchat(settings)
         except Exception:
-            log.exception("could not start the managed FastChat controller")
+            log.exception("could not start the managed FastChat processes")
     async with deployment_runner(settings, redis_client) as runner:
         await runner.check_health()
         deployments, _ = await runner.repo.list(

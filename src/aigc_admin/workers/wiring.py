@@ -10,7 +10,7 @@ from aigc_admin.adapters.db.repositories import DeploymentRepo, TemplateRepo
 from aigc_admin.adapters.events import DeploymentEventPublisher, EventPublisher
 from aigc_admin.adapters.fastchat import FastChatController
 from aigc_admin.domain.deployments.service import DeploymentRunner, EngineConfig
-from aigc_admin.domain.runtime import Runtime
+from aigc_admin.domain.runtime import Runtime, VolumeMount
 from aigc_admin.settings import Settings
 
 
@@ -31,7 +31,11 @@ def runtime_for(settings: Settings) -> Runtime:
 def engine_config(settings: Settings) -> EngineConfig:
     return EngineConfig(python=settings.engine_python_path if settings.runtime_backend == "local" else "python3",
                         image=settings.engine_image, controller_address=settings.service_fschat_controller_host,
-                        device=settings.engine_device, start_timeout=float(settings.engine_start_timeout))
+                        device=settings.engine_device, start_timeout=float(settings.engine_start_timeout),
+                        volumes=tuple(VolumeMount(mount_path=c, host_path=h, read_only=ro)
+                                      for h, c, ro in settings.engine_mounts),
+                        model_claim=settings.runtime_k8s_volume_name if settings.runtime_backend == "kubernetes"
+                        else "")
 
 
 @contextlib.asynccontextmanager

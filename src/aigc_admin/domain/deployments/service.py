@@ -35,6 +35,7 @@ from aigc_admin.domain.runtime import (
     LogChunk,
     Runtime,
     RuntimeUnavailable,
+    VolumeMount,
     WorkloadHandle,
     WorkloadSpec,
     WorkloadState,
@@ -239,6 +240,8 @@ class EngineConfig:
     device: str  # "auto" | "cpu" | "cuda"
     start_timeout: float = 300.0
     poll_interval: float = 0.5
+    volumes: tuple[VolumeMount, ...] = ()  # extra mounts (docker/kubernetes)
+    model_claim: str = ""  # kubernetes: the PersistentVolumeClaim holding models
 
 
 class TemplateSource(Protocol):
@@ -278,6 +281,9 @@ class DeploymentRunner:
         return WorkloadSpec(
             name=workload_name(d.id), command=rendered.command, image=rendered.image, env=rendered.env,
             replicas=d.replicas, gpus_per_replica=d.gpus_per_replica,
+            volumes=[VolumeMount(mount_path=d.model_path, host_path="" if self.engine.model_claim else d.model_path,
+                                 claim_name=self.engine.model_claim, read_only=True), *self.engine.volumes]
+            if self.runtime.type != "local" else [],
             labels={OWNER_LABEL: self.owner, "aigc-admin/deployment": str(d.id), "aigc-admin/model": _label(d)},
             node_selector={"aigc-admin/label": d.label} if d.label else {})
 
