@@ -46,22 +46,21 @@ def run_all(settings: Settings) -> None:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.kill()
-        _stop_managed_fastchat(settings)
+        _stop_local_workloads(settings)
         endpoint.close()
 
 
-def _stop_managed_fastchat(settings: Settings) -> None:
-    """`up` owns everything it started, the FastChat controller and API server included (`start` leaves
-    them running: the platform's workloads outlive API restarts)."""
+def _stop_local_workloads(settings: Settings) -> None:
+    """`up` owns everything it started: the FastChat controller and API server and the model workers
+    (`start` leaves workloads running: they outlive API restarts). A deployment whose workers were
+    stopped this way shows FAILED after the next `up`, and can be redeployed."""
     import asyncio
 
     from aigc_admin.adapters.runtime.local import LocalRuntime
-    from aigc_admin.domain.runtime import WorkloadHandle
-    from aigc_admin.workers.monitor import MANAGED_WORKLOADS
 
     async def stop_all() -> None:
         runtime = LocalRuntime.from_settings(settings)
-        for name in MANAGED_WORKLOADS:
-            await runtime.stop(WorkloadHandle("local", name))
+        for handle in await runtime.list_owned():
+            await runtime.stop(handle)
 
     asyncio.run(stop_all())

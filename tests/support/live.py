@@ -83,6 +83,23 @@ def live_server(storage: Path, redis_url: str, *, startup_timeout: float = 60.0,
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait(timeout=5)
+        stop_local_workloads(storage)
+
+
+def stop_local_workloads(storage: Path) -> None:
+    """Workloads of the local runtime outlive `aigc-admin start` by design; a test stops what it started."""
+    from aigc_admin.adapters.runtime.local import LocalRuntime
+
+    work_dir = storage / "runtime" / "local"
+    owners = {json.loads(p.read_text()).get("owner", "") for p in work_dir.glob("*/state.json")}
+
+    async def stop_all() -> None:
+        for owner in owners:
+            runtime = LocalRuntime(work_dir=work_dir, owner=owner)
+            for handle in await runtime.list_owned():
+                await runtime.stop(handle)
+
+    asyncio.run(stop_all())
 
 
 def _wait_ready(server: LiveServer, timeout: float) -> None:
