@@ -61,7 +61,9 @@ def group_members(pgid: int) -> list[int]:
 
 async def next_status(ws, op_id: str, timeout: float) -> dict:  # type: ignore[no-untyped-def]
     message = await recv(ws, timeout=timeout)
-    assert message.get("id") == op_id and message["type"] == "next", message
+    while message.get("id") != op_id:  # a late message of a completed feed
+        message = await recv(ws, timeout=timeout)
+    assert message["type"] == "next", message
     assert not message["payload"].get("errors"), message
     return dict(message["payload"]["data"]["deploymentStatusChanged"])
 
@@ -97,6 +99,21 @@ async def test_deploy_watch_kill_and_undeploy(platform: tuple[LiveServer, str], 
         assert "STARTING" in statuses or statuses[0] == "RUNNING", statuses
         print(f"\ndeploy → RUNNING in {time.monotonic() - started:.1f} s; statuses seen: {statuses}")
 
+        # the tenant-wide feeds: health probes of the tenant's workers, status changes of all its deployments
+        health_op = await subscribe(ws, "subscription { fastchatHealth { controllerAlive workers { workerAddress "
+                                        "healthy queueLength } } }")
+        tenant_op = await subscribe(ws, "subscription { deploymentsStatusChanged { id status } }")
+        while True:
+            message = await recv(ws, timeout=15)
+            if message.get("id") == health_op:
+                health = message["payload"]["data"]["fastchatHealth"]
+                if health["workers"]:
+                    break
+        assert health["controllerAlive"] is True
+        assert health["workers"][0]["workerAddress"] == seen[-1]["workerAddresses"][0]
+        assert health["workers"][0]["healthy"] is True
+        await complete(ws, health_op)
+
         async with FastChatController(controller_url) as controller:
             assert name in await controller.list_models()
             worker = seen[-1]["workerAddresses"][0]
@@ -113,9 +130,20 @@ async def test_deploy_watch_kill_and_undeploy(platform: tuple[LiveServer, str], 
                                        " { deployment { status replicas } errors { code } } }", None, token,
                                tenant=tenant)
         assert scale["data"]["scaleDeployment"]["deployment"]["replicas"] == 2, scale
-        while (update := await next_status(ws, op, timeout=150))["status"] != "RUNNING":
+        tenant_feed = []
+        while True:
+            message = await recv(ws, timeout=150)
+            if message.get("id") == tenant_op:
+                tenant_feed.append(message["payload"]["data"]["deploymentsStatusChanged"]["status"])
+                continue
+            assert message.get("id") == op, message
+            update = message["payload"]["data"]["deploymentStatusChanged"]
+            if update["status"] == "RUNNING":
+                break
             assert update["status"] in ("PENDING", "STARTING"), update
         assert len(set(update["workerAddresses"])) == 2
+        assert "PENDING" in tenant_feed  # the tenant-wide feed saw the redeploy too
+        await complete(ws, tenant_op)
 
         runtime_dir = Path(server.log_path.parent, "runtime", "local")
         state_file = runtime_dir / f"aigc-deploy-{deployment['id']}" / "state.json"
