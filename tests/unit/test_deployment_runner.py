@@ -58,6 +58,10 @@ class FakeRepo:
     async def health(self, deployment_id: int | None, limit: int) -> list[HealthRecord]:
         return []
 
+    async def prune_health(self, before: datetime) -> int:
+        self.pruned_before = before
+        return 0
+
 
 class FakeRuntime:
     type = "fake"
@@ -163,15 +167,19 @@ async def test_a_crashing_workload_fails_with_the_runtime_message() -> None:
 
 
 async def test_health_degraded_failed_and_recovered() -> None:
-    runner, repo, _runtime, controller, _ = make()
+    runner, repo, runtime, controller, _ = make()
     d = repo.add(replicas=2)
     controller.models, controller.answering = ["tiny"], {"http://w0", "http://w1"}
     await runner.deploy(d.id)
     controller.answering = {"http://w0"}
     assert [x.status for x in await runner.check_health()] == [DeploymentStatus.DEGRADED]
-    controller.answering = set()
+    controller.answering = set()  # alive but silent (a loaded machine?): degraded, not failed
+    assert [(x.status, x.reason) for x in await runner.check_health()] == [
+        (DeploymentStatus.DEGRADED, "0 of 2 workers answer")]
+    runtime.state, runtime.message = WorkloadState.FAILED, "replica 0: exited with status 137"
     assert [x.status for x in await runner.check_health()] == [DeploymentStatus.FAILED]
-    assert len(repo.health_rows) == 4  # one probe per worker per round
+    assert len(repo.health_rows) == 6  # one probe per worker per round
+    runtime.state, runtime.message = WorkloadState.RUNNING, ""
     repo.rows[d.id] = dataclasses.replace(repo.rows[d.id], status=DeploymentStatus.DEGRADED)
     controller.answering = {"http://w0", "http://w1"}
     assert [x.status for x in await runner.check_health()] == [DeploymentStatus.RUNNING]
@@ -183,8 +191,11 @@ async def test_reconcile_stops_leftovers_fails_vanished_and_stuck() -> None:
     running = repo.add()
     controller.models, controller.answering = ["tiny"], {"http://w0"}
     await runner.deploy(running.id)
-    stuck = repo.add(status=DeploymentStatus.PENDING, created_at=datetime.now(UTC) - timedelta(hours=1))
-    fresh = repo.add(status=DeploymentStatus.PENDING)
+    stuck = repo.add(status=DeploymentStatus.PENDING, created_at=datetime.now(UTC) - timedelta(hours=1),
+                     updated_at=datetime.now(UTC) - timedelta(hours=1))
+    # created long ago but redeployed just now: not stuck
+    fresh = repo.add(status=DeploymentStatus.PENDING, created_at=datetime.now(UTC) - timedelta(hours=1),
+                     updated_at=datetime.now(UTC))
     runtime.owned = [WorkloadHandle("fake", "aigc-deploy-999"), WorkloadHandle("fake", workload_name(running.id))]
     runtime.stopped.append(workload_name(running.id))  # vanished behind our back
     result = await runner.reconcile()
@@ -193,3 +204,4 @@ async def test_reconcile_stops_leftovers_fails_vanished_and_stuck() -> None:
     assert repo.rows[running.id].status == DeploymentStatus.FAILED and "vanished" in repo.rows[running.id].reason
     assert repo.rows[stuck.id].status == DeploymentStatus.FAILED and "no progress" in repo.rows[stuck.id].reason
     assert repo.rows[fresh.id].status == DeploymentStatus.PENDING
+    assert repo.pruned_before < datetime.now(UTC) - timedelta(hours=23)  # health history is pruned

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import json
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from tortoise.expressions import Q
@@ -13,6 +13,7 @@ from tortoise.transactions import in_transaction
 from aigc_admin.adapters.db import models as m
 from aigc_admin.domain.accounts.entities import Account, AccountSource
 from aigc_admin.domain.audit.service import AuditEntry, AuditFilter
+from aigc_admin.domain.channels.service import Channel, UsageRow
 from aigc_admin.domain.deployments.entities import (
     ACTIVE_STATUSES,
     Deployment,
@@ -323,7 +324,8 @@ def _deployment(row: m.ModelDeploy, model_name: str) -> Deployment:
         gpus_per_replica=row.gpus_per_replica, label=row.label, quantization=row.quantization,
         runtime_backend=row.runtime_backend, model_path=row.model_path,
         worker_addresses=tuple(json.loads(row.worker_addresses or "[]")), runtime_handle=row.runtime_handle,
-        operator=row.operator, created_at=row.created_at, started_at=row.started_at, stopped_at=row.stopped_at)
+        operator=row.operator, created_at=row.created_at, started_at=row.started_at, stopped_at=row.stopped_at,
+        updated_at=row.updated_at)
 
 
 class DeploymentRepo:
@@ -367,6 +369,9 @@ class DeploymentRepo:
                             speed: float, queue_length: int, detail: str) -> None:
         await m.ModelHealth.create(deploy_id=deployment_id, worker_address=worker_address, healthy=healthy,
                                    speed=speed, queue_length=queue_length, detail=detail)
+
+    async def prune_health(self, before: datetime) -> int:
+        return int(await m.ModelHealth.filter(checked_at__lt=before).delete())
 
     async def health(self, deployment_id: int | None, limit: int) -> builtins.list[HealthRecord]:
         rows = await m.ModelHealth.filter(deploy_id=deployment_id).order_by("-id").limit(limit)
@@ -418,3 +423,87 @@ class TemplateRepo:
             if builtin_engine == engine.value:
                 return json.dumps(content)
         raise ValueError(f"no inference template for engine {engine.value}")
+
+
+def _channel(row: m.ChatChannel, model_ids: builtins.list[int]) -> Channel:
+    return Channel(id=row.id, tenant_id=row.tenant_id, name=row.name, alias=row.alias, remark=row.remark,
+                   email=row.email, key_prefix=row.api_key_prefix, quota=row.quota, used_tokens=row.used_tokens,
+                   expires_at=row.expires_at, rpm_limit=row.rpm_limit, tpm_limit=row.tpm_limit, enabled=row.enabled,
+                   model_ids=tuple(sorted(model_ids)), created_at=row.created_at, last_operator=row.last_operator)
+
+
+class ChannelRepo:
+    async def _model_ids(self, channel_ids: builtins.list[int]) -> dict[int, builtins.list[int]]:
+        out: dict[int, builtins.list[int]] = {}
+        if channel_ids:
+            pairs = await m.LLMModel.filter(channels__id__in=channel_ids).values_list("channels__id", "id")
+            for channel_id, model_id in pairs:
+                out.setdefault(int(channel_id), []).append(int(model_id))
+        return out
+
+    async def _many(self, rows: builtins.list[m.ChatChannel]) -> builtins.list[Channel]:
+        ids = await self._model_ids([r.id for r in rows])
+        return [_channel(r, ids.get(r.id, [])) for r in rows]
+
+    async def get(self, channel_id: int) -> Channel | None:
+        row = await m.ChatChannel.get_or_none(id=channel_id)
+        return (await self._many([row]))[0] if row else None
+
+    async def find_by_key_hash(self, key_hash: str) -> Channel | None:
+        row = await m.ChatChannel.get_or_none(api_key_hash=key_hash)
+        return (await self._many([row]))[0] if row else None
+
+    async def create(self, *, tenant_id: int, name: str, key_hash: str, key_prefix: str, operator: str,
+                     values: dict[str, object], model_ids: builtins.list[int]) -> Channel:
+        async with in_transaction():
+            fields: dict[str, Any] = {"tenant_id": tenant_id, "name": name, "api_key_hash": key_hash,
+                                      "api_key_prefix": key_prefix, "last_operator": operator, **values}
+            row = await m.ChatChannel.create(**fields)
+            if model_ids:
+                await row.models.add(*await m.LLMModel.filter(id__in=model_ids))
+        return await self.get(row.id)  # type: ignore[return-value]
+
+    async def update(self, channel_id: int, values: dict[str, object],
+                     model_ids: builtins.list[int] | None) -> Channel:
+        async with in_transaction():
+            if values:
+                await m.ChatChannel.filter(id=channel_id).update(**values)
+            if model_ids is not None:
+                row = await m.ChatChannel.get(id=channel_id)
+                await row.models.clear()
+                if model_ids:
+                    await row.models.add(*await m.LLMModel.filter(id__in=model_ids))
+        return await self.get(channel_id)  # type: ignore[return-value]
+
+    async def delete(self, channel_id: int) -> None:
+        await m.ChatChannel.filter(id=channel_id).delete()
+
+    async def list(self, *, tenant_id: int, offset: int, limit: int) -> tuple[builtins.list[Channel], int]:
+        qs = m.ChatChannel.filter(tenant_id=tenant_id)
+        total = await qs.count()
+        return await self._many(await qs.order_by("id").offset(offset).limit(limit)), total
+
+    async def key_hash(self, channel_id: int) -> str:
+        row = await m.ChatChannel.get(id=channel_id).only("id", "api_key_hash")
+        return row.api_key_hash
+
+    async def models_of_tenant(self, tenant_id: int, model_ids: builtins.list[int]) -> set[int]:
+        if not model_ids:
+            return set()
+        found = await m.LLMModel.filter(id__in=model_ids, tenants__id=tenant_id).values_list("id", flat=True)
+        return {int(str(i)) for i in found}
+
+    async def usage(self, *, tenant_id: int, channel_id: int | None, model: str | None, start: date | None,
+                    end: date | None) -> builtins.list[UsageRow]:
+        qs = m.ChannelUsage.filter(channel__tenant_id=tenant_id)
+        if channel_id is not None:
+            qs = qs.filter(channel_id=channel_id)
+        if model:
+            qs = qs.filter(model_name=model)
+        if start:
+            qs = qs.filter(day__gte=start)
+        if end:
+            qs = qs.filter(day__lte=end)
+        rows = await qs.order_by("day", "channel_id", "model_name")
+        return [UsageRow(r.channel_id, r.model_name, r.day, r.requests, r.prompt_tokens,  # type: ignore[attr-defined]
+                         r.completion_tokens) for r in rows]

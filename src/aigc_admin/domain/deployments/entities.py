@@ -46,6 +46,7 @@ class Deployment:
     created_at: datetime | None = None
     started_at: datetime | None = None
     stopped_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True)

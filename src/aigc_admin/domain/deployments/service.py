@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -46,6 +46,7 @@ DEPLOY_JOB = "aigc_admin.workers.tasks.deployments:deploy"
 UNDEPLOY_JOB = "aigc_admin.workers.tasks.deployments:undeploy"
 MAX_REPLICAS = 16
 MAX_GPUS_PER_REPLICA = 8
+HEALTH_HISTORY = timedelta(days=1)  # probes older than this are pruned by the reconciler
 
 
 class DeploymentErrorCode(StrEnum):
@@ -73,6 +74,7 @@ class DeploymentRepository(Protocol):
     async def record_health(self, deployment_id: int | None, worker_address: str, healthy: bool,
                             speed: float, queue_length: int, detail: str) -> None: ...
     async def health(self, deployment_id: int | None, limit: int) -> builtins.list[HealthRecord]: ...
+    async def prune_health(self, before: datetime) -> int: ...
 
 
 class JobEnqueuer(Protocol):
@@ -179,17 +181,19 @@ class DeploymentService:
         self._check_numbers(replicas, d.gpus_per_replica, d.label, d.quantization)
         if replicas == d.replicas and d.status != DeploymentStatus.FAILED:
             return d  # idempotent
-        await self._check_capacity((replicas - d.replicas) * d.gpus_per_replica)
+        held = 0 if d.status == DeploymentStatus.FAILED else d.replicas  # a failed one holds no capacity
+        await self._check_capacity((replicas - held) * d.gpus_per_replica)
         return await self._restart(d, replicas=replicas)
 
     async def redeploy(self, deployment_id: int, *, tenant_id: int | None) -> Deployment:
         d = await self.get(deployment_id, tenant_id=tenant_id)
         if d.status == DeploymentStatus.STOPPING:
             raise _error(DeploymentErrorCode.NOT_RUNNING, "the deployment is stopping", "id")
-        if d.status == DeploymentStatus.STOPPED:
-            if await self.repo.active_for_model(d.model_id) is not None:
+        if d.status in (DeploymentStatus.STOPPED, DeploymentStatus.FAILED):
+            other = await self.repo.active_for_model(d.model_id)
+            if other is not None and other.id != d.id:
                 raise _error(DeploymentErrorCode.ALREADY_DEPLOYED, "the model has another active deployment", "id")
-            await self._check_capacity(d.replicas * d.gpus_per_replica)
+            await self._check_capacity(d.replicas * d.gpus_per_replica)  # a failed one holds no capacity
         return await self._restart(d, replicas=d.replicas)
 
     async def _restart(self, d: Deployment, *, replicas: int) -> Deployment:
@@ -307,6 +311,10 @@ class DeploymentRunner:
         deadline = time.monotonic() + self.engine.start_timeout
         while True:
             current = await self.repo.get(d.id)
+            if current is not None and current.status == DeploymentStatus.PENDING:
+                # scaled or redeployed while this job waited: its enqueue was absorbed by this job, so
+                # this job starts over with the new settings
+                return await self.deploy(d.id)
             if current is None or current.status != DeploymentStatus.STARTING:
                 return current or d  # undeployed while starting
             status = await self.runtime.status(handle)
@@ -355,27 +363,38 @@ class DeploymentRunner:
         for d in deployments:
             if not d.runtime_handle:
                 continue
-            status = await self.runtime.status(_handle(d.runtime_handle))
-            addresses = [r.address for r in status.replicas if r.address] or list(d.worker_addresses)
-            probes = await asyncio.gather(*(self.controller.worker_status(a) for a in addresses))
-            healthy = 0
-            for address, probe in zip(addresses, probes, strict=True):
-                ok = probe is not None and d.model_name in probe.model_names
-                healthy += ok
-                await self.repo.record_health(d.id, address, ok, probe.speed if probe else 0,
-                                              probe.queue_length if probe else 0,
-                                              "" if ok else "worker does not answer worker_get_status")
-            if status.state in (WorkloadState.FAILED, WorkloadState.MISSING, WorkloadState.STOPPED) and not healthy:
-                new, reason = DeploymentStatus.FAILED, status.message or f"workload {status.state.value.lower()}"
-            elif healthy == d.replicas and status.state == WorkloadState.RUNNING:
-                new, reason = DeploymentStatus.RUNNING, ""
-            elif healthy == 0:
-                new, reason = DeploymentStatus.FAILED, status.message or "no worker answers"
-            else:
-                new, reason = DeploymentStatus.DEGRADED, f"{healthy} of {d.replicas} workers answer"
-            if new != d.status or reason != d.reason:
-                changed.append(await self._set(d.id, status=new.value, reason=reason))
+            try:
+                new_d = await self._check_one(d)
+            except Exception:
+                log.exception("health check of deployment %s failed", d.id)
+                continue
+            if new_d is not None:
+                changed.append(new_d)
         return changed
+
+    async def _check_one(self, d: Deployment) -> Deployment | None:
+        status = await self.runtime.status(_handle(d.runtime_handle))
+        addresses = [r.address for r in status.replicas if r.address] or list(d.worker_addresses)
+        probes = await asyncio.gather(*(self.controller.worker_status(a) for a in addresses))
+        healthy = 0
+        for address, probe in zip(addresses, probes, strict=True):
+            ok = probe is not None and d.model_name in probe.model_names
+            healthy += ok
+            await self.repo.record_health(d.id, address, ok, probe.speed if probe else 0,
+                                          probe.queue_length if probe else 0,
+                                          "" if ok else "worker does not answer worker_get_status")
+        if status.state in (WorkloadState.FAILED, WorkloadState.MISSING, WorkloadState.STOPPED) and not healthy:
+            # the processes are gone: nothing will come back by itself
+            new, reason = DeploymentStatus.FAILED, status.message or f"workload {status.state.value.lower()}"
+        elif healthy == d.replicas and status.state == WorkloadState.RUNNING:
+            new, reason = DeploymentStatus.RUNNING, ""
+        else:
+            # alive but (some) workers silent, e.g. a loaded machine: degraded, probed again next round
+            detail = f": {status.message}" if status.message else ""
+            new, reason = DeploymentStatus.DEGRADED, f"{healthy} of {d.replicas} workers answer{detail}"
+        if new != d.status or reason != d.reason:
+            return await self._set(d.id, status=new.value, reason=reason)
+        return None
 
     async def reconcile(self) -> dict[str, int]:
         """Repair drift between the database and the runtime: vanished workloads, leftovers."""
@@ -393,14 +412,17 @@ class DeploymentRunner:
                 if state == WorkloadState.MISSING:
                     await self._set(d.id, status=DeploymentStatus.FAILED.value, reason="the workload vanished")
                     failed += 1
-            # a job that died with its worker leaves the deployment waiting: give it a deadline
-            since = d.started_at if d.status == DeploymentStatus.STARTING else d.created_at
-            stuck = d.status in (DeploymentStatus.PENDING, DeploymentStatus.STARTING) and since is not None and (
+            # a job that died with its worker leaves the deployment waiting: give it a deadline,
+            # measured from the deployment's last change (a redeploy or scale resets it)
+            since = d.updated_at or d.created_at
+            waiting = (DeploymentStatus.PENDING, DeploymentStatus.STARTING, DeploymentStatus.STOPPING)
+            stuck = d.status in waiting and since is not None and (
                 now - since).total_seconds() > 2 * self.engine.start_timeout + 60
             if stuck:
                 await self._set(d.id, status=DeploymentStatus.FAILED.value,
                                 reason=f"no progress while {d.status.value.lower()}: is a worker running?")
                 failed += 1
+        await self.repo.prune_health(now - HEALTH_HISTORY)
         return {"stopped_leftovers": stopped, "failed_vanished": failed}
 
 

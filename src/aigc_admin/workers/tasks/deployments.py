@@ -22,7 +22,12 @@ async def deploy(ctx: JobContext, deployment_id: int) -> dict[str, Any]:
 
 async def undeploy(ctx: JobContext, deployment_id: int) -> dict[str, Any]:
     async with deployment_runner(ctx.settings, ctx.aredis()) as runner:
-        d = await runner.undeploy(deployment_id)
+        try:
+            d = await runner.undeploy(deployment_id)
+        except Exception as e:
+            # never leave it STOPPING for good: FAILED can be undeployed (or redeployed) again
+            await runner.fail(deployment_id, f"undeploy job crashed: {type(e).__name__}: {e}")
+            raise
         await runner.reconcile()
     return {"deployment": deployment_id, "status": d.status.value if d else None}
 

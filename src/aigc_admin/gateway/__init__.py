@@ -1,0 +1,1 @@
+"""The OpenAI-compatible gateway: key auth, allow-list, quota, limits, routing, usage."""
