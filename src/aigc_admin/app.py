@@ -23,6 +23,7 @@ from aigc_admin.adapters.db import close_db, init_db, migrate
 from aigc_admin.adapters.db.repositories import (
     AccountRepo,
     AuditRepo,
+    ChannelRepo,
     DeploymentRepo,
     DictRepo,
     Lookups,
@@ -31,17 +32,26 @@ from aigc_admin.adapters.db.repositories import (
     TenantRepo,
 )
 from aigc_admin.adapters.events import AuditEventPublisher, DeploymentEventPublisher, EventHub, EventPublisher
+from aigc_admin.adapters.fastchat_openai import WorkerClient
 from aigc_admin.adapters.ldap import LdapDirectory
 from aigc_admin.adapters.queue import JobQueue
 from aigc_admin.adapters.redis_conn import RedisEndpoint
 from aigc_admin.adapters.security import Argon2Hasher, FernetBox, JwtTokens, RedisLoginAttempts
 from aigc_admin.domain.accounts.service import AccountService
 from aigc_admin.domain.audit.service import AuditService
+from aigc_admin.domain.channels.service import ChannelService
 from aigc_admin.domain.deployments.service import DeploymentService
 from aigc_admin.domain.deployments.templates import TemplateService
 from aigc_admin.domain.dicts.service import DictService
 from aigc_admin.domain.models.service import ModelService
 from aigc_admin.domain.tenants.service import TenantService
+from aigc_admin.gateway.channel_keys import ChannelKeys, KeyCacheEvictor
+from aigc_admin.gateway.keys import KeyCache, invalidation_channel, load_channel_snapshot
+from aigc_admin.gateway.limits import Limiter
+from aigc_admin.gateway.router import Gateway
+from aigc_admin.gateway.router import router as gateway_router
+from aigc_admin.gateway.routing import RoutingTable, load_routes
+from aigc_admin.gateway.usage import UsageRecorder
 from aigc_admin.resolvers.context import Context, Services, bearer_token
 from aigc_admin.schema import build_schema
 from aigc_admin.settings import Settings
@@ -74,6 +84,8 @@ def build_services(settings: Settings, redis_client: Any, hub: EventHub, endpoin
         directory=LdapDirectory.from_settings(settings) if settings.ldap_host else None,
         group_mapping=settings.group_mapping)
     models = ModelService(repo=ModelRepo(), secrets=FernetBox(settings.encryption_key()))
+    channels = ChannelService(repo=ChannelRepo(), keys=ChannelKeys(settings.encryption_key()),
+                              cache=KeyCacheEvictor(redis_client, settings.redis_prefix))
     deployments = DeploymentService(
         repo=DeploymentRepo(), models=models, jobs=JobQueue(endpoint),
         events=DeploymentEventPublisher(publisher), runtime=runtime_for(settings),
@@ -83,6 +95,7 @@ def build_services(settings: Settings, redis_client: Any, hub: EventHub, endpoin
         audit=AuditService(repo=AuditRepo(), publisher=AuditEventPublisher(publisher)),
         dicts=DictService(repo=DictRepo()),
         models=models, deployments=deployments, templates=TemplateService(repo=TemplateRepo()),
+        channels=channels,
         tokens=tokens, lookups=Lookups(), events=hub)
 
 
@@ -91,7 +104,49 @@ async def bootstrap(settings: Settings, services: Services) -> str | None:
 
     Returns the administrator's generated password, if one was made."""
     await TemplateRepo().ensure_builtin()
+    if settings.server_aigc_channel_key:
+        await ensure_default_channel(settings.server_aigc_channel_key, services)
     return await services.accounts.ensure_admin(settings.server_admin_user, settings.server_admin_pass or None)
+
+
+async def start_gateway(settings: Settings, services: Services, redis_client: Any,
+                        stop: asyncio.Event) -> tuple[Gateway, list[asyncio.Task[Any]], Any]:
+    """The /v1 gateway's process-wide parts: key cache (+ invalidation listener), limiter, usage
+    batching, routing table (+ refresher), HTTP clients. Returns them, their tasks and a closer."""
+    import httpx
+
+    keys = KeyCache(load_channel_snapshot)
+    usage = UsageRecorder(settings.gateway_usage_flush)
+    usage.start()
+    routes = RoutingTable(lambda: load_routes(services.models, services.deployments),
+                          refresh_interval=settings.gateway_routes_refresh)
+    await routes.refresh()
+    http = httpx.AsyncClient(timeout=httpx.Timeout(600, connect=3), limits=httpx.Limits(max_connections=1000))
+    gateway = Gateway(pepper=settings.encryption_key(), keys=keys,
+                      limiter=Limiter(redis_client, prefix=settings.redis_prefix, seeder=ChannelRepo().used_tokens),
+                      usage=usage, routes=routes, workers=WorkerClient(http), upstream=http)
+    tasks = [asyncio.create_task(keys.run_invalidation_listener(redis_client, invalidation_channel(
+        settings.redis_prefix)), name="key-invalidation"),
+             asyncio.create_task(routes.run(stop), name="routes-refresh")]
+
+    async def close() -> None:
+        await usage.aclose()  # no usage is lost at shutdown
+        await http.aclose()
+
+    return gateway, tasks, close
+
+
+async def ensure_default_channel(key: str, services: Services) -> None:
+    """The original's default channel, with the operator's key (there is no built-in one), in a tenant
+    'default'. It allows no model until a maintainer grants some."""
+    from aigc_admin.domain.channels.service import ChannelInput
+
+    tenant = await services.tenants.tenants.get_by_code("default")
+    if tenant is None:
+        tenant = await services.tenants.create(name="Default", code="default")
+    if await services.channels.create_with_key(key, ChannelInput(alias="default"), tenant_id=tenant.id,
+                                               name="default"):
+        log.info("created the default channel (tenant 'default') with the configured key")
 
 
 class PlatformGraphQLRouter(GraphQLRouter):
@@ -131,6 +186,9 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
             print(f"\n  Created platform administrator '{settings.server_admin_user}' "
                   f"with password: {generated}\n  (shown once; change it after signing in)\n", flush=True)
         app.state.runtime = Runtime(ep, endpoint is None, redis_client, hub, services)
+        gateway_stop = asyncio.Event()
+        app.state.gateway, gateway_tasks, gateway_close = await start_gateway(settings, services, redis_client,
+                                                                              gateway_stop)
         log.info("aigc-admin ready at %s/graphql", settings.public_url)
         stop_monitor = asyncio.Event()
         monitor = (asyncio.create_task(run_monitor(settings, redis_client, stop=stop_monitor), name="health-monitor")
@@ -138,6 +196,12 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
         try:
             yield
         finally:
+            gateway_stop.set()
+            await gateway_close()
+            for task in gateway_tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             stop_monitor.set()
             if monitor is not None:
                 await monitor
@@ -162,6 +226,7 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
                                    graphql_ide="graphiql" if settings.graphql_graphiql else None,
                                    subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL])
     app.include_router(router, prefix="/graphql")
+    app.include_router(gateway_router)
 
     @app.middleware("http")
     async def trace_id_header(request: Request, call_next: Any) -> Any:

@@ -75,7 +75,8 @@ class Settings(BaseModel):
                               "JWT signing secret. Empty: generated once and kept in <storage>/jwt.key "
                               "(refused when server.env is 'production').", secret=True)
     server_secret_key: str = setting("", "server.secret.key", "AIGC_ADMIN_SERVER_SECRET_KEY",
-                                     "Key encrypting stored credentials (external model upstreams), a Fernet key. "
+                                     "Fernet key encrypting stored credentials (external model upstreams) and "
+                                     "peppering channel key hashes (changing it invalidates every channel key). "
                                      "Empty: generated once and kept in <storage>/secret.key (refused in production).",
                                      secret=True)
     server_env: Literal["development", "production"] = setting(
@@ -100,8 +101,9 @@ class Settings(BaseModel):
     server_domain: str = setting("", "server.domain", "AIGC_ADMIN_SERVER_DOMAIN",
                                  "Public base URL of this server; empty means http://localhost<http.port>.")
     server_aigc_channel_key: str = setting("", "server.aigc.channel.key", "AIGC_ADMIN_SERVER_AIGC_CHANNEL_KEY",
-                                           "Key of the default channel created on first start; empty: none "
-                                           "is created (there is no built-in key).", secret=True)
+                                           "Key (sk- and 48 letters or digits) of the default channel created "
+                                           "on first start in tenant 'default'; empty: none is created (there "
+                                           "is no built-in key).", secret=True)
     # [service]
     service_local_ai_host: str = setting("http://localhost:8000/v1", "service.local.ai.host",
                                          "AIGC_SERVICE_CHAT_API_HOST", "FastChat openai_api_server base URL.")
@@ -200,6 +202,12 @@ class Settings(BaseModel):
     health_interval: float = setting(3.0, "health.interval", "AIGC_HEALTH_INTERVAL",
                                      "Seconds between two probes of every deployed worker and the controller; "
                                      "0 turns the monitor off.")
+    # [gateway]
+    gateway_usage_flush: float = setting(2.0, "gateway.usage.flush", "AIGC_GATEWAY_USAGE_FLUSH",
+                                         "Seconds between two batched writes of gateway usage (and at shutdown).")
+    gateway_routes_refresh: float = setting(2.0, "gateway.routes.refresh", "AIGC_GATEWAY_ROUTES_REFRESH",
+                                            "Seconds between two rebuilds of the in-memory routing table "
+                                            "(model → workers or upstream).")
     # [datasets]
     datasets_image: str = setting("", "datasets.image", "AIGC_DATASETS_IMAGE", "Image of dataset analysis jobs.")
     datasets_model_name: str = setting("", "datasets.model.name", "AIGC_DATASETS_MODEL_NAME",

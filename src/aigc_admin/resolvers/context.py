@@ -14,10 +14,11 @@ from strawberry.fastapi import BaseContext
 from aigc_admin.domain.accounts.entities import Account
 from aigc_admin.domain.accounts.service import AccountService
 from aigc_admin.domain.audit.service import AuditService
+from aigc_admin.domain.channels.service import ChannelService
 from aigc_admin.domain.deployments.service import DeploymentService
 from aigc_admin.domain.deployments.templates import TemplateService
 from aigc_admin.domain.dicts.service import DictService
-from aigc_admin.domain.models.service import ModelService
+from aigc_admin.domain.models.service import ModelRecord, ModelService
 from aigc_admin.domain.roles import Principal
 from aigc_admin.domain.tenants.service import Member, Tenant, TenantService
 from aigc_admin.settings import Settings
@@ -35,6 +36,7 @@ class Lookups(Protocol):
     async def accounts_by_id(self, ids: list[int]) -> dict[int, Account]: ...
     async def tenants_by_id(self, ids: list[int]) -> dict[int, Tenant]: ...
     async def members_by_tenant(self, ids: list[int]) -> dict[int, list[Member]]: ...
+    async def models_by_id(self, ids: list[int]) -> dict[int, ModelRecord]: ...
 
 
 class EventSource(Protocol):
@@ -53,6 +55,7 @@ class Services:
     models: ModelService
     deployments: DeploymentService
     templates: TemplateService
+    channels: ChannelService
     tokens: TokenDecoder
     lookups: Lookups
     events: EventSource
@@ -70,6 +73,7 @@ class Loaders:
         self.account = batch(lookups.accounts_by_id)
         self.tenant = batch(lookups.tenants_by_id)
         self.members = batch(lookups.members_by_tenant, list)
+        self.model = batch(lookups.models_by_id)
 
 
 class Context(BaseContext):

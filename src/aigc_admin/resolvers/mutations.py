@@ -10,6 +10,7 @@ from aigc_admin.domain.dicts.service import DictType
 from aigc_admin.domain.errors import CommonErrorCode
 from aigc_admin.domain.roles import TenantRole
 from aigc_admin.resolvers import permissions as perm
+from aigc_admin.resolvers.channels import ChannelMutations
 from aigc_admin.resolvers.common import ctx, parse_id, run_mutation
 from aigc_admin.resolvers.deployments import DeploymentMutations
 from aigc_admin.resolvers.models import ModelMutations
@@ -33,7 +34,7 @@ def _dict_payload(info: Info, action: Any) -> Any:
 
 
 @strawberry.type
-class Mutation(ModelMutations, DeploymentMutations):
+class Mutation(ModelMutations, DeploymentMutations, ChannelMutations):
     @strawberry.mutation(permission_classes=perm.PUBLIC,
                          description="Exchange a username and password for a token (local or LDAP account).")
     async def login(self, info: Info, input: t.LoginInput) -> t.LoginPayload:

@@ -233,6 +233,9 @@ class Lookups:
     async def members_by_tenant(self, ids: builtins.list[int]) -> dict[int, builtins.list[Member]]:
         return await self._tenants.members_of(ids)
 
+    async def models_by_id(self, ids: builtins.list[int]) -> dict[int, ModelRecord]:
+        return await ModelRepo().get_many(ids)
+
 
 def _model(row: m.LLMModel, tenant_ids: builtins.list[int]) -> ModelRecord:
     return ModelRecord(id=row.id, name=row.model_name, provider=Provider(row.provider_name),
@@ -260,6 +263,11 @@ class ModelRepo:
 
     async def get(self, model_id: int) -> ModelRecord | None:
         return await self._one(await m.LLMModel.get_or_none(id=model_id))
+
+    async def get_many(self, ids: builtins.list[int]) -> dict[int, ModelRecord]:
+        rows = await m.LLMModel.filter(id__in=ids) if ids else []
+        tenants = await self._tenant_ids([r.id for r in rows])
+        return {r.id: _model(r, tenants.get(r.id, [])) for r in rows}
 
     async def get_by_name(self, name: str) -> ModelRecord | None:
         return await self._one(await m.LLMModel.get_or_none(model_name=name))
@@ -486,6 +494,11 @@ class ChannelRepo:
     async def key_hash(self, channel_id: int) -> str:
         row = await m.ChatChannel.get(id=channel_id).only("id", "api_key_hash")
         return row.api_key_hash
+
+    async def used_tokens(self, channel_id: int) -> int:
+        """Seeds the gateway's quota counter once per channel (Redis is authoritative afterwards)."""
+        row = await m.ChatChannel.get_or_none(id=channel_id).only("id", "used_tokens")
+        return row.used_tokens if row else 0
 
     async def models_of_tenant(self, tenant_id: int, model_ids: builtins.list[int]) -> set[int]:
         if not model_ids:

@@ -157,8 +157,8 @@ class ChannelService:
 
     async def create_with_key(self, key: str, values: ChannelInput, *, tenant_id: int, name: str) -> Channel | None:
         """A channel with an operator-chosen key (the original's default channel); None when it exists."""
-        if not re.match(r"^sk-[A-Za-z0-9]{20,64}$", key):
-            raise DomainError(ChannelErrorCode.INVALID, "a channel key is sk- and 20 to 64 letters or digits", "key")
+        if not re.match(r"^sk-[A-Za-z0-9]{48}$", key):
+            raise DomainError(ChannelErrorCode.INVALID, "a channel key is sk- and 48 letters or digits", "key")
         fields = _limits(values)
         fields.setdefault("alias", name)
         if await self.repo.find_by_key_hash(self.keys.hash(key)) is not None:

@@ -1,0 +1,103 @@
+"""Channel fields: keys for applications, their models, limits and usage (tenant-scoped)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from aigc_admin.domain.channels.service import ChannelErrorCode, ChannelInput
+from aigc_admin.domain.errors import DomainError
+from aigc_admin.resolvers import permissions as perm
+from aigc_admin.resolvers.common import ctx, page_args, parse_id, run_mutation
+from aigc_admin.schema import types as t
+
+
+def _tenant(info: Info) -> int:
+    tenant_id = ctx(info).tenant_id
+    assert tenant_id is not None  # guaranteed by the TENANT_* permissions
+    return tenant_id
+
+
+def _operator(info: Info) -> str:
+    principal = ctx(info).principal
+    return principal.username if principal else ""
+
+
+def _input(i: t.ChannelInput) -> ChannelInput:
+    return ChannelInput(alias=i.alias, remark=i.remark, email=i.email, quota=i.quota, unlimited_quota=i.unlimited_quota,
+                        expires_at=i.expires_at, never_expires=i.never_expires, rpm_limit=i.rpm_limit,
+                        tpm_limit=i.tpm_limit, enabled=i.enabled,
+                        model_ids=None if i.model_ids is None else [parse_id(x, "modelIds") for x in i.model_ids])
+
+
+def _payload(info: Info, action: Any) -> Any:
+    return run_mutation(info, t.ChannelPayload, t.ChannelError, ChannelErrorCode, action)
+
+
+@strawberry.type
+class ChannelQueries:
+    @strawberry.field(permission_classes=perm.TENANT_MEMBER, description="The tenant's channels.")
+    async def channels(self, info: Info, pagination: t.Pagination | None = None) -> t.Page[t.Channel]:
+        offset, limit = page_args(pagination)
+        rows, total = await ctx(info).services.channels.list(tenant_id=_tenant(info), offset=offset, limit=limit)
+        return t.Page(items=[t.Channel.from_domain(c) for c in rows], total_count=total, offset=offset, limit=limit)
+
+    @strawberry.field(permission_classes=perm.TENANT_MEMBER)
+    async def channel(self, info: Info, id: strawberry.ID) -> t.Channel | None:
+        try:
+            return t.Channel.from_domain(await ctx(info).services.channels.get(parse_id(id), tenant_id=_tenant(info)))
+        except DomainError:
+            return None
+
+    @strawberry.field(permission_classes=perm.TENANT_MEMBER,
+                      description="Requests and tokens per channel, model and day (UTC), oldest first.")
+    async def channel_usage(self, info: Info, channel_id: strawberry.ID | None = None, model: str | None = None,
+                            start: date | None = None, end: date | None = None) -> list[t.ChannelUsage]:
+        try:
+            rows = await ctx(info).services.channels.usage(
+                tenant_id=_tenant(info), channel_id=parse_id(channel_id, "channelId") if channel_id else None,
+                model=model, start=start, end=end)
+        except DomainError:
+            return []
+        return [t.ChannelUsage(channel_id=strawberry.ID(str(r.channel_id)), model=r.model, day=r.day.isoformat(),
+                               requests=r.requests, prompt_tokens=r.prompt_tokens,
+                               completion_tokens=r.completion_tokens) for r in rows]
+
+
+@strawberry.type
+class ChannelMutations:
+    @strawberry.mutation(permission_classes=perm.TENANT_MAINTAINER,
+                         description="Create a channel; its key is in the payload, this once.")
+    async def create_channel(self, info: Info, input: t.ChannelInput) -> t.ChannelPayload:
+        async def action() -> dict[str, Any]:
+            channel, key = await ctx(info).services.channels.create(_input(input), tenant_id=_tenant(info),
+                                                                    operator=_operator(info))
+            return {"channel": t.Channel.from_domain(channel), "key": key}
+        return await _payload(info, action)
+
+    @strawberry.mutation(permission_classes=perm.TENANT_MAINTAINER)
+    async def update_channel(self, info: Info, input: t.UpdateChannelInput) -> t.ChannelPayload:
+        async def action() -> dict[str, Any]:
+            channel = await ctx(info).services.channels.update(parse_id(input.id), _input(input),
+                                                               tenant_id=_tenant(info), operator=_operator(info))
+            return {"channel": t.Channel.from_domain(channel)}
+        return await _payload(info, action)
+
+    @strawberry.mutation(permission_classes=perm.TENANT_MAINTAINER,
+                         description="Replace the key: the old one stops working at once.")
+    async def rotate_channel_key(self, info: Info, id: strawberry.ID) -> t.ChannelPayload:
+        async def action() -> dict[str, Any]:
+            channel, key = await ctx(info).services.channels.rotate(parse_id(id), tenant_id=_tenant(info),
+                                                                    operator=_operator(info))
+            return {"channel": t.Channel.from_domain(channel), "key": key}
+        return await _payload(info, action)
+
+    @strawberry.mutation(permission_classes=perm.TENANT_MAINTAINER)
+    async def delete_channel(self, info: Info, id: strawberry.ID) -> t.ChannelPayload:
+        async def action() -> dict[str, Any]:
+            await ctx(info).services.channels.delete(parse_id(id), tenant_id=_tenant(info))
+            return {}
+        return await _payload(info, action)

@@ -1,0 +1,468 @@
+"""The OpenAI ↔ FastChat-worker port against FastChat 0.2.36 itself and a real model_worker.
+
+Expectations are never written by hand: FastChat's own code computes them, in the engine venv
+(``openai_api_server.get_gen_params`` fed the template exactly as a worker sends it, FastAPI-encoded),
+and the port must give the same prompt, stop strings and stop token ids for every registered template
+whose separator style it supports. Then a real controller + model_worker on the tiny model serves
+chat, streaming, completions and embeddings through :class:`WorkerClient`.
+
+Needs the engine venv and the tiny model: `bash scripts/prepare-engine.sh` (see tests/support/engine.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from aigc_admin.adapters.fastchat import FastChatController
+from aigc_admin.adapters.fastchat_openai import (
+    ContextOverflow,
+    ErrorCode,
+    InvalidRequest,
+    SeparatorStyle,
+    UnsupportedTemplate,
+    WorkerClient,
+    WorkerError,
+    WorkerUnavailable,
+    build_prompt,
+    chat_chunk,
+    chat_completion,
+    chat_params,
+    completion,
+    completion_chunk,
+    completion_params,
+    embedding_response,
+    stream_pieces,
+)
+from tests.support.engine import (
+    CONV_TEMPLATE,
+    engine_env,
+    engine_python,
+    free_port,
+    log_tail,
+    start_controller,
+    start_model_worker,
+    stop_process_group,
+    tiny_model_path,
+    wait_until_async,
+)
+
+MODEL = f"tiny-fcoa-{uuid.uuid4().hex[:8]}"
+
+# FastChat computes the expectations: for each case, the template as a worker sends it
+# (jsonable_encoder of the Conversation) and openai_api_server.get_gen_params' result for the request.
+REFERENCE_SCRIPT = r'''
+import asyncio, json, sys
+from fastapi.encoders import jsonable_encoder
+from fastchat.conversation import conv_templates, get_conv_template
+from fastchat.protocol.openai_api_protocol import ChatCompletionRequest, CompletionRequest
+from fastchat.serve import openai_api_server as server
+
+spec = json.load(open(sys.argv[1]))
+cases = list(spec["cases"])
+for name in conv_templates:
+    cases.append({"id": "sweep:" + name, "template": name, "kind": "chat", "request": spec["sweep_request"]})
+
+async def main():
+    out = {}
+    for case in cases:
+        res = out[case["id"]] = {}
+        conv = case.get("conv") or jsonable_encoder(get_conv_template(case["template"]))
+        res["conv"] = conv
+        server.conv_template_map[(case["id"], "m")] = conv
+        try:
+            if case["kind"] == "chat":
+                r = ChatCompletionRequest(model="m", **case["request"])
+                res["gen_params"] = await server.get_gen_params(
+                    "m", case["id"], r.messages, temperature=r.temperature, top_p=r.top_p, top_k=r.top_k,
+                    presence_penalty=r.presence_penalty, frequency_penalty=r.frequency_penalty,
+                    max_tokens=r.max_tokens, echo=False, stop=r.stop)
+            else:
+                r = CompletionRequest(model="m", **case["request"])
+                res["gen_params"] = await server.get_gen_params(
+                    "m", case["id"], r.prompt, temperature=r.temperature, top_p=r.top_p, top_k=r.top_k,
+                    presence_penalty=r.presence_penalty, frequency_penalty=r.frequency_penalty,
+                    max_tokens=r.max_tokens, logprobs=r.logprobs, echo=r.echo, stop=r.stop,
+                    best_of=r.best_of, use_beam_search=r.use_beam_search)
+        except Exception as exc:
+            res["error"] = repr(exc)
+    json.dump(out, open(sys.argv[2], "w"))
+
+asyncio.run(main())
+'''
+
+CONVERSATION = [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": "Hello there."},
+    {"role": "assistant", "content": "Hi! How can I help?"},
+    {"role": "user", "content": "Name a colour."},
+]
+NO_SYSTEM = CONVERSATION[1:]
+PARTS = [
+    {"role": "user", "content": [{"type": "text", "text": "First line."}, {"type": "text", "text": "Second."}]},
+]
+SWEEP_REQUEST = {"messages": CONVERSATION, "stop": ["###", "END"], "max_tokens": 20, "temperature": 0.3}
+
+CASES: list[dict[str, Any]] = [
+    {"id": "llama2", "template": "llama-2", "kind": "chat", "request": {"messages": CONVERSATION}},
+    {"id": "llama2-nosys", "template": "llama-2", "kind": "chat", "request": {"messages": NO_SYSTEM}},
+    {"id": "chatml", "template": "qwen-7b-chat", "kind": "chat", "request": {"messages": CONVERSATION, "stop": "STOP"}},
+    {"id": "chatml-nosys", "template": "qwen-7b-chat", "kind": "chat", "request": {"messages": NO_SYSTEM}},
+    {"id": "zero_shot", "template": "zero_shot", "kind": "chat", "request": {"messages": CONVERSATION}},
+    {"id": "one_shot", "template": "one_shot", "kind": "chat", "request": {"messages": NO_SYSTEM}},
+    {"id": "vicuna", "template": "vicuna_v1.1", "kind": "chat",
+     "request": {"messages": CONVERSATION, "max_tokens": 8, "temperature": 0.0, "top_p": 0.5}},
+    {"id": "vicuna-parts", "template": "vicuna_v1.1", "kind": "chat", "request": {"messages": PARTS}},
+    {"id": "chatml-string", "template": "qwen-7b-chat", "kind": "chat", "request": {"messages": "raw prompt"}},
+    {"id": "completion", "template": "qwen-7b-chat", "kind": "completion",
+     "request": {"prompt": "Once upon", "echo": True, "stop": ["x"], "logprobs": 1}},
+]
+
+
+def run_fastchat_reference(tmp: Path, cases: list[dict[str, Any]]) -> dict[str, Any]:
+    script, spec, out = tmp / "reference.py", tmp / "spec.json", tmp / "out.json"
+    script.write_text(REFERENCE_SCRIPT)
+    spec.write_text(json.dumps({"cases": cases, "sweep_request": SWEEP_REQUEST}))
+    proc = subprocess.run(
+        [str(engine_python()), str(script), str(spec), str(out)],
+        cwd=tmp, env=engine_env(), capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return run_fastchat_reference(tmp_path_factory.mktemp("fastchat-ref"), CASES)
+
+
+def comparable(params: dict[str, Any]) -> dict[str, Any]:
+    """gen_params with ``stop`` as a sorted list (FastChat builds it from a set)."""
+    out = dict(params)
+    out["stop"] = sorted(out["stop"])
+    if not out.get("use_beam_search"):
+        out.pop("use_beam_search", None)
+    return out
+
+
+# ----------------------------------------------------------------------- prompts, against FastChat
+
+
+@pytest.mark.parametrize("case_id, style", [
+    ("llama2", SeparatorStyle.LLAMA2), ("llama2-nosys", SeparatorStyle.LLAMA2),
+    ("chatml", SeparatorStyle.CHATML), ("chatml-nosys", SeparatorStyle.CHATML),
+    ("zero_shot", SeparatorStyle.ADD_COLON_SINGLE), ("one_shot", SeparatorStyle.ADD_COLON_SINGLE),
+    ("vicuna", SeparatorStyle.ADD_COLON_TWO), ("vicuna-parts", SeparatorStyle.ADD_COLON_TWO),
+    ("chatml-string", SeparatorStyle.CHATML),
+])
+def test_chat_params_equal_fastchat_get_gen_params(
+    reference: dict[str, Any], case_id: str, style: SeparatorStyle
+) -> None:
+    ref = reference[case_id]
+    assert "error" not in ref, ref
+    assert ref["conv"]["sep_style"] == style.value
+    request = next(c["request"] for c in CASES if c["id"] == case_id)
+    assert comparable(chat_params(request, ref["conv"], "m")) == comparable(ref["gen_params"])
+
+    if isinstance(request["messages"], list):
+        prompt, stop, stop_ids = build_prompt(ref["conv"], request["messages"])
+        assert prompt == ref["gen_params"]["prompt"]
+        assert stop_ids == ref["gen_params"]["stop_token_ids"]
+        assert sorted(stop or []) == sorted(set(ref["gen_params"]["stop"]) - set(_as_list(request.get("stop"))))
+
+
+def _as_list(stop: str | list[str] | None) -> list[str]:
+    return [stop] if isinstance(stop, str) else list(stop or [])
+
+
+def test_completion_params_equal_fastchat(reference: dict[str, Any]) -> None:
+    ref = reference["completion"]
+    request = next(c["request"] for c in CASES if c["id"] == "completion")
+    assert comparable(completion_params(request, "m", ref["conv"])) == comparable(ref["gen_params"])
+
+
+def test_every_fastchat_template_renders_as_fastchat_or_is_refused(reference: dict[str, Any]) -> None:
+    sweep = {k.removeprefix("sweep:"): v for k, v in reference.items() if k.startswith("sweep:")}
+    assert len(sweep) > 60
+    rendered: dict[str, int] = {}
+    refused: list[str] = []
+    for name, ref in sweep.items():
+        try:
+            ours = chat_params(SWEEP_REQUEST, ref["conv"], "m")
+        except UnsupportedTemplate as exc:
+            refused.append(name)
+            assert exc.name == name
+            # API-only templates (no separator style) fail in FastChat too; RWKV/YUAN2 are left out here.
+            assert "error" in ref or SeparatorStyle(ref["conv"]["sep_style"]) in {
+                SeparatorStyle.RWKV, SeparatorStyle.YUAN2}, name
+            continue
+        assert "error" not in ref, (name, ref)
+        assert comparable(ours) == comparable(ref["gen_params"]), name
+        rendered[SeparatorStyle(ref["conv"]["sep_style"]).name] = rendered.get(
+            SeparatorStyle(ref["conv"]["sep_style"]).name, 0) + 1
+    print(f"\n[fastchat-openai] {sum(rendered.values())} templates identical to FastChat by style: {rendered}; "
+          f"refused: {sorted(refused)}")
+    must = {"ADD_COLON_SINGLE", "ADD_COLON_TWO", "ADD_COLON_SPACE_SINGLE", "NO_COLON_SINGLE", "NO_COLON_TWO",
+            "ADD_NEW_LINE_SINGLE", "LLAMA2", "CHATML", "CHATGLM3"}
+    assert must <= set(rendered)
+
+
+def test_unsupported_styles_and_bad_messages_are_clear_errors(reference: dict[str, Any]) -> None:
+    rwkv = reference["sweep:rwkv"]["conv"]
+    assert rwkv["sep_style"] == SeparatorStyle.RWKV
+    with pytest.raises(UnsupportedTemplate, match="RWKV"):
+        build_prompt(rwkv, NO_SYSTEM)
+    with pytest.raises(UnsupportedTemplate, match="None"):
+        build_prompt(reference["sweep:chatgpt"]["conv"], NO_SYSTEM)  # an API template: no style at all
+    with pytest.raises(UnsupportedTemplate, match="99"):
+        build_prompt({**reference["vicuna"]["conv"], "sep_style": 99}, NO_SYSTEM)
+
+    vicuna = reference["vicuna"]["conv"]
+    image = [{"role": "user", "content": [
+        {"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": "data:x"}}]}]
+    with pytest.raises(InvalidRequest, match="image"):
+        build_prompt(vicuna, image)
+    with pytest.raises(InvalidRequest, match="role 'tool'"):
+        build_prompt(vicuna, [{"role": "tool", "content": "x"}])
+    with pytest.raises(InvalidRequest, match="n=2"):
+        chat_params({"messages": NO_SYSTEM, "n": 2}, vicuna, "m")
+    with pytest.raises(InvalidRequest, match="temperature"):
+        chat_params({"messages": NO_SYSTEM, "temperature": 3}, vicuna, "m")
+    with pytest.raises(InvalidRequest, match="top_k"):
+        chat_params({"messages": NO_SYSTEM, "top_k": 0}, vicuna, "m")
+    with pytest.raises(InvalidRequest, match="token arrays"):
+        completion_params({"prompt": [1, 2, 3]}, "m")
+
+
+async def test_stream_chunks_are_passed_through_as_they_arrive() -> None:
+    """The body is sent in pieces split mid-chunk; the second half only after the first chunk was seen."""
+    first_seen = asyncio.Event()
+
+    class Body(httpx.AsyncByteStream):
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            one = json.dumps({"text": "Hel", "error_code": 0}).encode() + b"\0"
+            two = json.dumps({"text": "Hello", "error_code": 0, "finish_reason": "stop",
+                              "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}).encode()
+            yield one[:5]
+            yield one[5:] + two[:4]
+            await asyncio.wait_for(first_seen.wait(), 5)  # a buffering client never gets here: timeout
+            yield two[4:] + b"\0"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/worker_generate_stream"
+        assert json.loads(request.content)["echo"] is False
+        return httpx.Response(200, stream=Body())
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        workers = WorkerClient(http)
+        texts = []
+        async for chunk in workers.generate_stream("http://w/", {"prompt": "x"}):
+            texts.append(chunk["text"])
+            first_seen.set()
+        assert texts == ["Hel", "Hello"]
+
+        async def chunks() -> AsyncIterator[dict[str, Any]]:
+            for c in ({"text": "Hel", "error_code": 0}, {"text": "Hel\ufffd", "error_code": 0},
+                      {"text": "Hello", "error_code": 0}, {"text": "Hello", "error_code": 0, "finish_reason": "stop"}):
+                yield c
+
+        pieces = [p async for p in stream_pieces(chunks())]
+        assert [(p.text, p.finish_reason) for p in pieces] == [("Hel", None), ("lo", None), ("", "stop")]
+
+
+# ----------------------------------------------------------------------------- a real model worker
+
+
+@dataclass
+class Engine:
+    controller_url: str
+    worker_url: str
+    log_dir: Path
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{log_tail(p)}" for p in sorted(self.log_dir.glob("*-*.log")))
+
+
+@pytest.fixture(scope="module")
+async def engine(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Engine]:
+    model_path = tiny_model_path()
+    log_dir = tmp_path_factory.mktemp("fastchat-openai")
+    controller_port, worker_port = free_port(), free_port()
+    eng = Engine(f"http://127.0.0.1:{controller_port}", f"http://127.0.0.1:{worker_port}", log_dir)
+    try:
+        eng.processes.append(start_controller(controller_port, log_dir))
+        async with FastChatController(eng.controller_url) as controller:
+            await wait_until_async(controller.alive, 30, what="controller up")
+            eng.processes.append(start_model_worker(eng.controller_url, worker_port, model_path, MODEL, log_dir))
+
+            async def registered() -> bool:
+                return MODEL in await controller.list_models()
+
+            await wait_until_async(registered, 90, interval=0.2, what="worker registered")
+            assert await controller.get_worker_address(MODEL) == eng.worker_url
+    except BaseException:
+        print(eng.logs())
+        for proc in eng.processes:
+            stop_process_group(proc)
+        raise
+    yield eng
+    for proc in eng.processes:
+        stop_process_group(proc)
+
+
+@pytest.fixture
+async def workers() -> AsyncIterator[WorkerClient]:
+    async with httpx.AsyncClient() as http:
+        yield WorkerClient(http)
+
+
+CHAT = {"messages": CONVERSATION, "max_tokens": 16, "temperature": 0.0}
+
+
+async def test_worker_template_and_prompt_are_fastchats(
+    engine: Engine, workers: WorkerClient, reference: dict[str, Any]
+) -> None:
+    conv = await workers.conv_template(engine.worker_url, MODEL)
+    assert conv == reference["vicuna"]["conv"]  # the worker runs --conv-template vicuna_v1.1
+    assert conv["name"] == CONV_TEMPLATE
+    assert await workers.conv_template(engine.worker_url + "/") is conv  # cached per worker address
+    prompt, stop, stop_ids = build_prompt(conv, CONVERSATION)
+    assert prompt == reference["vicuna"]["gen_params"]["prompt"]
+    assert prompt == (
+        "You are terse. USER: Hello there. ASSISTANT: Hi! How can I help?</s>USER: Name a colour. ASSISTANT:"
+    )
+    assert stop is None and stop_ids is None
+
+    context = await workers.context_length(engine.worker_url, MODEL)
+    assert context == 512  # the tiny model's max_position_embeddings
+    tokens = await workers.count_tokens(engine.worker_url, prompt, MODEL)
+    params = await workers.prepare_chat(engine.worker_url, {"messages": CONVERSATION}, MODEL)
+    assert params["max_new_tokens"] == context - tokens - 1  # unset max_tokens: all the room left
+    params = await workers.prepare_chat(engine.worker_url, CHAT, MODEL)
+    assert params.pop("_prompt_tokens") > 0  # for the gateway's reservation; never sent to the worker
+    expected = dict(reference["vicuna"]["gen_params"], model=MODEL, max_new_tokens=16, temperature=0.0, top_p=1.0)
+    assert comparable(params) == comparable(expected)
+
+
+async def test_chat_completion_non_streaming(engine: Engine, workers: WorkerClient) -> None:
+    params = await workers.prepare_chat(engine.worker_url, CHAT, MODEL)
+    result = await workers.generate(engine.worker_url, params)
+    body = chat_completion(MODEL, result, "chatcmpl-test")
+    assert body["id"] == "chatcmpl-test" and body["object"] == "chat.completion" and body["model"] == MODEL
+    assert isinstance(body["created"], int)
+    (choice,) = body["choices"]
+    assert choice["index"] == 0 and choice["message"]["role"] == "assistant"
+    assert isinstance(choice["message"]["content"], str)
+    assert choice["finish_reason"] in ("stop", "length")
+    usage = body["usage"]
+    assert usage["prompt_tokens"] == await workers.count_tokens(engine.worker_url, params["prompt"])
+    assert 1 <= usage["completion_tokens"] <= 16
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    print(f"\n[fastchat-openai] chat: {choice['message']['content']!r} {choice['finish_reason']} {usage}")
+
+
+async def test_chat_completion_streaming_deltas(engine: Engine, workers: WorkerClient) -> None:
+    params = await workers.prepare_chat(engine.worker_url, CHAT, MODEL)
+    whole = await workers.generate(engine.worker_url, params)
+
+    raw: list[dict[str, Any]] = []
+
+    async def recorded() -> AsyncIterator[dict[str, Any]]:
+        async for chunk in workers.generate_stream(engine.worker_url, params):
+            raw.append(chunk)
+            yield chunk
+
+    started = time.monotonic()
+    chunks = [chat_chunk(MODEL, None, "chatcmpl-s", role="assistant")]
+    async for piece in stream_pieces(recorded()):
+        chunks.append(chat_chunk(MODEL, piece.text or None, "chatcmpl-s", piece.finish_reason,
+                                 usage=piece.usage if piece.finish_reason else None))
+    elapsed = time.monotonic() - started
+
+    assert len(raw) >= 2, raw
+    assert all(c["error_code"] == 0 for c in raw)
+    deltas = [c["choices"][0]["delta"].get("content", "") for c in chunks]
+    # Greedy: the same text, but for U+FFFD, which the stream drops (FastChat's rule) and /worker_generate keeps:
+    # the tiny model's byte tokens often decode to incomplete UTF-8.
+    assert "".join(deltas) == raw[-1]["text"].replace("\ufffd", "") == whole["text"].replace("\ufffd", "")
+    assert sum(1 for d in deltas if d) >= 2  # really incremental
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant"}
+    assert all(c["object"] == "chat.completion.chunk" and c["id"] == "chatcmpl-s" for c in chunks)
+    assert [c["choices"][0]["finish_reason"] for c in chunks[:-1]] == [None] * (len(chunks) - 1)
+    last = chunks[-1]
+    assert last["choices"][0]["finish_reason"] == whole["finish_reason"] in ("stop", "length")
+    assert last["usage"]["completion_tokens"] == whole["usage"]["completion_tokens"]
+    print(f"\n[fastchat-openai] stream: {len(raw)} worker chunks, {len(chunks)} OpenAI chunks in {elapsed:.2f} s")
+
+
+async def test_completions(engine: Engine, workers: WorkerClient) -> None:
+    request = {"prompt": "Once upon a time", "max_tokens": 12, "temperature": 0}
+    params = await workers.prepare_completion(engine.worker_url, request, MODEL)
+    assert params["echo"] is False and params["max_new_tokens"] == 12
+    body = completion(MODEL, await workers.generate(engine.worker_url, params), "cmpl-1")
+    assert body["object"] == "text_completion" and body["id"] == "cmpl-1"
+    (choice,) = body["choices"]
+    assert isinstance(choice["text"], str) and choice["finish_reason"] in ("stop", "length")
+    assert body["usage"]["completion_tokens"] >= 1
+
+    echoed = await workers.prepare_completion(engine.worker_url, {**request, "echo": True}, MODEL)
+    echo_text = (await workers.generate(engine.worker_url, echoed))["text"]
+    assert echo_text.startswith("Once upon a time") and echo_text.endswith(choice["text"])
+
+    streamed = [completion_chunk(MODEL, p.text, "cmpl-2", p.finish_reason)
+                async for p in stream_pieces(workers.generate_stream(engine.worker_url, params))]
+    assert "".join(c["choices"][0]["text"] for c in streamed) == choice["text"].replace("\ufffd", "")
+    assert streamed[-1]["choices"][0]["finish_reason"] == choice["finish_reason"]
+
+
+async def test_embeddings(engine: Engine, workers: WorkerClient) -> None:
+    inputs = ["hello", "world", "a longer sentence to embed", "four", "five is in a second batch"]
+    result = await workers.embeddings(engine.worker_url, inputs, model=MODEL)
+    body = embedding_response(MODEL, result)
+    assert body["object"] == "list" and body["model"] == MODEL
+    assert [d["index"] for d in body["data"]] == list(range(5))
+    for item in body["data"]:
+        assert item["object"] == "embedding"
+        assert len(item["embedding"]) == 64  # the tiny model's hidden size
+        assert math.isclose(math.fsum(x * x for x in item["embedding"]), 1.0, rel_tol=1e-4)  # L2-normalised
+    assert body["usage"]["prompt_tokens"] == body["usage"]["total_tokens"] > 0
+    assert body["data"][0]["embedding"] != body["data"][1]["embedding"]
+
+
+async def test_request_and_worker_errors(engine: Engine, workers: WorkerClient) -> None:
+    with pytest.raises(InvalidRequest, match="n=2"):
+        await workers.prepare_chat(engine.worker_url, {**CHAT, "n": 2}, MODEL)
+    with pytest.raises(ContextOverflow) as overflow:
+        long = [{"role": "user", "content": "word " * 600}]
+        await workers.prepare_chat(engine.worker_url, {"messages": long}, MODEL)
+    assert overflow.value.code == ErrorCode.CONTEXT_OVERFLOW and overflow.value.context_length == 512
+
+    # A stop of the wrong type makes the worker's generator raise ValueError: it answers error_code 50001.
+    params = await workers.prepare_chat(engine.worker_url, CHAT, MODEL)
+    bad = {**params, "stop": 5}
+    with pytest.raises(WorkerError) as error:
+        await workers.generate(engine.worker_url, bad)
+    assert error.value.code == ErrorCode.INTERNAL_ERROR and "Invalid stop field type" in error.value.message
+    with pytest.raises(WorkerError, match="Invalid stop field type"):
+        async for _ in workers.generate_stream(engine.worker_url, bad):
+            pass
+    assert error.value.to_openai()["error"]["code"] == ErrorCode.INTERNAL_ERROR
+
+    with pytest.raises(WorkerUnavailable):
+        await workers.conv_template(f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(WorkerUnavailable):
+        async for _ in workers.generate_stream(f"http://127.0.0.1:{free_port()}", params):
+            pass
