@@ -189,6 +189,7 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
         gateway_stop = asyncio.Event()
         app.state.gateway, gateway_tasks, gateway_close = await start_gateway(settings, services, redis_client,
                                                                               gateway_stop)
+        services.extra["gateway"] = app.state.gateway  # the playground subscription uses it
         log.info("aigc-admin ready at %s/graphql", settings.public_url)
         stop_monitor = asyncio.Event()
         monitor = (asyncio.create_task(run_monitor(settings, redis_client, stop=stop_monitor), name="health-monitor")

@@ -13,7 +13,17 @@ import pytest
 
 from tests.support.api import unique
 from tests.support.engine import engine_python, tiny_model_path
-from tests.support.live import ADMIN_PASSWORD, LiveServer, http_gql, http_login, live_server
+from tests.support.live import (
+    ADMIN_PASSWORD,
+    LiveServer,
+    expect_ack,
+    http_gql,
+    http_login,
+    live_server,
+    recv,
+    subscribe,
+    ws_session,
+)
 from tests.support.redis_server import RedisServer
 from tests.support.slapd import free_port
 
@@ -175,3 +185,32 @@ async def test_quota_and_rate_limits(platform: LiveServer, deployed: dict[str, s
     served = [o for o in outcomes if not isinstance(o, Exception)]
     assert refused and served and len(refused) + len(served) == 12
     assert sum(o.usage.total_tokens for o in served if o.usage) <= 300  # never overspent
+
+
+async def test_playground_subscription_streams_through_a_channel(platform: LiveServer,
+                                                                 deployed: dict[str, str]) -> None:
+    key, channel_id = await new_key(platform, deployed)
+    await until_routed(client(platform, key), deployed["model"])
+    fields = (f'channelId: "{channel_id}", model: "{deployed["model"]}", maxTokens: 6, '
+              'messages: [{role: "user", content: "Hello"}]')
+    query = f"subscription {{ chatPlayground(input: {{{fields}}}) {{ content finishReason error }} }}"
+    async with ws_session(platform, {"Authorization": f"Bearer {deployed['token']}",
+                                     "X-Tenant-Id": deployed["tenant"]}) as ws:
+        await expect_ack(ws)
+        op = await subscribe(ws, query)
+        chunks = []
+        while True:
+            message = await recv(ws, timeout=60)
+            if message["type"] == "complete":
+                break
+            assert message["type"] == "next" and message["id"] == op, message
+            chunks.append(message["payload"]["data"]["chatPlayground"])
+    assert chunks and chunks[-1]["finishReason"] in ("stop", "length") and not chunks[-1]["error"]
+    # charged to the channel: usage shows up after the next flush
+    for _ in range(50):
+        usage = await http_gql(platform, f'{{ channelUsage(channelId: "{channel_id}") {{ requests }} }}', None,
+                               deployed["token"], tenant=deployed["tenant"])
+        if usage["data"]["channelUsage"]:
+            break
+        await asyncio.sleep(0.1)
+    assert usage["data"]["channelUsage"][0]["requests"] == 1

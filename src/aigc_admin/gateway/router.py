@@ -224,6 +224,16 @@ async def _generate(request: Request, kind: str) -> Response:
     try:
         channel = await _channel(request)
         body = await _body(request)
+    except ApiError as e:
+        return e.response()
+    return await generate_for(gw, channel, body, kind)
+
+
+async def generate_for(gw: Gateway, channel: ChannelSnapshot, body: dict[str, Any], kind: str) -> Response:
+    """A chat or completion request of an authenticated channel (also used by the GraphQL playground)."""
+    try:
+        if not channel.usable():
+            raise _unauthorized("This key has been revoked or has expired")
         route = _route(gw, channel, body["model"], kind)
     except ApiError as e:
         return e.response()

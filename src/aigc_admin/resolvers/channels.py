@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import date
 from typing import Any
 
@@ -101,3 +102,62 @@ class ChannelMutations:
             await ctx(info).services.channels.delete(parse_id(id), tenant_id=_tenant(info))
             return {}
         return await _payload(info, action)
+
+
+@strawberry.type
+class ChannelSubscriptions:
+    @strawberry.subscription(permission_classes=perm.TENANT_MEMBER,
+                             description="Stream a chat completion through the gateway, charged to a channel of the "
+                                         "request's tenant (its allowed models, quota and limits apply).")
+    async def chat_playground(self, info: Info, input: t.PlaygroundInput) -> AsyncGenerator[t.PlaygroundChunk, None]:
+        c = ctx(info)
+        gateway = c.services.extra.get("gateway")
+        try:
+            key_hash = await c.services.channels.key_hash_of(parse_id(input.channel_id, "channelId"),
+                                                             tenant_id=_tenant(info))
+        except DomainError as e:
+            yield t.PlaygroundChunk(content="", finish_reason="error", error=e.message)
+            return
+        if gateway is None:
+            yield t.PlaygroundChunk(content="", finish_reason="error", error="the gateway is not running")
+            return
+        channel = await gateway.keys.get(key_hash)
+        body: dict[str, Any] = {"model": input.model, "stream": True,
+                                "messages": [{"role": m.role, "content": m.content} for m in input.messages]}
+        if input.max_tokens is not None:
+            body["max_tokens"] = input.max_tokens
+        if input.temperature is not None:
+            body["temperature"] = input.temperature
+        if channel is None:
+            yield t.PlaygroundChunk(content="", finish_reason="error", error="unknown channel")
+            return
+        async for chunk in playground_stream(gateway, channel, body):
+            yield chunk
+
+
+async def playground_stream(gateway: Any, channel: Any, body: dict[str, Any]) -> AsyncIterator[t.PlaygroundChunk]:
+    """The gateway's SSE answer as playground chunks (errors become a final chunk with ``error``)."""
+    import json
+
+    from fastapi.responses import StreamingResponse
+
+    from aigc_admin.gateway.router import generate_for
+
+    response = await generate_for(gateway, channel, body, "chat")
+    if not isinstance(response, StreamingResponse):
+        error = json.loads(bytes(response.body)).get("error", {})
+        yield t.PlaygroundChunk(content="", finish_reason="error", error=str(error.get("message", "failed")))
+        return
+    async for raw in response.body_iterator:
+        text = raw.decode() if isinstance(raw, bytes) else str(raw)
+        for line in text.splitlines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            data = json.loads(line[6:])
+            if "error" in data:
+                yield t.PlaygroundChunk(content="", finish_reason="error", error=str(data["error"]))
+                return
+            for choice in data.get("choices", []):
+                content = (choice.get("delta") or {}).get("content") or ""
+                if content or choice.get("finish_reason"):
+                    yield t.PlaygroundChunk(content=content, finish_reason=choice.get("finish_reason"))

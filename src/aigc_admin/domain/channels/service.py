@@ -186,6 +186,11 @@ class ChannelService:
         await self.cache.invalidate(old_hash)  # the old key stops working at once, in every gateway
         return channel, key
 
+    async def key_hash_of(self, channel_id: int, *, tenant_id: int) -> str:
+        """The key hash of a channel of this tenant (the playground charges its requests to it)."""
+        await self.get(channel_id, tenant_id=tenant_id)
+        return await self.repo.key_hash(channel_id)
+
     async def delete(self, channel_id: int, *, tenant_id: int) -> None:
         await self.get(channel_id, tenant_id=tenant_id)
         old_hash = await self.repo.key_hash(channel_id)

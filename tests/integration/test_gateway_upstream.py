@@ -1,0 +1,120 @@
+"""External models through the gateway: a real local OpenAI-compatible stub upstream gets the stored
+credentials; answers and streamed chunks pass through; usage is settled and recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from aigc_admin.adapters.db import models as m
+from tests.support.api import ApiHarness, unique
+from tests.support.redis_server import RedisServer
+from tests.support.slapd import free_port
+
+SEEN: list[dict[str, Any]] = []
+
+
+async def stub(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A minimal OpenAI-compatible upstream (raw ASGI)."""
+    if scope["type"] != "http":
+        return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    request = json.loads(body or b"{}")
+    SEEN.append({"path": scope["path"], "auth": dict(scope["headers"]).get(b"authorization", b"").decode(),
+                 "body": request})
+    usage = {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+    if request.get("stream"):
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        for word in ("Hel", "lo", "!"):
+            chunk = {"id": "x", "object": "chat.completion.chunk", "model": request["model"],
+                     "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
+            await send({"type": "http.response.body", "body": f"data: {json.dumps(chunk)}\n\n".encode(),
+                        "more_body": True})
+        final = {"id": "x", "object": "chat.completion.chunk", "model": request["model"], "choices": [],
+                 "usage": usage}
+        await send({"type": "http.response.body", "body": f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n".encode()})
+        return
+    answer = {"id": "x", "object": "chat.completion", "model": request["model"], "usage": usage,
+              "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello!"}, "finish_reason": "stop"}]}
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": json.dumps(answer).encode()})
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(stub, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if server.started:
+            break
+        threading.Event().wait(0.05)
+    yield f"http://127.0.0.1:{port}/v1"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+async def test_external_model_through_the_gateway(upstream: str, tmp_path: Path, redis_server: RedisServer) -> None:
+    extra = {"gateway.routes.refresh": 0.2, "gateway.usage.flush": 0.2}
+    async with ApiHarness.running(storage=tmp_path, redis_url=redis_server.url, extra=extra) as api:
+        tenant = await api.create_tenant(unique("up"))
+        _, token = await api.create_user(unique("m"), {tenant: "maintainer"})
+        name = unique("gpt")
+        model = await api.ok("mutation($i: CreateModelInput!) { createModel(input: $i) { model { id } } }",
+                             {"i": {"name": name, "provider": "EXTERNAL", "baseUrl": upstream,
+                                    "credentials": "sk-upstream-secret", "tenantIds": [tenant]}}, token=api.admin_token)
+        created = await api.ok("mutation($i: ChannelInput!) { createChannel(input: $i) { key channel { id } } }",
+                               {"i": {"modelIds": [model["createModel"]["model"]["id"]], "quota": 1000}},
+                               token=token, tenant=tenant)
+        key = created["createChannel"]["key"]
+        headers = {"Authorization": f"Bearer {key}"}
+        for _ in range(50):
+            listed = (await api.client.get("/v1/models", headers=headers)).json()
+            if listed["data"]:
+                break
+            await asyncio.sleep(0.1)
+        assert [d["id"] for d in listed["data"]] == [name]
+
+        SEEN.clear()
+        r = await api.client.post("/v1/chat/completions", headers=headers,
+                                  json={"model": name, "messages": [{"role": "user", "content": "hi"}]})
+        assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "Hello!"
+        assert SEEN[0]["auth"] == "Bearer sk-upstream-secret"  # the stored credentials, not the channel key
+        assert SEEN[0]["body"]["max_tokens"] == 256  # the budget reserved is the budget sent
+
+        async with api.client.stream("POST", "/v1/chat/completions", headers=headers,
+                                     json={"model": name, "stream": True, "max_tokens": 5,
+                                           "messages": [{"role": "user", "content": "hi"}]}) as s:
+            text = "".join([line async for line in s.aiter_lines()])
+        assert '"Hel"' in text and "[DONE]" in text
+
+        channel_id = int(created["createChannel"]["channel"]["id"])
+        for _ in range(50):
+            rows = await m.ChannelUsage.filter(channel_id=channel_id)
+            if rows and rows[0].requests == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert rows[0].requests == 2 and rows[0].prompt_tokens == 14 and rows[0].completion_tokens == 6
+        unreachable = httpx.AsyncClient(transport=httpx.ASGITransport(app=api.app), base_url="http://test")
+        async with unreachable as c:
+            await api.ok("mutation($i: UpdateModelInput!) { updateModel(input: $i) { errors { code } } }",
+                         {"i": {"id": model["createModel"]["model"]["id"], "baseUrl": "http://127.0.0.1:9/v1"}},
+                         token=api.admin_token)
+            await asyncio.sleep(0.5)  # the routing table refreshes every 0.2 s
+            r = await c.post("/v1/chat/completions", headers=headers,
+                             json={"model": name, "messages": [{"role": "user", "content": "hi"}]})
+        assert r.status_code == 503 and r.json()["error"]["code"] == "upstream_unavailable"
