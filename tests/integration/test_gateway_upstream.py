@@ -36,6 +36,10 @@ async def stub(scope: dict[str, Any], receive: Any, send: Any) -> None:
     SEEN.append({"path": scope["path"], "auth": dict(scope["headers"]).get(b"authorization", b"").decode(),
                  "body": request})
     usage = {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+    if "reject" in str(request.get("model")):  # an upstream that refuses the stored credentials
+        await send({"type": "http.response.start", "status": 401, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": b'{"error": {"message": "bad upstream key"}}'})
+        return
     if request.get("stream"):
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
         for word in ("Hel", "lo", "!"):
@@ -101,6 +105,7 @@ async def test_external_model_through_the_gateway(upstream: str, tmp_path: Path,
                                            "messages": [{"role": "user", "content": "hi"}]}) as s:
             text = "".join([line async for line in s.aiter_lines()])
         assert '"Hel"' in text and "[DONE]" in text
+        assert SEEN[-1]["body"]["stream_options"] == {"include_usage": True}  # so the stream can be charged
 
         channel_id = int(created["createChannel"]["channel"]["id"])
         for _ in range(50):
@@ -118,3 +123,25 @@ async def test_external_model_through_the_gateway(upstream: str, tmp_path: Path,
             r = await c.post("/v1/chat/completions", headers=headers,
                              json={"model": name, "messages": [{"role": "user", "content": "hi"}]})
         assert r.status_code == 503 and r.json()["error"]["code"] == "upstream_unavailable"
+
+
+async def test_upstream_errors_are_not_confused_with_the_callers_key(upstream: str, tmp_path: Path,
+                                                                   redis_server: RedisServer) -> None:
+    async with ApiHarness.running(storage=tmp_path, redis_url=redis_server.url,
+                                  extra={"gateway.routes.refresh": 0.2}) as api:
+        tenant = await api.create_tenant(unique("rj"))
+        _, token = await api.create_user(unique("m"), {tenant: "maintainer"})
+        name = unique("reject")
+        model = await api.ok("mutation($i: CreateModelInput!) { createModel(input: $i) { model { id } } }",
+                             {"i": {"name": name, "provider": "EXTERNAL", "baseUrl": upstream, "tenantIds": [tenant]}},
+                             token=api.admin_token)
+        created = await api.ok("mutation($i: ChannelInput!) { createChannel(input: $i) { key } }",
+                               {"i": {"modelIds": [model["createModel"]["model"]["id"]]}}, token=token, tenant=tenant)
+        headers = {"Authorization": f"Bearer {created['createChannel']['key']}"}
+        for _ in range(50):
+            if (await api.client.get("/v1/models", headers=headers)).json()["data"]:
+                break
+            await asyncio.sleep(0.1)
+        r = await api.client.post("/v1/chat/completions", headers=headers,
+                                  json={"model": name, "messages": [{"role": "user", "content": "hi"}]})
+        assert r.status_code == 502 and r.json()["error"]["code"] == "upstream_error"  # not a 401 for the caller

@@ -247,6 +247,8 @@ async def generate_for(gw: Gateway, channel: ChannelSnapshot, body: dict[str, An
             reserved = await _admit(gw, channel, _estimate(body))
             path = "/chat/completions" if kind == "chat" else "/completions"
             if stream:
+                # ask for the usage chunk: without it a streamed answer could not be charged
+                body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
                 return await _upstream_stream(gw, channel, route, path, body, reserved)
             answer = await _upstream_json(gw, route, path, body)
             await _settle(gw, channel, route.model, reserved, answer.get("usage") or {})
@@ -356,9 +358,21 @@ async def _upstream_json(gw: Gateway, route: Route, path: str, body: dict[str, A
     except httpx.HTTPError:
         raise ApiError(503, "The model's upstream cannot be reached", "server_error", "upstream_unavailable") from None
     if r.status_code >= 400:
-        raise ApiError(502 if r.status_code >= 500 else r.status_code, f"The upstream answered {r.status_code}",
-                       "upstream_error", "upstream_error")
+        raise _upstream_failure(r.status_code, r.text)
     return dict(r.json())
+
+
+def _upstream_failure(status: int, text: str) -> ApiError:
+    """An upstream's error, without confusing it with the caller's own key or limits."""
+    detail = text[:300]
+    if status in (400, 404, 422):  # the request itself: the caller can fix it
+        return ApiError(400, f"The upstream refused the request: {detail}", "invalid_request_error",
+                        "upstream_bad_request")
+    if status == 429:
+        return ApiError(503, "The model's upstream is rate limiting the gateway; try again", "server_error",
+                        "upstream_rate_limited", retry_after=5)
+    # 401/403 (the stored credentials) and 5xx: the operator's problem, not the caller's
+    return ApiError(502, f"The model's upstream failed ({status})", "upstream_error", "upstream_error")
 
 
 async def _upstream_stream(gw: Gateway, channel: ChannelSnapshot, route: Route, path: str, body: dict[str, Any],
@@ -370,8 +384,9 @@ async def _upstream_stream(gw: Gateway, channel: ChannelSnapshot, route: Route, 
     except httpx.HTTPError:
         raise ApiError(503, "The model's upstream cannot be reached", "server_error", "upstream_unavailable") from None
     if response.status_code >= 400:
+        text = (await response.aread()).decode(errors="replace")
         await response.aclose()
-        raise ApiError(502, f"The upstream answered {response.status_code}", "upstream_error", "upstream_error")
+        raise _upstream_failure(response.status_code, text)
 
     async def passthrough() -> AsyncIterator[bytes]:
         usage: dict[str, int] = {}
