@@ -176,6 +176,9 @@ class Settings(BaseModel):
                                          "Skip TLS verification of the API server.")
     runtime_k8s_volume_name: str = setting("", "runtime.k8s.volume.name", "AIGC_RUNTIME_K8S_VOLUME_NAME",
                                            "PersistentVolumeClaim holding models and data.")
+    runtime_k8s_tolerations: str = setting("[]", "runtime.k8s.tolerations", "AIGC_RUNTIME_K8S_TOLERATIONS",
+                                           "JSON list of Kubernetes tolerations given to every worker pod, e.g. "
+                                           '[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}].')
     runtime_docker_workspace: str = setting("", "runtime.docker.workspace", "AIGC_RUNTIME_DOCKER_WORKSPACE",
                                             "Host directory mounted into containers; empty: the storage path.")
     docker_host: str = setting("", "docker.host", "AIGC_DOCKER_HOST",
@@ -244,6 +247,17 @@ class Settings(BaseModel):
         port = v.rsplit(":", 1)[-1]
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError("expected ':PORT', 'HOST:PORT' or 'PORT'")
+        return v
+
+    @field_validator("runtime_k8s_tolerations")
+    @classmethod
+    def _check_tolerations(cls, v: str) -> str:
+        try:
+            data = json.loads(v or "[]")
+        except json.JSONDecodeError as e:
+            raise ValueError(f"not JSON: {e.msg}") from None
+        if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
+            raise ValueError("expected a JSON list of objects")
         return v
 
     @field_validator("ldap_group_mapping")

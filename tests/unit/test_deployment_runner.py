@@ -133,7 +133,8 @@ def make(timeout: float = 5.0) -> tuple[DeploymentRunner, FakeRepo, FakeRuntime,
     runner = DeploymentRunner(repo=repo, runtime=runtime, controller=controller, templates=Templates(),  # type: ignore[arg-type]
                               events=events, owner="t",
                               engine=EngineConfig(python="/py", image="img", controller_address="http://c",
-                                                  device="auto", start_timeout=timeout, poll_interval=0.01))
+                                                  device="auto", start_timeout=timeout, poll_interval=0.01,
+                                                  tolerations=({"key": "nvidia.com/gpu", "operator": "Exists"},)))
     return runner, repo, runtime, controller, events
 
 
@@ -148,6 +149,7 @@ async def test_running_only_when_every_replica_answers() -> None:
     spec = runtime.started[0]
     assert spec.name == workload_name(d.id) and spec.replicas == 2 and "--device" in spec.command
     assert spec.command[spec.command.index("--device") + 1] == "cpu"  # auto without GPUs
+    assert spec.tolerations == [{"key": "nvidia.com/gpu", "operator": "Exists"}]
 
 
 async def test_start_timeout_fails_with_log_tail_and_stops_the_workload() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -35,7 +36,7 @@ def engine_config(settings: Settings) -> EngineConfig:
                         volumes=tuple(VolumeMount(mount_path=c, host_path=h, read_only=ro)
                                       for h, c, ro in settings.engine_mounts),
                         model_claim=settings.runtime_k8s_volume_name if settings.runtime_backend == "kubernetes"
-                        else "")
+                        else "", tolerations=tuple(json.loads(settings.runtime_k8s_tolerations or "[]")))
 
 
 @contextlib.asynccontextmanager

@@ -246,6 +246,7 @@ class EngineConfig:
     poll_interval: float = 0.5
     volumes: tuple[VolumeMount, ...] = ()  # extra mounts (docker/kubernetes)
     model_claim: str = ""  # kubernetes: the PersistentVolumeClaim holding models
+    tolerations: tuple[dict[str, Any], ...] = ()  # kubernetes
 
 
 class TemplateSource(Protocol):
@@ -289,7 +290,8 @@ class DeploymentRunner:
                                  claim_name=self.engine.model_claim, read_only=True), *self.engine.volumes]
             if self.runtime.type != "local" else [],
             labels={OWNER_LABEL: self.owner, "aigc-admin/deployment": str(d.id), "aigc-admin/model": _label(d)},
-            node_selector={"aigc-admin/label": d.label} if d.label else {})
+            node_selector={"aigc-admin/label": d.label} if d.label else {},
+            tolerations=[dict(t) for t in self.engine.tolerations])
 
     async def deploy(self, deployment_id: int) -> Deployment:
         d = await self.repo.get(deployment_id)
