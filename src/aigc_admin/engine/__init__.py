@@ -1,0 +1,1 @@
+"""Programs that run inside the engine environment (not imported by the platform)."""
