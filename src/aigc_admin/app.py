@@ -19,6 +19,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 from tortoise import connections
 
+from aigc_admin.adapters.datasets import DatasetRepo, FileLines
 from aigc_admin.adapters.db import close_db, init_db, migrate
 from aigc_admin.adapters.db.repositories import (
     AccountRepo,
@@ -37,9 +38,11 @@ from aigc_admin.adapters.ldap import LdapDirectory
 from aigc_admin.adapters.queue import JobQueue
 from aigc_admin.adapters.redis_conn import RedisEndpoint
 from aigc_admin.adapters.security import Argon2Hasher, FernetBox, JwtTokens, RedisLoginAttempts
+from aigc_admin.datasets_http import router as datasets_router
 from aigc_admin.domain.accounts.service import AccountService
 from aigc_admin.domain.audit.service import AuditService
 from aigc_admin.domain.channels.service import ChannelService
+from aigc_admin.domain.datasets.service import DatasetService
 from aigc_admin.domain.deployments.service import DeploymentService
 from aigc_admin.domain.deployments.templates import TemplateService
 from aigc_admin.domain.dicts.service import DictService
@@ -52,6 +55,7 @@ from aigc_admin.gateway.router import Gateway
 from aigc_admin.gateway.router import router as gateway_router
 from aigc_admin.gateway.routing import RoutingTable, load_routes
 from aigc_admin.gateway.usage import UsageRecorder
+from aigc_admin.http_middleware import TraceIdMiddleware
 from aigc_admin.resolvers.context import Context, Services, bearer_token
 from aigc_admin.schema import build_schema
 from aigc_admin.settings import Settings
@@ -95,7 +99,7 @@ def build_services(settings: Settings, redis_client: Any, hub: EventHub, endpoin
         audit=AuditService(repo=AuditRepo(), publisher=AuditEventPublisher(publisher)),
         dicts=DictService(repo=DictRepo()),
         models=models, deployments=deployments, templates=TemplateService(repo=TemplateRepo()),
-        channels=channels,
+        channels=channels, datasets=DatasetService(repo=DatasetRepo(), files=FileLines(settings.storage_dir)),
         tokens=tokens, lookups=Lookups(), events=hub)
 
 
@@ -228,25 +232,9 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
                                    subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL])
     app.include_router(router, prefix="/graphql")
     app.include_router(gateway_router)
+    app.include_router(datasets_router)
 
-    @app.middleware("http")
-    async def trace_id_header(request: Request, call_next: Any) -> Any:
-        import uuid
-
-        request.state.trace_id = uuid.uuid4().hex
-        try:
-            response = await call_next(request)
-        except Exception:
-            log.exception("unhandled error (trace %s)", request.state.trace_id)
-            response = JSONResponse({"error": "Unexpected error", "traceId": request.state.trace_id}, 500)
-        if (response.status_code == 400 and request.url.path.rstrip("/").endswith("/graphql")
-                and response.headers.get("content-type", "").startswith("text/plain")):
-            # strawberry answers a body it cannot read (bad JSON, no query) in plain text: give clients JSON
-            text = b"".join([chunk async for chunk in response.body_iterator]).decode(errors="replace")
-            response = JSONResponse({"data": None, "errors": [{"message": text.strip() or "Bad request",
-                                                               "extensions": {"code": "BAD_REQUEST"}}]}, 400)
-        response.headers["X-Trace-Id"] = request.state.trace_id
-        return response
+    app.add_middleware(TraceIdMiddleware)
 
     if settings.cors_enable:
         origins = [o.strip() for o in settings.cors_allow_origins.split(",") if o.strip()]

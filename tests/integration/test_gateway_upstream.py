@@ -106,6 +106,7 @@ async def test_external_model_through_the_gateway(upstream: str, tmp_path: Path,
             text = "".join([line async for line in s.aiter_lines()])
         assert '"Hel"' in text and "[DONE]" in text
         assert SEEN[-1]["body"]["stream_options"] == {"include_usage": True}  # so the stream can be charged
+        assert '"usage"' not in text  # ...but the usage chunk reaches only clients that asked for it
 
         channel_id = int(created["createChannel"]["channel"]["id"])
         for _ in range(50):

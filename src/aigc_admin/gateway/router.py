@@ -143,6 +143,11 @@ async def _settle(gw: Gateway, channel: ChannelSnapshot, model: str, reserved: D
     gw.usage.record(channel.id, model, prompt, completion)
 
 
+def _charged(reserved: Decision) -> dict[str, int]:
+    """Usage to charge when an upstream answered without telling: the whole reservation."""
+    return {"prompt_tokens": reserved.reserved, "completion_tokens": 0}
+
+
 def _sse(data: dict[str, Any] | str) -> bytes:
     return f"data: {data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
@@ -248,10 +253,11 @@ async def generate_for(gw: Gateway, channel: ChannelSnapshot, body: dict[str, An
             path = "/chat/completions" if kind == "chat" else "/completions"
             if stream:
                 # ask for the usage chunk: without it a streamed answer could not be charged
+                wanted = bool((body.get("stream_options") or {}).get("include_usage"))
                 body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
-                return await _upstream_stream(gw, channel, route, path, body, reserved)
+                return await _upstream_stream(gw, channel, route, path, body, reserved, forward_usage=wanted)
             answer = await _upstream_json(gw, route, path, body)
-            await _settle(gw, channel, route.model, reserved, answer.get("usage") or {})
+            await _settle(gw, channel, route.model, reserved, answer.get("usage") or _charged(reserved))
             return JSONResponse(answer)
         prepare = gw.workers.prepare_chat if kind == "chat" else gw.workers.prepare_completion
 
@@ -271,6 +277,10 @@ async def generate_for(gw: Gateway, channel: ChannelSnapshot, body: dict[str, An
         if reserved is not None:
             await _settle(gw, channel, route.model, reserved, {})
         return _engine_error(e).response()
+    except Exception:
+        if reserved is not None:  # never keep a reservation of a request that was not served
+            await _settle(gw, channel, route.model, reserved, {})
+        raise
 
 
 def _engine_error(e: fc.FastChatOpenAIError) -> ApiError:
@@ -359,7 +369,14 @@ async def _upstream_json(gw: Gateway, route: Route, path: str, body: dict[str, A
         raise ApiError(503, "The model's upstream cannot be reached", "server_error", "upstream_unavailable") from None
     if r.status_code >= 400:
         raise _upstream_failure(r.status_code, r.text)
-    return dict(r.json())
+    try:
+        answer = r.json()
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        raise ApiError(502, "The model's upstream sent an answer that is not a JSON object", "upstream_error",
+                       "upstream_error")
+    return answer
 
 
 def _upstream_failure(status: int, text: str) -> ApiError:
@@ -376,7 +393,7 @@ def _upstream_failure(status: int, text: str) -> ApiError:
 
 
 async def _upstream_stream(gw: Gateway, channel: ChannelSnapshot, route: Route, path: str, body: dict[str, Any],
-                           reserved: Decision) -> Response:
+                           reserved: Decision, *, forward_usage: bool) -> Response:
     request = gw.upstream.build_request("POST", route.base_url.rstrip("/") + path, json=body,
                                         headers=_upstream_headers(route))
     try:
@@ -390,16 +407,24 @@ async def _upstream_stream(gw: Gateway, channel: ChannelSnapshot, route: Route, 
 
     async def passthrough() -> AsyncIterator[bytes]:
         usage: dict[str, int] = {}
+        skip_blank = False
         try:
             async for line in response.aiter_lines():
+                if skip_blank and not line:
+                    skip_blank = False
+                    continue
                 if line.startswith("data: {") and '"usage"' in line:
                     try:
-                        usage = json.loads(line[6:]).get("usage") or usage
+                        event = json.loads(line[6:])
                     except ValueError:
-                        pass
+                        event = {}
+                    usage = event.get("usage") or usage
+                    if not forward_usage and not event.get("choices"):
+                        skip_blank = True  # the usage-only chunk we asked for, not the client
+                        continue
                 yield (line + "\n").encode()
         finally:
             await response.aclose()
-            await _settle(gw, channel, route.model, reserved, usage)
+            await _settle(gw, channel, route.model, reserved, usage or _charged(reserved))
 
     return StreamingResponse(passthrough(), media_type="text/event-stream")

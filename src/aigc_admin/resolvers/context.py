@@ -15,6 +15,7 @@ from aigc_admin.domain.accounts.entities import Account
 from aigc_admin.domain.accounts.service import AccountService
 from aigc_admin.domain.audit.service import AuditService
 from aigc_admin.domain.channels.service import ChannelService
+from aigc_admin.domain.datasets.service import DatasetService
 from aigc_admin.domain.deployments.service import DeploymentService
 from aigc_admin.domain.deployments.templates import TemplateService
 from aigc_admin.domain.dicts.service import DictService
@@ -56,6 +57,7 @@ class Services:
     deployments: DeploymentService
     templates: TemplateService
     channels: ChannelService
+    datasets: DatasetService
     tokens: TokenDecoder
     lookups: Lookups
     events: EventSource

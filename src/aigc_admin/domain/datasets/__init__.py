@@ -1,0 +1,1 @@
+"""Datasets of chat samples: formats (messages, alpaca, sharegpt), CRUD, import and export."""
