@@ -34,6 +34,7 @@ from aigc_admin.adapters.db.repositories import (
 )
 from aigc_admin.adapters.events import AuditEventPublisher, DeploymentEventPublisher, EventHub, EventPublisher
 from aigc_admin.adapters.fastchat_openai import WorkerClient
+from aigc_admin.adapters.files import FileRepo, LocalFileStorage, file_limits, token_counter
 from aigc_admin.adapters.ldap import LdapDirectory
 from aigc_admin.adapters.queue import JobQueue
 from aigc_admin.adapters.redis_conn import RedisEndpoint
@@ -46,8 +47,10 @@ from aigc_admin.domain.datasets.service import DatasetService
 from aigc_admin.domain.deployments.service import DeploymentService
 from aigc_admin.domain.deployments.templates import TemplateService
 from aigc_admin.domain.dicts.service import DictService
+from aigc_admin.domain.files.service import FileService
 from aigc_admin.domain.models.service import ModelService
 from aigc_admin.domain.tenants.service import TenantService
+from aigc_admin.files_http import router as files_router
 from aigc_admin.gateway.channel_keys import ChannelKeys, KeyCacheEvictor
 from aigc_admin.gateway.keys import KeyCache, invalidation_channel, load_channel_snapshot
 from aigc_admin.gateway.limits import Limiter
@@ -100,6 +103,8 @@ def build_services(settings: Settings, redis_client: Any, hub: EventHub, endpoin
         dicts=DictService(repo=DictRepo()),
         models=models, deployments=deployments, templates=TemplateService(repo=TemplateRepo()),
         channels=channels, datasets=DatasetService(repo=DatasetRepo(), files=FileLines(settings.storage_dir)),
+        files=FileService(repo=FileRepo(), storage=LocalFileStorage(settings.storage_dir),
+                          limits=file_limits(settings), counter=token_counter(settings)),
         tokens=tokens, lookups=Lookups(), events=hub)
 
 
@@ -229,10 +234,12 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
 
     router = PlatformGraphQLRouter(schema, context_getter=get_context,
                                    graphql_ide="graphiql" if settings.graphql_graphiql else None,
-                                   subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL])
+                                   subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+                                   multipart_uploads_enabled=True)  # auth is header-only: no CSRF
     app.include_router(router, prefix="/graphql")
     app.include_router(gateway_router)
     app.include_router(datasets_router)
+    app.include_router(files_router)
 
     app.add_middleware(TraceIdMiddleware)
 

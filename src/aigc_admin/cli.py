@@ -82,6 +82,8 @@ def _setup_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level, logging.INFO))
+    # one INFO line per proxied request is noise (and CPU) on the gateway's hot path
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
 
 
 class _RedactSecrets(logging.Filter):

@@ -220,6 +220,16 @@ class Settings(BaseModel):
                                            "Kubernetes toleration of dataset analysis jobs.")
     storage_type: Literal["local"] = setting("local", "storage.type", "AIGC_STORAGE_TYPE",
                                              "File storage backend (only 'local').")
+    # [files]
+    files_max_bytes: int = setting(512 * 1024 * 1024, "files.max.bytes", "AIGC_FILES_MAX_BYTES",
+                                   "Largest upload in bytes (GraphQL uploadFile and POST /files).")
+    files_max_line_bytes: int = setting(1024 * 1024, "files.max.line.bytes", "AIGC_FILES_MAX_LINE_BYTES",
+                                        "Longest line in bytes of a fine-tuning (chat JSONL) upload.")
+    files_max_errors: int = setting(20, "files.max.errors", "AIGC_FILES_MAX_ERRORS",
+                                    "Invalid lines reported (with their numbers) before validation of an upload stops.")
+    files_tokenizer_path: str = setting("", "files.tokenizer.path", "AIGC_FILES_TOKENIZER_PATH",
+                                        "Base model directory or tokenizer.json counting the tokens of fine-tuning "
+                                        "uploads (needs the 'tokenizers' package); empty: a documented estimate.")
     # [cronjob]
     cronjob_auto: bool = setting(True, "cronjob.auto", "AIGC_CRONJOB_AUTO",
                                  "'cronjob start' with no names registers every periodic task.")

@@ -39,6 +39,7 @@ SCALAR_LITERALS = {
     "ID": '"1"', "String": '"x"', "Int": "1", "Float": "1.0", "Boolean": "true",
     "DateTime": '"2024-01-01T00:00:00+00:00"', "Date": '"2024-01-01"', "Time": '"00:00:00"',
     "JSON": "{}", "UUID": '"00000000-0000-0000-0000-000000000001"', "Decimal": '"1"',
+    "Upload": '"x"',  # the caller is refused before the value matters
 }
 
 

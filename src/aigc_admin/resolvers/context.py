@@ -19,6 +19,7 @@ from aigc_admin.domain.datasets.service import DatasetService
 from aigc_admin.domain.deployments.service import DeploymentService
 from aigc_admin.domain.deployments.templates import TemplateService
 from aigc_admin.domain.dicts.service import DictService
+from aigc_admin.domain.files.service import FileService
 from aigc_admin.domain.models.service import ModelRecord, ModelService
 from aigc_admin.domain.roles import Principal
 from aigc_admin.domain.tenants.service import Member, Tenant, TenantService
@@ -58,6 +59,7 @@ class Services:
     templates: TemplateService
     channels: ChannelService
     datasets: DatasetService
+    files: FileService
     tokens: TokenDecoder
     lookups: Lookups
     events: EventSource
