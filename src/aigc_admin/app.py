@@ -35,6 +35,7 @@ from aigc_admin.adapters.db.repositories import (
 from aigc_admin.adapters.events import AuditEventPublisher, DeploymentEventPublisher, EventHub, EventPublisher
 from aigc_admin.adapters.fastchat_openai import WorkerClient
 from aigc_admin.adapters.files import FileRepo, LocalFileStorage, file_limits, token_counter
+from aigc_admin.adapters.finetunes import FineTuneLookup, FineTuneRepo
 from aigc_admin.adapters.ldap import LdapDirectory
 from aigc_admin.adapters.queue import JobQueue
 from aigc_admin.adapters.redis_conn import RedisEndpoint
@@ -48,6 +49,7 @@ from aigc_admin.domain.deployments.service import DeploymentService
 from aigc_admin.domain.deployments.templates import TemplateService
 from aigc_admin.domain.dicts.service import DictService
 from aigc_admin.domain.files.service import FileService
+from aigc_admin.domain.finetunes.service import FineTuneService
 from aigc_admin.domain.models.service import ModelService
 from aigc_admin.domain.tenants.service import TenantService
 from aigc_admin.files_http import router as files_router
@@ -63,6 +65,7 @@ from aigc_admin.resolvers.context import Context, Services, bearer_token
 from aigc_admin.schema import build_schema
 from aigc_admin.settings import Settings
 from aigc_admin.workers.monitor import run_monitor
+from aigc_admin.workers.training import run_training_scheduler
 from aigc_admin.workers.wiring import runtime_for
 
 log = logging.getLogger("aigc_admin")
@@ -105,6 +108,8 @@ def build_services(settings: Settings, redis_client: Any, hub: EventHub, endpoin
         channels=channels, datasets=DatasetService(repo=DatasetRepo(), files=FileLines(settings.storage_dir)),
         files=FileService(repo=FileRepo(), storage=LocalFileStorage(settings.storage_dir),
                           limits=file_limits(settings), counter=token_counter(settings)),
+        finetunes=FineTuneService(repo=FineTuneRepo(), lookup=FineTuneLookup(settings.storage_dir),
+                                  storage_dir=str(settings.storage_dir)),
         tokens=tokens, lookups=Lookups(), events=hub)
 
 
@@ -203,6 +208,9 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
         stop_monitor = asyncio.Event()
         monitor = (asyncio.create_task(run_monitor(settings, redis_client, stop=stop_monitor), name="health-monitor")
                    if settings.health_interval > 0 else None)
+        training = (asyncio.create_task(run_training_scheduler(settings, redis_client, services.deployments,
+                                                               stop=stop_monitor), name="training-scheduler")
+                    if settings.finetune_interval > 0 else None)
         try:
             yield
         finally:
@@ -213,8 +221,9 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             stop_monitor.set()
-            if monitor is not None:
-                await monitor
+            for background in (monitor, training):
+                if background is not None:
+                    await background
             await hub.close()
             await redis_client.aclose()
             await close_db()

@@ -220,6 +220,13 @@ class Settings(BaseModel):
                                            "Kubernetes toleration of dataset analysis jobs.")
     storage_type: Literal["local"] = setting("local", "storage.type", "AIGC_STORAGE_TYPE",
                                              "File storage backend (only 'local').")
+    # [fine-tuning]
+    finetune_max_running: int = setting(1, "finetune.max.running", "AIGC_FINETUNE_MAX_RUNNING",
+                                        "Fine-tuning jobs that may run at once (GPU jobs also need free GPUs of "
+                                        "runtime.gpu.num).")
+    finetune_interval: float = setting(1.0, "finetune.interval", "AIGC_FINETUNE_INTERVAL",
+                                       "Seconds between two rounds of the training scheduler (start waiting jobs, "
+                                       "collect log lines); 0 turns it off in this process.")
     # [files]
     files_max_bytes: int = setting(512 * 1024 * 1024, "files.max.bytes", "AIGC_FILES_MAX_BYTES",
                                    "Largest upload in bytes (GraphQL uploadFile and POST /files).")

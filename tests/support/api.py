@@ -38,6 +38,7 @@ class ApiHarness:
             "server.storage.path": str(storage), "redis.hosts": redis_url,
             "redis.prefix": f"t{uuid.uuid4().hex[:8]}", "server.admin.pass": ADMIN_PASSWORD,
             "health.interval": 0,  # tests that need the monitor turn it on
+            "finetune.interval": 0,  # likewise the training scheduler
             **(extra or {}),
         }
         settings = load_settings(flags, environ={})

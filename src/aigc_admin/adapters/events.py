@@ -175,3 +175,22 @@ class DeploymentEventPublisher:
                 await self._pub.publish(topic, data)
             except (RedisConnectionError, RedisTimeoutError, OSError) as e:
                 log.warning("deployment %s changed but the event was not published: %s", deployment.id, e)
+
+
+def finetune_topic(job_pk: int) -> str:
+    return f"finetune:{job_pk}"
+
+
+class FineTuneLogPublisher:
+    """Publishes each batch of a job's log lines (after they are persisted) with the job's status."""
+
+    def __init__(self, publisher: EventPublisher) -> None:
+        self._pub = publisher
+
+    async def lines(self, job_pk: int, batch: list[Any], status: Any) -> None:
+        payload = {"status": str(status), "lines": [{"seq": x.seq, "line": x.line} for x in batch]}
+        try:
+            await self._pub.publish(finetune_topic(job_pk), payload)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as e:
+            # persisted already: a subscriber resumes from its cursor and reads them from the database
+            log.warning("log lines of fine-tuning job %s stored but not published: %s", job_pk, e)

@@ -20,6 +20,7 @@ from aigc_admin.domain.deployments.service import DeploymentService
 from aigc_admin.domain.deployments.templates import TemplateService
 from aigc_admin.domain.dicts.service import DictService
 from aigc_admin.domain.files.service import FileService
+from aigc_admin.domain.finetunes.service import FineTuneService
 from aigc_admin.domain.models.service import ModelRecord, ModelService
 from aigc_admin.domain.roles import Principal
 from aigc_admin.domain.tenants.service import Member, Tenant, TenantService
@@ -60,6 +61,7 @@ class Services:
     channels: ChannelService
     datasets: DatasetService
     files: FileService
+    finetunes: FineTuneService
     tokens: TokenDecoder
     lookups: Lookups
     events: EventSource

@@ -15,6 +15,7 @@ from aigc_admin.resolvers.common import ctx, parse_id, run_mutation
 from aigc_admin.resolvers.datasets import DatasetMutations
 from aigc_admin.resolvers.deployments import DeploymentMutations
 from aigc_admin.resolvers.files import FileMutations
+from aigc_admin.resolvers.finetunes import FineTuneMutations
 from aigc_admin.resolvers.models import ModelMutations
 from aigc_admin.schema import types as t
 
@@ -36,7 +37,8 @@ def _dict_payload(info: Info, action: Any) -> Any:
 
 
 @strawberry.type
-class Mutation(ModelMutations, DeploymentMutations, ChannelMutations, DatasetMutations, FileMutations):
+class Mutation(ModelMutations, DeploymentMutations, ChannelMutations, DatasetMutations, FileMutations,
+               FineTuneMutations):
     @strawberry.mutation(permission_classes=perm.PUBLIC,
                          description="Exchange a username and password for a token (local or LDAP account).")
     async def login(self, info: Info, input: t.LoginInput) -> t.LoginPayload:

@@ -11,6 +11,7 @@ from aigc_admin.resolvers.common import ctx, page_args, parse_id
 from aigc_admin.resolvers.datasets import DatasetQueries
 from aigc_admin.resolvers.deployments import DeploymentQueries
 from aigc_admin.resolvers.files import FileQueries
+from aigc_admin.resolvers.finetunes import FineTuneQueries
 from aigc_admin.resolvers.models import ModelQueries
 from aigc_admin.schema import types as t
 
@@ -20,7 +21,8 @@ def _page(items: list, total: int, offset: int, limit: int) -> t.Page:
 
 
 @strawberry.type
-class Query(ModelQueries, DeploymentQueries, ChannelQueries, DatasetQueries, FileQueries):
+class Query(ModelQueries, DeploymentQueries, ChannelQueries, DatasetQueries, FileQueries,
+            FineTuneQueries):
     @strawberry.field(permission_classes=perm.AUTHENTICATED, description="The signed-in account.")
     async def me(self, info: Info) -> t.Me:
         c = ctx(info)

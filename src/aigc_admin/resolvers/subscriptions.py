@@ -9,13 +9,14 @@ from aigc_admin.resolvers import permissions as perm
 from aigc_admin.resolvers.channels import ChannelSubscriptions
 from aigc_admin.resolvers.common import ctx
 from aigc_admin.resolvers.deployments import DeploymentSubscriptions
+from aigc_admin.resolvers.finetunes import FineTuneSubscriptions
 from aigc_admin.schema import types as t
 
 AUDIT_TOPIC = "audit"
 
 
 @strawberry.type
-class Subscription(DeploymentSubscriptions, ChannelSubscriptions):
+class Subscription(DeploymentSubscriptions, ChannelSubscriptions, FineTuneSubscriptions):
     @strawberry.subscription(permission_classes=perm.PLATFORM_ADMIN,
                              description="Every audit log row as it is written (platform admins).")
     async def audit_log_added(self, info: Info) -> AsyncGenerator[t.AuditLog, None]:

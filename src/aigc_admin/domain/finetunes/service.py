@@ -1,0 +1,362 @@
+"""Fine-tuning jobs: requested (WAITING), started while capacity allows (RUNNING), finished with a model.
+
+API side: ``FineTuneService`` validates and records jobs, cancels, retries and deletes them.
+Worker side: ``FineTuneRunner.tick`` (every second, one process at a time) starts waiting jobs on the
+runtime, collects every new log line with a per-job cursor (persisted, then published), and on
+success registers the fine-tuned model, grants it to the job's channel and deploys it when asked.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import logging
+import re
+import secrets
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from aigc_admin.domain.errors import DomainError, NotFound
+from aigc_admin.domain.runtime import OWNER_LABEL, Runtime, WorkloadHandle, WorkloadKind, WorkloadSpec, WorkloadState
+
+log = logging.getLogger(__name__)
+
+
+class JobStatus(StrEnum):
+    WAITING = "WAITING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class FineTuneErrorCode(StrEnum):
+    NOT_FOUND = "NOT_FOUND"
+    INVALID = "INVALID"
+    NOT_CANCELLABLE = "NOT_CANCELLABLE"
+    NOT_FINISHED = "NOT_FINISHED"
+
+
+@dataclass(frozen=True)
+class HyperParams:
+    """The original's hyper-parameters, all passed to the training program."""
+
+    epochs: int = 1
+    train_batch_size: int = 1
+    eval_batch_size: int = 1
+    accumulation_steps: int = 1
+    learning_rate: float = 2e-5
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.04
+    model_max_length: int = 2048
+    eval_steps: int = 0
+    save_steps: int = 0
+    save_total_limit: int = 0
+    logging_steps: int = 1
+    lora: bool = True
+    proc_per_node: int = 0  # GPUs; 0: CPU
+
+
+RANGES: dict[str, tuple[float, float]] = {
+    "epochs": (1, 100), "train_batch_size": (1, 1024), "eval_batch_size": (1, 1024),
+    "accumulation_steps": (1, 1024), "learning_rate": (1e-8, 1.0), "weight_decay": (0.0, 1.0),
+    "warmup_ratio": (0.0, 1.0), "model_max_length": (16, 1_048_576), "eval_steps": (0, 10**7),
+    "save_steps": (0, 10**7), "save_total_limit": (0, 1000), "logging_steps": (1, 10**6), "proc_per_node": (0, 64),
+}
+
+
+def check_params(p: HyperParams) -> None:
+    for name, (low, high) in RANGES.items():
+        value = getattr(p, name)
+        if not low <= value <= high:
+            head, *rest = name.split("_")
+            raise DomainError(FineTuneErrorCode.INVALID, f"{name} must be between {low:g} and {high:g}",
+                              head + "".join(x.title() for x in rest))
+
+
+@dataclass(frozen=True)
+class FineTuneJob:
+    id: int
+    job_id: str
+    tenant_id: int
+    base_model: str
+    base_model_path: str
+    file_id: str
+    data_path: str
+    status: JobStatus
+    params: HyperParams
+    suffix: str = ""
+    channel_id: int | None = None
+    auto_deploy: bool = False
+    fine_tuned_model: str | None = None
+    progress: float = 0.0
+    progress_epochs: float = 0.0
+    progress_loss: float = 0.0
+    progress_learning_rate: float = 0.0
+    error_message: str = ""
+    log_cursor: int = 0
+    runtime_handle: str = ""
+    output_dir: str = ""
+    operator: str = ""
+    created_at: datetime | None = None
+    start_train_time: datetime | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LogLine:
+    seq: int
+    line: str
+
+
+@dataclass
+class Progress:
+    """What step lines tell about a run (the training program's JSON schema)."""
+
+    progress: float = 0.0
+    epochs: float = 0.0
+    loss: float = 0.0
+    learning_rate: float = 0.0
+    final: dict[str, Any] = field(default_factory=dict)
+
+    def feed(self, line: str) -> None:
+        if not line.startswith("{"):
+            return
+        try:
+            event = json.loads(line)
+        except ValueError:
+            return
+        if event.get("type") == "step":
+            total = event.get("total_steps") or 0
+            self.progress = round(min(1.0, event["step"] / total), 4) if total else self.progress
+            self.epochs = float(event.get("epoch") or self.epochs)
+            self.loss = float(event["loss"]) if event.get("loss") is not None else self.loss
+            self.learning_rate = float(event.get("learning_rate") or 0.0)
+        elif event.get("type") in ("done", "error"):
+            self.final = event
+
+
+class FineTuneRepository(Protocol):
+    async def create(self, **values: Any) -> FineTuneJob: ...
+    async def get(self, pk: int) -> FineTuneJob | None: ...
+    async def update(self, pk: int, **changes: Any) -> FineTuneJob: ...
+    async def delete(self, pk: int) -> None: ...
+    async def list(self, *, tenant_id: int | None, statuses: builtins.list[JobStatus] | None, offset: int,
+                   limit: int) -> tuple[builtins.list[FineTuneJob], int]: ...
+    async def append_logs(self, pk: int, first_seq: int, lines: builtins.list[str]) -> None:
+        """Persist lines with seq first_seq, first_seq+1, … and move the job's cursor, in one transaction."""
+        ...
+    async def logs(self, pk: int, *, after: int, limit: int) -> builtins.list[LogLine]: ...
+    async def counts(self, tenant_id: int) -> dict[JobStatus, int]: ...
+
+
+class Lookup(Protocol):
+    """What job creation needs from models and files (tenant-scoped)."""
+
+    async def base_model(self, model_id: int, tenant_id: int) -> tuple[str, str]:
+        """(name, local path) of a local model of this tenant; raises NotFound otherwise."""
+        ...
+
+    async def training_file(self, file_id: str, tenant_id: int) -> str:
+        """Absolute path of a fine-tune file of this tenant; raises NotFound otherwise."""
+        ...
+
+    async def channel_of_tenant(self, channel_id: int, tenant_id: int) -> bool: ...
+
+
+class LogEvents(Protocol):
+    async def lines(self, job_pk: int, batch: builtins.list[LogLine], status: JobStatus) -> None: ...
+
+
+class Finisher(Protocol):
+    """Turns a succeeded job's output into a served model."""
+
+    async def register(self, job: FineTuneJob, name: str, output_dir: str) -> int: ...
+    async def grant(self, channel_id: int, model_id: int) -> None: ...
+    async def deploy(self, job: FineTuneJob, model_id: int) -> None: ...
+
+
+def model_name(base: str, tenant_code: str, suffix: str) -> str:
+    """The original's naming: ft::{base}:{tenant}-{random}[:{suffix}]."""
+    name = f"ft::{base}:{tenant_code}-{secrets.token_hex(4)}"
+    return f"{name}:{suffix}" if suffix else name
+
+
+class FineTuneService:
+    def __init__(self, *, repo: FineTuneRepository, lookup: Lookup, storage_dir: str) -> None:
+        self.repo = repo
+        self.lookup = lookup
+        self.storage_dir = storage_dir
+
+    async def get(self, pk: int, *, tenant_id: int) -> FineTuneJob:
+        job = await self.repo.get(pk)
+        if job is None or job.tenant_id != tenant_id:
+            raise NotFound("fine-tuning job", pk)
+        return job
+
+    async def list(self, *, tenant_id: int, statuses: builtins.list[JobStatus] | None = None, offset: int = 0,
+                   limit: int = 20) -> tuple[builtins.list[FineTuneJob], int]:
+        return await self.repo.list(tenant_id=tenant_id, statuses=statuses, offset=offset, limit=limit)
+
+    async def create(self, *, tenant_id: int, base_model_id: int, file_id: str, params: HyperParams, suffix: str = "",
+                     channel_id: int | None = None, auto_deploy: bool = False, operator: str = "") -> FineTuneJob:
+        check_params(params)
+        if suffix and not re.match(r"^[A-Za-z0-9_-]{1,40}$", suffix):
+            raise DomainError(FineTuneErrorCode.INVALID, "suffix: 1-40 letters, digits, '-' or '_'", "suffix")
+        base, base_path = await self.lookup.base_model(base_model_id, tenant_id)
+        data_path = await self.lookup.training_file(file_id, tenant_id)
+        if channel_id is not None and not await self.lookup.channel_of_tenant(channel_id, tenant_id):
+            raise NotFound("channel", channel_id, "channelId")
+        job_id = f"ftjob-{secrets.token_hex(12)}"
+        return await self.repo.create(
+            job_id=job_id, tenant_id=tenant_id, base_model=base, base_model_path=base_path, file_id=file_id,
+            data_path=data_path, params=params, suffix=suffix, channel_id=channel_id, auto_deploy=auto_deploy,
+            output_dir=f"{self.storage_dir}/finetunes/{job_id}/output", operator=operator)
+
+    async def cancel(self, pk: int, *, tenant_id: int) -> FineTuneJob:
+        job = await self.get(pk, tenant_id=tenant_id)
+        if job.status in FINISHED:
+            raise DomainError(FineTuneErrorCode.NOT_CANCELLABLE, f"the job is {job.status.value}", "id")
+        # RUNNING jobs are stopped by the runner on its next tick (it owns the workload)
+        return await self.repo.update(pk, status=JobStatus.CANCELLED, finished_at=datetime.now(UTC))
+
+    async def retry(self, pk: int, *, tenant_id: int) -> FineTuneJob:
+        job = await self.get(pk, tenant_id=tenant_id)
+        if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+            raise DomainError(FineTuneErrorCode.NOT_FINISHED, "only failed or cancelled jobs are retried", "id")
+        return await self.repo.update(pk, status=JobStatus.WAITING, error_message="", progress=0.0,
+                                      runtime_handle="", start_train_time=None, finished_at=None)
+
+    async def delete(self, pk: int, *, tenant_id: int) -> None:
+        job = await self.get(pk, tenant_id=tenant_id)
+        if job.status not in FINISHED:
+            raise DomainError(FineTuneErrorCode.NOT_FINISHED, "cancel the job before deleting it", "id")
+        await self.repo.delete(pk)
+
+    async def logs(self, pk: int, *, tenant_id: int, after: int = 0, limit: int = 1000) -> builtins.list[LogLine]:
+        await self.get(pk, tenant_id=tenant_id)
+        return await self.repo.logs(pk, after=after, limit=min(max(1, limit), 10_000))
+
+    async def counts(self, *, tenant_id: int) -> dict[JobStatus, int]:
+        return await self.repo.counts(tenant_id)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    python: str  # the engine environment's interpreter
+    program: str  # path of engine/finetune.py
+    max_running: int = 1
+    gpu_capacity: int = 0
+
+
+def training_command(cfg: TrainingConfig, job: FineTuneJob) -> list[str]:
+    p = job.params
+    argv = [cfg.python, cfg.program, "--base-model-path", job.base_model_path, "--data-path", job.data_path,
+            "--output-dir", job.output_dir, "--epochs", str(p.epochs), "--train-batch-size", str(p.train_batch_size),
+            "--eval-batch-size", str(p.eval_batch_size), "--gradient-accumulation-steps", str(p.accumulation_steps),
+            "--learning-rate", repr(p.learning_rate), "--weight-decay", repr(p.weight_decay),
+            "--warmup-ratio", repr(p.warmup_ratio), "--model-max-length", str(p.model_max_length),
+            "--eval-steps", str(p.eval_steps), "--save-steps", str(p.save_steps),
+            "--save-total-limit", str(p.save_total_limit), "--logging-steps", str(p.logging_steps)]
+    if p.lora:
+        argv += ["--lora", "--merge"]  # merged weights: FastChat serves the output directory as it is
+    return argv
+
+
+class FineTuneRunner:
+    def __init__(self, *, repo: FineTuneRepository, runtime: Runtime, events: LogEvents, finisher: Finisher,
+                 config: TrainingConfig, owner: str, tenant_code: Any) -> None:
+        self.repo = repo
+        self.runtime = runtime
+        self.events = events
+        self.finisher = finisher
+        self.config = config
+        self.owner = owner
+        self.tenant_code = tenant_code  # async (tenant_id) -> code, for model names
+
+    async def tick(self) -> None:
+        running, _ = await self.repo.list(tenant_id=None, statuses=[JobStatus.RUNNING], offset=0, limit=10_000)
+        for job in running:
+            try:
+                await self._follow(job)
+            except Exception:
+                log.exception("following fine-tuning job %s failed", job.job_id)
+        await self._stop_cancelled()
+        await self._start_waiting(len(running), sum(j.params.proc_per_node for j in running))
+
+    async def _start_waiting(self, running: int, gpus_in_use: int) -> None:
+        waiting, _ = await self.repo.list(tenant_id=None, statuses=[JobStatus.WAITING], offset=0, limit=10_000)
+        for job in sorted(waiting, key=lambda j: j.id):  # first come, first served
+            if running >= self.config.max_running:
+                return
+            if job.params.proc_per_node and gpus_in_use + job.params.proc_per_node > self.config.gpu_capacity:
+                return  # keep the order: a big job is not overtaken forever by small ones
+            spec = WorkloadSpec(name=f"aigc-ft-{job.id}", kind=WorkloadKind.JOB,
+                                command=training_command(self.config, job), gpus_per_replica=job.params.proc_per_node,
+                                env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"},
+                                labels={OWNER_LABEL: self.owner, "aigc-admin/finetune": job.job_id})
+            try:
+                handle = await self.runtime.start(spec)
+            except Exception as e:
+                await self._finish(job, JobStatus.FAILED, f"cannot start: {e}")
+                continue
+            await self.repo.update(job.id, status=JobStatus.RUNNING, start_train_time=datetime.now(UTC),
+                                   runtime_handle=json.dumps(asdict(handle)))
+            running += 1
+            gpus_in_use += job.params.proc_per_node
+
+    async def _stop_cancelled(self) -> None:
+        cancelled, _ = await self.repo.list(tenant_id=None, statuses=[JobStatus.CANCELLED], offset=0, limit=10_000)
+        for job in cancelled:
+            if job.runtime_handle:
+                await self.runtime.stop(_handle(job.runtime_handle))
+                await self.repo.update(job.id, runtime_handle="")
+
+    async def _follow(self, job: FineTuneJob) -> None:
+        handle = _handle(job.runtime_handle)
+        status = await self.runtime.status(handle)  # read before the logs: no line is missed at the end
+        chunk = await self.runtime.logs(handle, since=job.log_cursor)
+        progress = Progress(job.progress, job.progress_epochs, job.progress_loss, job.progress_learning_rate)
+        if chunk.lines:
+            await self.repo.append_logs(job.id, job.log_cursor + 1, chunk.lines)
+            for line in chunk.lines:
+                progress.feed(line)
+            batch = [LogLine(job.log_cursor + 1 + i, line) for i, line in enumerate(chunk.lines)]
+            job = await self.repo.update(job.id, progress=progress.progress, progress_epochs=progress.epochs,
+                                         progress_loss=progress.loss, progress_learning_rate=progress.learning_rate)
+            await self.events.lines(job.id, batch, JobStatus.RUNNING)
+        if status.state == WorkloadState.SUCCEEDED:
+            await self._succeed(job)
+        elif status.state in (WorkloadState.FAILED, WorkloadState.MISSING, WorkloadState.STOPPED):
+            reason = progress.final.get("message") if progress.final.get("type") == "error" else None
+            await self._finish(job, JobStatus.FAILED, reason or status.message or f"workload {status.state.value}")
+
+    async def _succeed(self, job: FineTuneJob) -> None:
+        name = model_name(job.base_model, await self.tenant_code(job.tenant_id), job.suffix)
+        model_id = await self.finisher.register(job, name, job.output_dir)
+        if job.channel_id is not None:
+            await self.finisher.grant(job.channel_id, model_id)
+        job = await self._finish(job, JobStatus.SUCCEEDED, "", fine_tuned_model=name, progress=1.0)
+        if job.auto_deploy:
+            try:
+                await self.finisher.deploy(job, model_id)
+            except DomainError as e:
+                log.warning("fine-tuned model %s registered but not deployed: %s", name, e.message)
+
+    async def _finish(self, job: FineTuneJob, status: JobStatus, reason: str, **extra: Any) -> FineTuneJob:
+        now = datetime.now(UTC)
+        started = job.start_train_time or now
+        job = await self.repo.update(job.id, status=status, error_message=reason[:4000], finished_at=now,
+                                     train_duration=int((now - started).total_seconds()), **extra)
+        await self.events.lines(job.id, [], status)
+        return job
+
+
+def _handle(raw: str) -> WorkloadHandle:
+    data = json.loads(raw)
+    return WorkloadHandle(data["backend"], data["name"], data.get("data", {}))

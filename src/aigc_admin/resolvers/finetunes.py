@@ -1,0 +1,150 @@
+"""Fine-tuning fields: jobs, their logs (query and a replay-then-live subscription), counts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from aigc_admin.domain.errors import DomainError
+from aigc_admin.domain.finetunes.service import FINISHED, FineTuneErrorCode, HyperParams, JobStatus
+from aigc_admin.resolvers import permissions as perm
+from aigc_admin.resolvers.common import ctx, page_args, parse_id, run_mutation
+from aigc_admin.schema import finetunes as f
+from aigc_admin.schema import types as t
+
+
+def _tenant(info: Info) -> int:
+    tenant_id = ctx(info).tenant_id
+    assert tenant_id is not None  # guaranteed by the TENANT_* permissions
+    return tenant_id
+
+
+def _payload(info: Info, action: Any) -> Any:
+    return run_mutation(info, f.FineTuneJobPayload, f.FineTuneError, FineTuneErrorCode, action)
+
+
+@strawberry.type
+class FineTuneQueries:
+    @strawberry.field(permission_classes=perm.TENANT_MEMBER, description="The tenant's fine-tuning jobs, newest first.")
+    async def fine_tuning_jobs(self, info: Info, status: list[f.FineTuneStatus] | None = None,  # type: ignore[valid-type]
+                               pagination: t.Pagination | None = None) -> t.Page[f.FineTuneJob]:
+        offset, limit = page_args(pagination)
+        rows, total = await ctx(info).services.finetunes.list(
+            tenant_id=_tenant(info), statuses=[JobStatus(s) for s in status] if status else None,
+            offset=offset, limit=limit)
+        return t.Page(items=[f.FineTuneJob.from_domain(j) for j in rows], total_count=total, offset=offset,
+                      limit=limit)
+
+    @strawberry.field(permission_classes=perm.TENANT_MEMBER)
+    async def fine_tuning_job(self, info: Info, id: strawberry.ID) -> f.FineTuneJob | None:
+        try:
+            return f.FineTuneJob.from_domain(await ctx(info).services.finetunes.get(parse_id(id),
+                                                                                      tenant_id=_tenant(info)))
+        except DomainError:
+            return None
+
+    @strawberry.field(permission_classes=perm.TENANT_MEMBER,
+                      description="Log lines after a cursor (seq), oldest first; chart series come from the "
+                                  "JSON step lines (step, epoch, loss, learning_rate).")
+    async def fine_tuning_logs(self, info: Info, id: strawberry.ID, after: int = 0,
+                               limit: int = 1000) -> list[f.FineTuneLogLine]:
+        try:
+            rows = await ctx(info).services.finetunes.logs(parse_id(id), tenant_id=_tenant(info), after=after,
+                                                           limit=limit)
+        except DomainError:
+            return []
+        return [f.FineTuneLogLine(seq=r.seq, line=r.line) for r in rows]
+
+    @strawberry.field(permission_classes=perm.TENANT_MEMBER, description="Jobs per status (the dashboard).")
+    async def fine_tuning_counts(self, info: Info) -> f.FineTuneCounts:
+        counts = await ctx(info).services.finetunes.counts(tenant_id=_tenant(info))
+        return f.FineTuneCounts(**{s.value.lower(): n for s, n in counts.items()})
+
+
+@strawberry.type
+class FineTuneMutations:
+    @strawberry.mutation(permission_classes=perm.TENANT_MAINTAINER,
+                         description="Request a fine-tune: WAITING until the training scheduler starts it.")
+    async def create_fine_tuning_job(self, info: Info, input: f.CreateFineTuneJobInput) -> f.FineTuneJobPayload:
+        async def action() -> dict[str, Any]:
+            c = ctx(info)
+            params = HyperParams(
+                epochs=input.epochs, train_batch_size=input.train_batch_size, eval_batch_size=input.eval_batch_size,
+                accumulation_steps=input.accumulation_steps, learning_rate=input.learning_rate,
+                weight_decay=input.weight_decay, warmup_ratio=input.warmup_ratio,
+                model_max_length=input.model_max_length, eval_steps=input.eval_steps, save_steps=input.save_steps,
+                save_total_limit=input.save_total_limit, logging_steps=input.logging_steps, lora=input.lora,
+                proc_per_node=input.proc_per_node)
+            job = await c.services.finetunes.create(
+                tenant_id=_tenant(info), base_model_id=parse_id(input.base_model_id, "baseModelId"),
+                file_id=input.file_id, params=params, suffix=input.suffix,
+                channel_id=parse_id(input.channel_id, "channelId") if input.channel_id else None,
+                auto_deploy=input.auto_deploy, operator=c.principal.username if c.principal else "")
+            return {"job": f.FineTuneJob.from_domain(job)}
+        return await _payload(info, action)
+
+    @strawberry.mutation(permission_classes=perm.TENANT_MAINTAINER, description="Cancel a waiting or running job.")
+    async def cancel_fine_tuning_job(self, info: Info, id: strawberry.ID) -> f.FineTuneJobPayload:
+        async def action() -> dict[str, Any]:
+            job = await ctx(info).services.finetunes.cancel(parse_id(id), tenant_id=_tenant(info))
+            return {"job": f.FineTuneJob.from_domain(job)}
+        return await _payload(info, action)
+
+    @strawberry.mutation(permission_classes=perm.TENANT_MAINTAINER, description="Run a failed or cancelled job again.")
+    async def retry_fine_tuning_job(self, info: Info, id: strawberry.ID) -> f.FineTuneJobPayload:
+        async def action() -> dict[str, Any]:
+            job = await ctx(info).services.finetunes.retry(parse_id(id), tenant_id=_tenant(info))
+            return {"job": f.FineTuneJob.from_domain(job)}
+        return await _payload(info, action)
+
+    @strawberry.mutation(permission_classes=perm.TENANT_MAINTAINER, description="Delete a finished job.")
+    async def delete_fine_tuning_job(self, info: Info, id: strawberry.ID) -> f.FineTuneJobPayload:
+        async def action() -> dict[str, Any]:
+            await ctx(info).services.finetunes.delete(parse_id(id), tenant_id=_tenant(info))
+            return {}
+        return await _payload(info, action)
+
+
+@strawberry.type
+class FineTuneSubscriptions:
+    @strawberry.subscription(permission_classes=perm.TENANT_MEMBER,
+                             description="A job's log from after cursor `after`: the stored lines first, then live "
+                                         "ones, with no gap and no duplicate; ends when the job has finished.")
+    async def fine_tune_logs(self, info: Info, job_id: strawberry.ID,
+                             after: int = 0) -> AsyncGenerator[f.FineTuneLogBatch, None]:
+        c = ctx(info)
+        tenant = _tenant(info)
+        try:
+            job = await c.services.finetunes.get(parse_id(job_id, "jobId"), tenant_id=tenant)
+        except DomainError:
+            return
+        cursor = max(0, after)
+        # subscribe first, then replay: a line published meanwhile is either replayed or seen live
+        async with c.services.events.subscribe(f"finetune:{job.id}") as events:
+            while True:
+                stored = await c.services.finetunes.logs(job.id, tenant_id=tenant, after=cursor, limit=5000)
+                if not stored:
+                    break
+                cursor = stored[-1].seq
+                yield f.FineTuneLogBatch(status=job.status, lines=[f.FineTuneLogLine(seq=x.seq, line=x.line)
+                                                                   for x in stored])
+            job = await c.services.finetunes.get(job.id, tenant_id=tenant)
+            if job.status in FINISHED and cursor >= job.log_cursor:
+                yield f.FineTuneLogBatch(status=job.status, lines=[])
+                return
+            async for event in events:
+                lines = [x for x in event.get("lines", []) if x["seq"] > cursor]
+                if lines and lines[0]["seq"] > cursor + 1:  # missed while Redis was away: read them back
+                    missing = await c.services.finetunes.logs(job.id, tenant_id=tenant, after=cursor,
+                                                              limit=lines[0]["seq"] - cursor - 1)
+                    lines = [{"seq": x.seq, "line": x.line} for x in missing] + lines
+                status = JobStatus(event.get("status", job.status.value))
+                if lines or status in FINISHED:
+                    cursor = lines[-1]["seq"] if lines else cursor
+                    yield f.FineTuneLogBatch(status=status, lines=[f.FineTuneLogLine(seq=x["seq"], line=x["line"])
+                                                                   for x in lines])
+                if status in FINISHED:
+                    return

@@ -1,0 +1,122 @@
+"""GraphQL shape of fine-tuning jobs and their logs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from aigc_admin.domain.finetunes import service as ft
+
+FineTuneStatus = strawberry.enum(ft.JobStatus, description="Where a fine-tuning job is.")
+FineTuneErrorCode = strawberry.enum(ft.FineTuneErrorCode, description="Codes of fine-tuning failures.")
+
+
+@strawberry.type
+class FineTuneParams:
+    epochs: int
+    train_batch_size: int
+    eval_batch_size: int
+    accumulation_steps: int
+    learning_rate: float
+    weight_decay: float
+    warmup_ratio: float
+    model_max_length: int
+    eval_steps: int
+    save_steps: int
+    save_total_limit: int
+    logging_steps: int
+    lora: bool
+    proc_per_node: int
+
+
+@strawberry.type(description="A fine-tuning job: its settings, progress and outcome.")
+class FineTuneJob:
+    id: strawberry.ID
+    job_id: str
+    base_model: str
+    file_id: str
+    status: FineTuneStatus  # type: ignore[valid-type]
+    params: FineTuneParams
+    suffix: str
+    channel_id: strawberry.ID | None
+    auto_deploy: bool
+    fine_tuned_model: str | None
+    progress: float
+    progress_epochs: float
+    progress_loss: float
+    progress_learning_rate: float
+    error_message: str
+    log_cursor: int = strawberry.field(description="Seq of the last persisted log line.")
+    created_at: datetime | None
+    start_train_time: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def from_domain(cls, j: ft.FineTuneJob) -> FineTuneJob:
+        return cls(id=strawberry.ID(str(j.id)), job_id=j.job_id, base_model=j.base_model, file_id=j.file_id,
+                   status=j.status, params=FineTuneParams(**j.params.__dict__), suffix=j.suffix,
+                   channel_id=strawberry.ID(str(j.channel_id)) if j.channel_id is not None else None,
+                   auto_deploy=j.auto_deploy, fine_tuned_model=j.fine_tuned_model, progress=j.progress,
+                   progress_epochs=j.progress_epochs, progress_loss=j.progress_loss,
+                   progress_learning_rate=j.progress_learning_rate, error_message=j.error_message,
+                   log_cursor=j.log_cursor, created_at=j.created_at, start_train_time=j.start_train_time,
+                   finished_at=j.finished_at)
+
+
+@strawberry.type
+class FineTuneLogLine:
+    seq: int
+    line: str
+
+
+@strawberry.type(description="Log lines in cursor order; status is the job's status when they were sent.")
+class FineTuneLogBatch:
+    status: FineTuneStatus  # type: ignore[valid-type]
+    lines: list[FineTuneLogLine]
+
+
+@strawberry.type
+class FineTuneCounts:
+    waiting: int
+    running: int
+    succeeded: int
+    failed: int
+    cancelled: int
+
+
+@strawberry.type
+class FineTuneError:
+    field: str | None
+    code: FineTuneErrorCode  # type: ignore[valid-type]
+    message: str
+
+
+@strawberry.type
+class FineTuneJobPayload:
+    job: FineTuneJob | None = None
+    errors: list[FineTuneError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class CreateFineTuneJobInput:
+    base_model_id: strawberry.ID
+    file_id: str = strawberry.field(description="An uploaded file with purpose FINE_TUNE (chat JSONL).")
+    epochs: int = 1
+    train_batch_size: int = 1
+    eval_batch_size: int = 1
+    accumulation_steps: int = 1
+    learning_rate: float = 2e-5
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.04
+    model_max_length: int = 2048
+    eval_steps: int = 0
+    save_steps: int = 0
+    save_total_limit: int = 0
+    logging_steps: int = 1
+    lora: bool = True
+    proc_per_node: int = strawberry.field(default=0, description="GPUs; 0: CPU.")
+    suffix: str = ""
+    channel_id: strawberry.ID | None = strawberry.field(default=None,
+                                                       description="Channel granted the fine-tuned model.")
+    auto_deploy: bool = False

@@ -1,0 +1,104 @@
+"""The whole loop on CPU, through GraphQL and the gateway: upload a chat JSONL → LoRA fine-tune the tiny
+model on the local runtime → the subscription streams per-step loss lines → SUCCEEDED → the model is
+registered, granted to the channel, deployed → the openai SDK chats with it through the gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+
+import httpx
+import openai
+import pytest
+
+from tests.support.api import unique
+from tests.support.engine import engine_python, tiny_model_path
+from tests.support.live import (
+    ADMIN_PASSWORD,
+    LiveServer,
+    expect_ack,
+    http_gql,
+    http_login,
+    live_server,
+    recv,
+    subscribe,
+    ws_session,
+)
+from tests.support.redis_server import RedisServer
+from tests.support.slapd import free_port
+
+CHAT = [{"messages": [{"role": "user", "content": f"What is {i} plus {i}?"},
+                      {"role": "assistant", "content": f"{i} plus {i} is {2 * i}."}]} for i in range(20)]
+
+
+@pytest.fixture(scope="module")
+def platform(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    extra = {"fastchat.managed": True, "service.fschat.controller.host": f"http://127.0.0.1:{free_port()}",
+             "service.local.ai.host": f"http://127.0.0.1:{free_port()}/v1", "engine.python": str(engine_python()),
+             "health.interval": 1, "gateway.routes.refresh": 0.5, "finetune.interval": 0.5}
+    with live_server(tmp_path_factory.mktemp("finetune"), redis_server.url, extra=extra, worker=True) as server:
+        yield server
+
+
+async def test_upload_finetune_watch_register_deploy_and_chat(platform: LiveServer) -> None:
+    token = await http_login(platform, "admin", ADMIN_PASSWORD)
+    created = await http_gql(platform, 'mutation($c: String!) { createTenant(input: {name: "F", code: $c}) '
+                             "{ tenant { id } } }", {"c": unique("ft")}, token)
+    tenant = created["data"]["createTenant"]["tenant"]["id"]
+    base = await http_gql(platform, "mutation($i: CreateModelInput!) { createModel(input: $i) { model { id } } }",
+                          {"i": {"name": unique("tiny"), "modelPath": str(tiny_model_path()), "tenantIds": [tenant]}},
+                          token)
+    base_id = base["data"]["createModel"]["model"]["id"]
+    body = "\n".join(json.dumps(x) for x in CHAT).encode()
+    async with httpx.AsyncClient() as h:
+        r = await h.post(platform.base_url + "/files", params={"purpose": "fine-tune", "filename": "train.jsonl"},
+                         content=body, headers={"Authorization": f"Bearer {token}", "X-Tenant-Id": tenant})
+    assert r.status_code in (200, 201), r.text
+    file_id = r.json()["file"]["id"]
+    channel = await http_gql(platform, "mutation($i: ChannelInput!) { createChannel(input: $i) { key channel { id } "
+                                       "errors { message } } }", {"i": {}}, token, tenant=tenant)
+    key, channel_id = channel["data"]["createChannel"]["key"], channel["data"]["createChannel"]["channel"]["id"]
+
+    job = await http_gql(platform, "mutation($i: CreateFineTuneJobInput!) { createFineTuningJob(input: $i) "
+                                   "{ job { id status } errors { field code message } } }",
+                         {"i": {"baseModelId": base_id, "fileId": file_id, "epochs": 2, "trainBatchSize": 2,
+                                "learningRate": 0.001, "warmupRatio": 0.1, "modelMaxLength": 256, "lora": True,
+                                "suffix": "sum", "channelId": channel_id, "autoDeploy": True}}, token, tenant=tenant)
+    assert not job["data"]["createFineTuningJob"]["errors"], job
+    job_id = job["data"]["createFineTuningJob"]["job"]["id"]
+
+    steps, seqs, status = [], [], None
+    async with ws_session(platform, {"Authorization": f"Bearer {token}", "X-Tenant-Id": tenant}) as ws:
+        await expect_ack(ws)
+        op = await subscribe(ws, f'subscription {{ fineTuneLogs(jobId: "{job_id}") '
+                                 "{ status lines { seq line } } }")
+        while True:
+            message = await recv(ws, timeout=180)
+            if message["type"] == "complete":
+                break
+            assert message["type"] == "next" and message["id"] == op, message
+            batch = message["payload"]["data"]["fineTuneLogs"]
+            status = batch["status"]
+            for item in batch["lines"]:
+                seqs.append(item["seq"])
+                if item["line"].startswith('{"type": "step"') or item["line"].startswith('{"type":"step"'):
+                    steps.append(json.loads(item["line"]))
+    assert status == "SUCCEEDED", status
+    assert seqs == list(range(1, len(seqs) + 1))  # no gap, no duplicate
+    assert len(steps) == 20 and all(s["loss"] is not None for s in steps)  # ceil(20/2) * 2 epochs
+
+    done = await http_gql(platform, f'{{ fineTuningJob(id: "{job_id}") {{ status fineTunedModel progress }} }}',
+                          None, token, tenant=tenant)
+    name = done["data"]["fineTuningJob"]["fineTunedModel"]
+    assert name.startswith("ft::") and name.endswith(":sum") and done["data"]["fineTuningJob"]["progress"] == 1.0
+
+    # registered, granted to the channel, deployed automatically: chat with it through the gateway
+    client = openai.AsyncOpenAI(api_key=key, base_url=platform.base_url + "/v1", max_retries=0)
+    for _ in range(600):
+        if name in [m.id for m in (await client.models.list()).data]:
+            break
+        await asyncio.sleep(0.2)
+    answer = await client.chat.completions.create(model=name, max_tokens=8,
+                                                  messages=[{"role": "user", "content": "What is 3 plus 3?"}])
+    assert answer.choices[0].message.role == "assistant" and answer.usage and answer.usage.completion_tokens > 0
