@@ -58,6 +58,16 @@ class FineTuneQueries:
             return []
         return [f.FineTuneLogLine(seq=r.seq, line=r.line) for r in rows]
 
+    @strawberry.field(permission_classes=perm.TENANT_MEMBER,
+                      description="Loss, learning-rate and epoch series of a job, one point per logged step.")
+    async def fine_tuning_metrics(self, info: Info, id: strawberry.ID) -> list[f.FineTunePoint]:
+        try:
+            points = await ctx(info).services.finetunes.metrics(parse_id(id), tenant_id=_tenant(info))
+        except DomainError:
+            return []
+        return [f.FineTunePoint(step=p["step"], epoch=p["epoch"], loss=p["loss"], learning_rate=p["learning_rate"])
+                for p in points]
+
     @strawberry.field(permission_classes=perm.TENANT_MEMBER, description="Jobs per status (the dashboard).")
     async def fine_tuning_counts(self, info: Info) -> f.FineTuneCounts:
         counts = await ctx(info).services.finetunes.counts(tenant_id=_tenant(info))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 
+from aigc_admin.resolvers import graphql_patches
 from aigc_admin.resolvers.extensions import AuditMutations, TraceMaskErrors
 from aigc_admin.resolvers.mutations import Mutation
 from aigc_admin.resolvers.queries import Query
@@ -12,6 +13,7 @@ from aigc_admin.resolvers.subscriptions import Subscription
 
 
 def build_schema(*, max_depth: int = 12, max_tokens: int = 2000, max_aliases: int = 30) -> strawberry.Schema:
+    graphql_patches.apply()  # graphql-core 3.3 keeps a memo per subscription that grows with every event
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,

@@ -48,6 +48,8 @@ class FineTuneJob:
     progress_learning_rate: float
     error_message: str
     log_cursor: int = strawberry.field(description="Seq of the last persisted log line.")
+    estimated_seconds_left: int | None = strawberry.field(
+        description="Running jobs: time left at the pace so far (elapsed × (1 − progress) / progress).")
     created_at: datetime | None
     start_train_time: datetime | None
     finished_at: datetime | None
@@ -60,8 +62,25 @@ class FineTuneJob:
                    auto_deploy=j.auto_deploy, fine_tuned_model=j.fine_tuned_model, progress=j.progress,
                    progress_epochs=j.progress_epochs, progress_loss=j.progress_loss,
                    progress_learning_rate=j.progress_learning_rate, error_message=j.error_message,
-                   log_cursor=j.log_cursor, created_at=j.created_at, start_train_time=j.start_train_time,
-                   finished_at=j.finished_at)
+                   log_cursor=j.log_cursor, estimated_seconds_left=_eta(j), created_at=j.created_at,
+                   start_train_time=j.start_train_time, finished_at=j.finished_at)
+
+
+def _eta(j: ft.FineTuneJob) -> int | None:
+    if j.status != ft.JobStatus.RUNNING or not j.start_train_time or not 0 < j.progress < 1:
+        return None
+    from datetime import UTC
+
+    elapsed = (datetime.now(UTC) - j.start_train_time).total_seconds()
+    return max(0, round(elapsed * (1 - j.progress) / j.progress))
+
+
+@strawberry.type(description="One training step (from the program's JSON step lines): for charts.")
+class FineTunePoint:
+    step: int
+    epoch: float
+    loss: float | None
+    learning_rate: float | None
 
 
 @strawberry.type

@@ -242,6 +242,23 @@ class FineTuneService:
         await self.get(pk, tenant_id=tenant_id)
         return await self.repo.logs(pk, after=after, limit=min(max(1, limit), 10_000))
 
+    async def metrics(self, pk: int, *, tenant_id: int) -> builtins.list[dict[str, Any]]:
+        """Step points parsed from the job's JSON step lines (the program's log schema)."""
+        await self.get(pk, tenant_id=tenant_id)
+        points, after = [], 0
+        while batch := await self.repo.logs(pk, after=after, limit=10_000):
+            after = batch[-1].seq
+            for item in batch:
+                if item.line.startswith("{") and '"step"' in item.line:
+                    try:
+                        event = json.loads(item.line)
+                    except ValueError:
+                        continue
+                    if event.get("type") == "step":
+                        points.append({"step": int(event["step"]), "epoch": float(event.get("epoch") or 0),
+                                       "loss": event.get("loss"), "learning_rate": event.get("learning_rate")})
+        return points
+
     async def counts(self, *, tenant_id: int) -> dict[JobStatus, int]:
         return await self.repo.counts(tenant_id)
 
