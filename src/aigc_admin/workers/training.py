@@ -16,7 +16,7 @@ from aigc_admin.domain.deployments.service import DeployRequest
 from aigc_admin.domain.finetunes.service import FineTuneJob, FineTuneRunner, TrainingConfig
 from aigc_admin.gateway.keys import invalidation_channel, publish_invalidation
 from aigc_admin.settings import Settings
-from aigc_admin.workers.wiring import runtime_for
+from aigc_admin.workers.wiring import engine_config, runtime_for
 
 log = logging.getLogger(__name__)
 PROGRAM = Path(aigc_admin.__file__).parent / "engine" / "finetune.py"
@@ -34,8 +34,10 @@ def training_runner(settings: Settings, redis_client: Any, deployments: Any) -> 
         repo=FineTuneRepo(), runtime=runtime_for(settings),
         events=FineTuneLogPublisher(EventPublisher(redis_client, prefix=settings.redis_prefix)),
         finisher=ModelFinisher(deploy=deploy, invalidate_key=invalidate),
-        config=TrainingConfig(python=settings.engine_python_path, program=str(PROGRAM),
-                              max_running=settings.finetune_max_running, gpu_capacity=settings.runtime_gpu_num),
+        config=TrainingConfig(python=engine_config(settings).python, program=str(PROGRAM),
+                              max_running=settings.finetune_max_running, gpu_capacity=settings.runtime_gpu_num,
+                              image=settings.engine_image, volumes=engine_config(settings).volumes,
+                              storage_dir=str(settings.storage_dir)),
         owner=settings.redis_prefix, tenant_code=lookup.tenant_code)
 
 

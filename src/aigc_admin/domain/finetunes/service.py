@@ -19,7 +19,15 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from aigc_admin.domain.errors import DomainError, NotFound
-from aigc_admin.domain.runtime import OWNER_LABEL, Runtime, WorkloadHandle, WorkloadKind, WorkloadSpec, WorkloadState
+from aigc_admin.domain.runtime import (
+    OWNER_LABEL,
+    Runtime,
+    VolumeMount,
+    WorkloadHandle,
+    WorkloadKind,
+    WorkloadSpec,
+    WorkloadState,
+)
 
 log = logging.getLogger(__name__)
 
@@ -269,6 +277,9 @@ class TrainingConfig:
     program: str  # path of engine/finetune.py
     max_running: int = 1
     gpu_capacity: int = 0
+    image: str = ""  # docker/kubernetes: an image with the engine environment
+    volumes: tuple[VolumeMount, ...] = ()  # docker/kubernetes: the engine, the program, the base models
+    storage_dir: str = ""  # mounted read-write (data file in, weights out) outside the local runtime
 
 
 def training_command(cfg: TrainingConfig, job: FineTuneJob) -> list[str]:
@@ -313,7 +324,12 @@ class FineTuneRunner:
                 return
             if job.params.proc_per_node and gpus_in_use + job.params.proc_per_node > self.config.gpu_capacity:
                 return  # keep the order: a big job is not overtaken forever by small ones
-            spec = WorkloadSpec(name=f"aigc-ft-{job.id}", kind=WorkloadKind.JOB,
+            volumes = [*self.config.volumes]
+            if self.config.storage_dir and self.runtime.type != "local":
+                volumes.append(VolumeMount(mount_path=self.config.storage_dir, host_path=self.config.storage_dir,
+                                           read_only=False))
+            spec = WorkloadSpec(name=f"aigc-ft-{job.id}", kind=WorkloadKind.JOB, image=self.config.image,
+                                volumes=volumes if self.runtime.type != "local" else [],
                                 command=training_command(self.config, job), gpus_per_replica=job.params.proc_per_node,
                                 env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"},
                                 labels={OWNER_LABEL: self.owner, "aigc-admin/finetune": job.job_id})
