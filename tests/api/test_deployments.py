@@ -93,6 +93,7 @@ async def test_a_dead_runtime_fails_the_deployment_with_a_reason(api: ApiHarness
 async def test_inference_templates_are_admin_only_and_validated(api: ApiHarness) -> None:
     listed = await api.ok("{ inferenceTemplates { name engine } }", token=api.admin_token)
     assert {"name": "fastchat-model-worker", "engine": "model_worker"} in listed["inferenceTemplates"]
+    assert {"name": "aigc-finetune", "engine": "finetune"} in listed["inferenceTemplates"]  # the training template
     create = ("mutation($i: CreateInferenceTemplateInput!) { createInferenceTemplate(input: $i) "
               "{ template { id name } errors { field code message } } }")
     bad = await api.ok(create, {"i": {"name": unique("t"), "engine": "model_worker",
@@ -102,6 +103,10 @@ async def test_inference_templates_are_admin_only_and_validated(api: ApiHarness)
     good = await api.ok(create, {"i": {"name": unique("t"), "engine": "vllm_worker",
                                        "content": '{"command": ["${python}", "-m", "x"]}'}}, token=api.admin_token)
     assert good["createInferenceTemplate"]["errors"] == []
+    training = await api.ok(create, {"i": {"name": unique("t"), "engine": "finetune",
+                                           "content": '{"command": ["${python}", "${program}", "${model_name}"]}'}},
+                            token=api.admin_token)
+    assert "unknown variable ${model_name}" in training["createInferenceTemplate"]["errors"][0]["message"]
     tenant = await api.create_tenant(unique("tt"))
     _, maintainer = await api.create_user(unique("m"), {tenant: "maintainer"})
     denied = await api.gql(create, {"i": {"name": "x", "engine": "model_worker", "content": "{}"}},

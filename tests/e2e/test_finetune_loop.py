@@ -170,6 +170,13 @@ async def test_kill_cancel_and_redis_restart(platform: LiveServer, redis_server:
     kept = await http_gql(platform, f'{{ fineTuningLogs(id: "{killed}") {{ seq }} }}', None, s["token"],
                           tenant=s["tenant"])
     assert len(kept["data"]["fineTuningLogs"]) >= 3
+    # retry: a new run (its own log from seq 1), really started again
+    retried = await http_gql(platform, f'mutation {{ retryFineTuningJob(id: "{killed}") '
+                                       "{ job { status logCursor } } }", None, s["token"], tenant=s["tenant"])
+    assert retried["data"]["retryFineTuningJob"]["job"] == {"status": "WAITING", "logCursor": 0}
+    await _until(platform, s, killed, lambda j: j["status"] == "RUNNING" and j["logCursor"] >= 3)
+    await http_gql(platform, f'mutation {{ cancelFineTuningJob(id: "{killed}") {{ job {{ status }} }} }}', None,
+                   s["token"], tenant=s["tenant"])
 
     # cancel mid-run: nothing left behind
     cancelled = await _long_job(platform, s)

@@ -44,6 +44,9 @@ class Repo:
         rows = [j for j in self.rows.values() if not statuses or j.status in statuses]
         return rows, len(rows)
 
+    async def delete_logs(self, pk: int) -> None:
+        self.logs = []
+
     async def append_logs(self, pk: int, first_seq: int, lines: list[str]) -> None:
         self.logs += [LogLine(first_seq + i, line) for i, line in enumerate(lines)]
         self.rows[pk] = dataclasses.replace(self.rows[pk], log_cursor=first_seq + len(lines) - 1)
@@ -165,6 +168,26 @@ async def test_cancelled_running_job_is_stopped() -> None:
     runner, repo, _, _ = make(runtime)
     job = repo.add()
     await runner.tick()
+    runtime.stopped.clear()  # (a start first clears any leftover of an earlier run)
     await repo.update(job.id, status=JobStatus.CANCELLED)
     await runner.tick()
     assert runtime.stopped == [f"aigc-ft-{job.id}"] and repo.rows[job.id].runtime_handle == ""
+
+
+async def test_the_training_template_decides_the_command() -> None:
+    from aigc_admin.domain.deployments.templates import FINETUNE
+
+    class Templates:
+        async def training_template(self) -> str:
+            return json.dumps({**FINETUNE, "env": {"EXTRA": "1"}})
+
+    runtime = Runtime()
+    repo, events, finisher = Repo(), Events(), Finisher()
+    runner = FineTuneRunner(repo=repo, runtime=runtime, events=events, finisher=finisher, owner="t",  # type: ignore[arg-type]
+                            config=TrainingConfig(python="/py", program="/p/finetune.py"), tenant_code=code,
+                            templates=Templates())
+    repo.add(params=HyperParams(epochs=3, lora=True))
+    await runner.tick()
+    spec = runtime.started[0]
+    assert spec.command[:2] == ["/py", "/p/finetune.py"] and spec.env == {"EXTRA": "1"}
+    assert spec.command[spec.command.index("--epochs") + 1] == "3" and spec.command[-2:] == ["--lora", "--merge"]

@@ -80,6 +80,9 @@ class FineTuneRepo:
         rows = await m.FineTuningLog.filter(job_id=pk, seq__gt=after).order_by("seq").limit(limit)
         return [LogLine(r.seq, r.line) for r in rows]
 
+    async def delete_logs(self, pk: int) -> None:
+        await m.FineTuningLog.filter(job_id=pk).delete()
+
     async def counts(self, tenant_id: int) -> dict[JobStatus, int]:
         rows = await m.FineTuningTrainJob.filter(tenant_id=tenant_id).values_list("train_status", flat=True)
         out = dict.fromkeys(JobStatus, 0)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aigc_admin
+from aigc_admin.adapters.db.repositories import TemplateRepo
 from aigc_admin.adapters.events import EventPublisher, FineTuneLogPublisher
 from aigc_admin.adapters.finetunes import FineTuneLookup, FineTuneRepo, ModelFinisher
 from aigc_admin.domain.deployments.service import DeployRequest
@@ -24,7 +25,8 @@ PROGRAM = Path(aigc_admin.__file__).parent / "engine" / "finetune.py"
 
 def training_runner(settings: Settings, redis_client: Any, deployments: Any) -> FineTuneRunner:
     async def deploy(job: FineTuneJob, model_id: int) -> None:
-        await deployments.deploy(DeployRequest(model_id=model_id), tenant_id=job.tenant_id, operator=job.operator)
+        await deployments.deploy(DeployRequest(model_id=model_id, gpus_per_replica=job.params.proc_per_node),
+                                 tenant_id=job.tenant_id, operator=job.operator)
 
     async def invalidate(key_hash: str) -> None:
         await publish_invalidation(redis_client, invalidation_channel(settings.redis_prefix), key_hash)
@@ -38,7 +40,7 @@ def training_runner(settings: Settings, redis_client: Any, deployments: Any) -> 
                               max_running=settings.finetune_max_running, gpu_capacity=settings.runtime_gpu_num,
                               image=settings.engine_image, volumes=engine_config(settings).volumes,
                               storage_dir=str(settings.storage_dir)),
-        owner=settings.redis_prefix, tenant_code=lookup.tenant_code)
+        owner=settings.redis_prefix, tenant_code=lookup.tenant_code, templates=TemplateRepo())
 
 
 async def run_training_scheduler(settings: Settings, redis_client: Any, deployments: Any, *,

@@ -47,7 +47,25 @@ class Rendered:
     env: dict[str, str] = field(default_factory=dict)
 
 
-def parse(content: str) -> dict[str, Any]:
+# Training templates ("finetune" engine) render the training program's command from the job.
+TRAIN_VARIABLES = ("python", "program", "base_model_path", "data_path", "output_dir", "epochs", "train_batch_size",
+                   "eval_batch_size", "accumulation_steps", "learning_rate", "weight_decay", "warmup_ratio",
+                   "model_max_length", "eval_steps", "save_steps", "save_total_limit", "logging_steps", "lora_args")
+FINETUNE = {
+    "image": "${image}",
+    "command": ["${python}", "${program}", "--base-model-path", "${base_model_path}", "--data-path", "${data_path}",
+                "--output-dir", "${output_dir}", "--epochs", "${epochs}", "--train-batch-size", "${train_batch_size}",
+                "--eval-batch-size", "${eval_batch_size}", "--gradient-accumulation-steps", "${accumulation_steps}",
+                "--learning-rate", "${learning_rate}", "--weight-decay", "${weight_decay}",
+                "--warmup-ratio", "${warmup_ratio}", "--model-max-length", "${model_max_length}",
+                "--eval-steps", "${eval_steps}", "--save-steps", "${save_steps}",
+                "--save-total-limit", "${save_total_limit}", "--logging-steps", "${logging_steps}", "${lora_args}"],
+    "env": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"},
+}
+BUILTIN_TRAINING = {"aigc-finetune": FINETUNE}
+
+
+def parse(content: str, allowed: tuple[str, ...] = VARIABLES) -> dict[str, Any]:
     """Validate a template's JSON shape (on create/update, so a bad one never reaches a deploy)."""
     try:
         data = json.loads(content)
@@ -65,13 +83,14 @@ def parse(content: str) -> dict[str, Any]:
     for text in [data.get("image", ""), *command, *env.values()]:
         for _, name, braced, _ in string.Template.pattern.findall(text):
             var = name or braced
-            if var and var not in (*VARIABLES, "image"):
-                raise Invalid("content", f"unknown variable ${{{var}}}; allowed: {', '.join(VARIABLES)}, image")
+            if var and var not in (*allowed, "image"):
+                raise Invalid("content", f"unknown variable ${{{var}}}; allowed: {', '.join(allowed)}, image")
     return data
 
 
-def render(content: str, variables: dict[str, str | list[str]]) -> Rendered:
-    data = parse(content)
+def render(content: str, variables: dict[str, str | list[str]],
+           allowed: tuple[str, ...] = VARIABLES) -> Rendered:
+    data = parse(content, allowed)
 
     scalars = {k: v for k, v in variables.items() if isinstance(v, str)}
 
@@ -127,9 +146,9 @@ class TemplateService:
 
         if not name.strip() or len(name) > 64:
             raise Invalid("name", "name must have 1 to 64 characters")
-        if engine not in ("model_worker", "vllm_worker"):
-            raise Invalid("engine", "engine must be model_worker or vllm_worker")
-        parse(content)
+        if engine not in ("model_worker", "vllm_worker", "finetune"):
+            raise Invalid("engine", "engine must be model_worker, vllm_worker or finetune (training)")
+        parse(content, TRAIN_VARIABLES if engine == "finetune" else VARIABLES)
         if await self.repo.name_taken(name):
             raise Duplicate("name", f"a template named {name!r} exists")
         return await self.repo.save_inference(None, name=name, base_model=engine, content=content, enabled=enabled,
@@ -139,10 +158,11 @@ class TemplateService:
                      remark: str | None = None) -> InferenceTemplate:
         from aigc_admin.domain.errors import NotFound
 
-        if await self.repo.get_inference(template_id) is None:
+        existing = await self.repo.get_inference(template_id)
+        if existing is None:
             raise NotFound("inference template", template_id)
         if content is not None:
-            parse(content)
+            parse(content, TRAIN_VARIABLES if existing.engine == "finetune" else VARIABLES)
         changes = {k: v for k, v in {"content": content, "enabled": enabled, "remark": remark}.items()
                    if v is not None}
         return await self.repo.save_inference(template_id, **changes)

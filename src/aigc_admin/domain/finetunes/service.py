@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from aigc_admin.domain.deployments.templates import TRAIN_VARIABLES, Rendered, render
 from aigc_admin.domain.errors import DomainError, NotFound
 from aigc_admin.domain.runtime import (
     OWNER_LABEL,
@@ -160,6 +161,7 @@ class FineTuneRepository(Protocol):
         """Persist lines with seq first_seq, first_seq+1, … and move the job's cursor, in one transaction."""
         ...
     async def logs(self, pk: int, *, after: int, limit: int) -> builtins.list[LogLine]: ...
+    async def delete_logs(self, pk: int) -> None: ...
     async def counts(self, tenant_id: int) -> dict[JobStatus, int]: ...
 
 
@@ -237,8 +239,10 @@ class FineTuneService:
         job = await self.get(pk, tenant_id=tenant_id)
         if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
             raise DomainError(FineTuneErrorCode.NOT_FINISHED, "only failed or cancelled jobs are retried", "id")
+        await self.repo.delete_logs(pk)  # a new run, a new log (its cursor starts again at 1)
         return await self.repo.update(pk, status=JobStatus.WAITING, error_message="", progress=0.0,
-                                      runtime_handle="", start_train_time=None, finished_at=None)
+                                      progress_epochs=0.0, progress_loss=0.0, progress_learning_rate=0.0,
+                                      log_cursor=0, runtime_handle="", start_train_time=None, finished_at=None)
 
     async def delete(self, pk: int, *, tenant_id: int) -> None:
         job = await self.get(pk, tenant_id=tenant_id)
@@ -296,9 +300,30 @@ def training_command(cfg: TrainingConfig, job: FineTuneJob) -> list[str]:
     return argv
 
 
+class TrainingTemplates(Protocol):
+    async def training_template(self) -> str: ...
+
+
+def render_training(content: str, cfg: TrainingConfig, job: FineTuneJob) -> Rendered:
+    """The training command from the (admin-only, sandboxed) training template."""
+    p = job.params
+    variables: dict[str, str | list[str]] = {
+        "python": cfg.python, "program": cfg.program, "image": cfg.image, "base_model_path": job.base_model_path,
+        "data_path": job.data_path, "output_dir": job.output_dir, "epochs": str(p.epochs),
+        "train_batch_size": str(p.train_batch_size), "eval_batch_size": str(p.eval_batch_size),
+        "accumulation_steps": str(p.accumulation_steps), "learning_rate": repr(p.learning_rate),
+        "weight_decay": repr(p.weight_decay), "warmup_ratio": repr(p.warmup_ratio),
+        "model_max_length": str(p.model_max_length), "eval_steps": str(p.eval_steps),
+        "save_steps": str(p.save_steps), "save_total_limit": str(p.save_total_limit),
+        "logging_steps": str(p.logging_steps), "lora_args": ["--lora", "--merge"] if p.lora else []}
+    return render(content, variables, TRAIN_VARIABLES)
+
+
 class FineTuneRunner:
     def __init__(self, *, repo: FineTuneRepository, runtime: Runtime, events: LogEvents, finisher: Finisher,
-                 config: TrainingConfig, owner: str, tenant_code: Any) -> None:
+                 config: TrainingConfig, owner: str, tenant_code: Any,
+                 templates: TrainingTemplates | None = None) -> None:
+        self.templates = templates
         self.repo = repo
         self.runtime = runtime
         self.events = events
@@ -328,12 +353,19 @@ class FineTuneRunner:
             if self.config.storage_dir and self.runtime.type != "local":
                 volumes.append(VolumeMount(mount_path=self.config.storage_dir, host_path=self.config.storage_dir,
                                            read_only=False))
-            spec = WorkloadSpec(name=f"aigc-ft-{job.id}", kind=WorkloadKind.JOB, image=self.config.image,
-                                volumes=volumes if self.runtime.type != "local" else [],
-                                command=training_command(self.config, job), gpus_per_replica=job.params.proc_per_node,
-                                env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"},
-                                labels={OWNER_LABEL: self.owner, "aigc-admin/finetune": job.job_id})
             try:
+                if self.templates is not None:
+                    rendered = render_training(await self.templates.training_template(), self.config, job)
+                    command, env, image = rendered.command, rendered.env, rendered.image
+                else:
+                    command, image = training_command(self.config, job), self.config.image
+                    env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+                spec = WorkloadSpec(name=f"aigc-ft-{job.id}", kind=WorkloadKind.JOB, image=image,
+                                    volumes=volumes if self.runtime.type != "local" else [],
+                                    command=command, gpus_per_replica=job.params.proc_per_node, env=env,
+                                    labels={OWNER_LABEL: self.owner, "aigc-admin/finetune": job.job_id})
+                # a retried job: the runtimes return an existing workload of that name, so clear it first
+                await self.runtime.stop(WorkloadHandle(self.runtime.type, spec.name))
                 handle = await self.runtime.start(spec)
             except Exception as e:
                 await self._finish(job, JobStatus.FAILED, f"cannot start: {e}")
@@ -349,8 +381,12 @@ class FineTuneRunner:
             if job.runtime_handle:
                 await self.runtime.stop(_handle(job.runtime_handle))
                 await self.repo.update(job.id, runtime_handle="")
+                await self.events.lines(job.id, [], JobStatus.CANCELLED)
 
     async def _follow(self, job: FineTuneJob) -> None:
+        current = await self.repo.get(job.id)
+        if current is None or current.status != JobStatus.RUNNING:
+            return  # cancelled (or deleted) since this round began
         handle = _handle(job.runtime_handle)
         status = await self.runtime.status(handle)  # read before the logs: no line is missed at the end
         chunk = await self.runtime.logs(handle, since=job.log_cursor)
