@@ -379,3 +379,29 @@ def test_from_settings_needs_an_address_outside_a_cluster() -> None:
         KubernetesRuntime.from_settings(SimpleNamespace(
             runtime_k8s_host="", runtime_k8s_token="", runtime_k8s_config_path="", runtime_k8s_insecure=False,
             runtime_k8s_namespace="default", runtime_k8s_volume_name="", runtime_shm_size=""))
+
+
+async def test_training_runner_runs_a_kubernetes_job(runtime: KubernetesRuntime, api: k8s.ApiClient) -> None:
+    """The fine-tuning scheduler on the Kubernetes runtime: a batch Job with the training command, the
+    engine image and a writable storage mount; finished when the Job reports success."""
+    from aigc_admin.domain.finetunes.service import FineTuneRunner, JobStatus, TrainingConfig
+    from tests.unit.test_finetune_runner import Events, Finisher, Repo, code
+
+    repo, finisher = Repo(), Finisher()
+    runner = FineTuneRunner(repo=repo, runtime=runtime, events=Events(), finisher=finisher, owner=OWNER,  # type: ignore[arg-type]
+                            config=TrainingConfig(python="python3", program="/app/finetune.py", image="engine:1",
+                                                  storage_dir="/data"), tenant_code=code)
+    job = repo.add()
+    await runner.tick()
+    batch = k8s.BatchV1Api(api)
+    created = batch.read_namespaced_job(f"aigc-ft-{job.id}", NAMESPACE)
+    container = created.spec.template.spec.containers[0]
+    assert container.image == "engine:1" and container.command[:2] == ["python3", "/app/finetune.py"]
+    assert any(m.mount_path == "/data" and not m.read_only for m in container.volume_mounts)
+    assert repo.rows[job.id].status == JobStatus.RUNNING
+    batch.patch_namespaced_job_status(f"aigc-ft-{job.id}", NAMESPACE, {"status": {
+        "active": 0, "succeeded": 1, "completionTime": NOW,
+        "conditions": [{"type": "Complete", "status": "True", "lastProbeTime": NOW, "lastTransitionTime": NOW}]}})
+    await runner.tick()
+    assert repo.rows[job.id].status == JobStatus.SUCCEEDED and finisher.calls[0][0] == "register"
+    await runtime.stop(WorkloadHandle("kubernetes", f"aigc-ft-{job.id}", {"namespace": NAMESPACE, "kind": "job"}))
