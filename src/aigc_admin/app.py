@@ -32,7 +32,13 @@ from aigc_admin.adapters.db.repositories import (
     TemplateRepo,
     TenantRepo,
 )
-from aigc_admin.adapters.events import AuditEventPublisher, DeploymentEventPublisher, EventHub, EventPublisher
+from aigc_admin.adapters.events import (
+    AuditEventPublisher,
+    DeploymentEventPublisher,
+    EventHub,
+    EventPublisher,
+    FineTuneLogPublisher,
+)
 from aigc_admin.adapters.fastchat_openai import WorkerClient
 from aigc_admin.adapters.files import FileRepo, LocalFileStorage, file_limits, token_counter
 from aigc_admin.adapters.finetunes import FineTuneLookup, FineTuneRepo
@@ -109,7 +115,7 @@ def build_services(settings: Settings, redis_client: Any, hub: EventHub, endpoin
         files=FileService(repo=FileRepo(), storage=LocalFileStorage(settings.storage_dir),
                           limits=file_limits(settings), counter=token_counter(settings)),
         finetunes=FineTuneService(repo=FineTuneRepo(), lookup=FineTuneLookup(settings.storage_dir),
-                                  storage_dir=str(settings.storage_dir)),
+                                  storage_dir=str(settings.storage_dir), events=FineTuneLogPublisher(publisher)),
         tokens=tokens, lookups=Lookups(), events=hub)
 
 

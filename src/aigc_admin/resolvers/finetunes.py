@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -146,45 +145,16 @@ class FineTuneSubscriptions:
             if job.status in FINISHED and cursor >= job.log_cursor:
                 yield f.FineTuneLogBatch(status=job.status, lines=[])
                 return
-            # a pump task: cancelling a pending anext() of an async generator would close it
-            queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-
-            async def pump() -> None:
-                async for item in events:
-                    await queue.put(item)
-
-            pumping = asyncio.create_task(pump())
-            try:
-                async for batch in _live(c, job, tenant, cursor, queue):
-                    yield batch
-            finally:
-                pumping.cancel()
-
-
-async def _live(c: Any, job: Any, tenant: int, cursor: int,
-                queue: asyncio.Queue[dict[str, Any]]) -> AsyncGenerator[f.FineTuneLogBatch, None]:
-    """Live batches after ``cursor`` until the job has finished, filling gaps from the database."""
-    while True:
-        try:
-            event = await asyncio.wait_for(queue.get(), timeout=2.0)
-        except TimeoutError:
-            # no event for a while: the job may have ended without one (cancelled while waiting)
-            job = await c.services.finetunes.get(job.id, tenant_id=tenant)
-            if job.status not in FINISHED:
-                continue
-            rest = await c.services.finetunes.logs(job.id, tenant_id=tenant, after=cursor, limit=5000)
-            yield f.FineTuneLogBatch(status=job.status, lines=[f.FineTuneLogLine(seq=x.seq, line=x.line)
-                                                               for x in rest])
-            return
-        lines = [x for x in event.get("lines", []) if x["seq"] > cursor]
-        if lines and lines[0]["seq"] > cursor + 1:  # missed while Redis was away: read them back
-            missing = await c.services.finetunes.logs(job.id, tenant_id=tenant, after=cursor,
-                                                      limit=lines[0]["seq"] - cursor - 1)
-            lines = [{"seq": x.seq, "line": x.line} for x in missing] + lines
-        status = JobStatus(event.get("status", job.status.value))
-        if lines or status in FINISHED:
-            cursor = lines[-1]["seq"] if lines else cursor
-            yield f.FineTuneLogBatch(status=status, lines=[f.FineTuneLogLine(seq=x["seq"], line=x["line"])
-                                                           for x in lines])
-        if status in FINISHED:
-            return
+            async for event in events:
+                lines = [x for x in event.get("lines", []) if x["seq"] > cursor]
+                if lines and lines[0]["seq"] > cursor + 1:  # missed while Redis was away: read them back
+                    missing = await c.services.finetunes.logs(job.id, tenant_id=tenant, after=cursor,
+                                                              limit=lines[0]["seq"] - cursor - 1)
+                    lines = [{"seq": x.seq, "line": x.line} for x in missing] + lines
+                status = JobStatus(event.get("status", job.status.value))
+                if lines or status in FINISHED:
+                    cursor = lines[-1]["seq"] if lines else cursor
+                    yield f.FineTuneLogBatch(status=status, lines=[f.FineTuneLogLine(seq=x["seq"], line=x["line"])
+                                                                   for x in lines])
+                if status in FINISHED:
+                    return

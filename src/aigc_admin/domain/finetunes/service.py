@@ -42,6 +42,7 @@ class JobStatus(StrEnum):
 
 
 FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+MAX_EVENT_LINES = 500
 
 
 class FineTuneErrorCode(StrEnum):
@@ -198,7 +199,9 @@ def model_name(base: str, tenant_code: str, suffix: str) -> str:
 
 
 class FineTuneService:
-    def __init__(self, *, repo: FineTuneRepository, lookup: Lookup, storage_dir: str) -> None:
+    def __init__(self, *, repo: FineTuneRepository, lookup: Lookup, storage_dir: str,
+                 events: LogEvents | None = None) -> None:
+        self.events = events
         self.repo = repo
         self.lookup = lookup
         self.storage_dir = storage_dir
@@ -233,7 +236,10 @@ class FineTuneService:
         if job.status in FINISHED:
             raise DomainError(FineTuneErrorCode.NOT_CANCELLABLE, f"the job is {job.status.value}", "id")
         # RUNNING jobs are stopped by the runner on its next tick (it owns the workload)
-        return await self.repo.update(pk, status=JobStatus.CANCELLED, finished_at=datetime.now(UTC))
+        job = await self.repo.update(pk, status=JobStatus.CANCELLED, finished_at=datetime.now(UTC))
+        if self.events is not None:
+            await self.events.lines(pk, [], JobStatus.CANCELLED)  # live subscriptions end now
+        return job
 
     async def retry(self, pk: int, *, tenant_id: int) -> FineTuneJob:
         job = await self.get(pk, tenant_id=tenant_id)
@@ -398,7 +404,8 @@ class FineTuneRunner:
             batch = [LogLine(job.log_cursor + 1 + i, line) for i, line in enumerate(chunk.lines)]
             job = await self.repo.update(job.id, progress=progress.progress, progress_epochs=progress.epochs,
                                          progress_loss=progress.loss, progress_learning_rate=progress.learning_rate)
-            await self.events.lines(job.id, batch, JobStatus.RUNNING)
+            for start in range(0, len(batch), MAX_EVENT_LINES):  # bounded messages on Redis and the sockets
+                await self.events.lines(job.id, batch[start:start + MAX_EVENT_LINES], JobStatus.RUNNING)
         if status.state == WorkloadState.SUCCEEDED:
             await self._succeed(job)
         elif status.state in (WorkloadState.FAILED, WorkloadState.MISSING, WorkloadState.STOPPED):
