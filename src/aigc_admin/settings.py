@@ -224,7 +224,7 @@ class Settings(BaseModel):
     finetune_max_running: int = setting(1, "finetune.max.running", "AIGC_FINETUNE_MAX_RUNNING",
                                         "Fine-tuning jobs that may run at once (GPU jobs also need free GPUs of "
                                         "runtime.gpu.num).")
-    finetune_interval: float = setting(1.0, "finetune.interval", "AIGC_FINETUNE_INTERVAL",
+    finetune_interval: float = setting(2.0, "finetune.interval", "AIGC_FINETUNE_INTERVAL",
                                        "Seconds between two rounds of the training scheduler (start waiting jobs, "
                                        "collect log lines); 0 turns it off in this process.")
     # [files]

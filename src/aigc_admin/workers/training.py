@@ -1,4 +1,4 @@
-"""The training scheduler: every second one process (Redis lock) starts waiting fine-tuning jobs while
+"""The training scheduler: every finetune.interval (2 s) one process (Redis lock) starts waiting fine-tuning jobs while
 capacity allows and follows running ones (log lines with a cursor, progress, outcome)."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Fine-tuning jobs: requested (WAITING), started while capacity allows (RUNNING), finished with a model.
 
 API side: ``FineTuneService`` validates and records jobs, cancels, retries and deletes them.
-Worker side: ``FineTuneRunner.tick`` (every second, one process at a time) starts waiting jobs on the
+Worker side: ``FineTuneRunner.tick`` (every finetune.interval, one process at a time) starts waiting jobs on the
 runtime, collects every new log line with a per-job cursor (persisted, then published), and on
 success registers the fine-tuned model, grants it to the job's channel and deploys it when asked.
 """
