@@ -12,14 +12,8 @@ from strawberry.types import Info
 from aigc_admin.domain.channels.service import ChannelErrorCode, ChannelInput
 from aigc_admin.domain.errors import DomainError
 from aigc_admin.resolvers import permissions as perm
-from aigc_admin.resolvers.common import ctx, page_args, parse_id, run_mutation
+from aigc_admin.resolvers.common import ctx, page_args, parse_id, request_tenant, run_mutation
 from aigc_admin.schema import types as t
-
-
-def _tenant(info: Info) -> int:
-    tenant_id = ctx(info).tenant_id
-    assert tenant_id is not None  # guaranteed by the TENANT_* permissions
-    return tenant_id
 
 
 def _operator(info: Info) -> str:
@@ -43,13 +37,14 @@ class ChannelQueries:
     @strawberry.field(permission_classes=perm.TENANT_MEMBER, description="The tenant's channels.")
     async def channels(self, info: Info, pagination: t.Pagination | None = None) -> t.Page[t.Channel]:
         offset, limit = page_args(pagination)
-        rows, total = await ctx(info).services.channels.list(tenant_id=_tenant(info), offset=offset, limit=limit)
+        rows, total = await ctx(info).services.channels.list(tenant_id=request_tenant(info), offset=offset, limit=limit)
         return t.Page(items=[t.Channel.from_domain(c) for c in rows], total_count=total, offset=offset, limit=limit)
 
     @strawberry.field(permission_classes=perm.TENANT_MEMBER)
     async def channel(self, info: Info, id: strawberry.ID) -> t.Channel | None:
         try:
-            return t.Channel.from_domain(await ctx(info).services.channels.get(parse_id(id), tenant_id=_tenant(info)))
+            channel = await ctx(info).services.channels.get(parse_id(id), tenant_id=request_tenant(info))
+            return t.Channel.from_domain(channel)
         except DomainError:
             return None
 
@@ -59,7 +54,7 @@ class ChannelQueries:
                             start: date | None = None, end: date | None = None) -> list[t.ChannelUsage]:
         try:
             rows = await ctx(info).services.channels.usage(
-                tenant_id=_tenant(info), channel_id=parse_id(channel_id, "channelId") if channel_id else None,
+                tenant_id=request_tenant(info), channel_id=parse_id(channel_id, "channelId") if channel_id else None,
                 model=model, start=start, end=end)
         except DomainError:
             return []
@@ -74,7 +69,7 @@ class ChannelMutations:
                          description="Create a channel; its key is in the payload, this once.")
     async def create_channel(self, info: Info, input: t.ChannelInput) -> t.ChannelPayload:
         async def action() -> dict[str, Any]:
-            channel, key = await ctx(info).services.channels.create(_input(input), tenant_id=_tenant(info),
+            channel, key = await ctx(info).services.channels.create(_input(input), tenant_id=request_tenant(info),
                                                                     operator=_operator(info))
             return {"channel": t.Channel.from_domain(channel), "key": key}
         return await _payload(info, action)
@@ -83,7 +78,7 @@ class ChannelMutations:
     async def update_channel(self, info: Info, input: t.UpdateChannelInput) -> t.ChannelPayload:
         async def action() -> dict[str, Any]:
             channel = await ctx(info).services.channels.update(parse_id(input.id), _input(input),
-                                                               tenant_id=_tenant(info), operator=_operator(info))
+                                                               tenant_id=request_tenant(info), operator=_operator(info))
             return {"channel": t.Channel.from_domain(channel)}
         return await _payload(info, action)
 
@@ -91,7 +86,7 @@ class ChannelMutations:
                          description="Replace the key: the old one stops working at once.")
     async def rotate_channel_key(self, info: Info, id: strawberry.ID) -> t.ChannelPayload:
         async def action() -> dict[str, Any]:
-            channel, key = await ctx(info).services.channels.rotate(parse_id(id), tenant_id=_tenant(info),
+            channel, key = await ctx(info).services.channels.rotate(parse_id(id), tenant_id=request_tenant(info),
                                                                     operator=_operator(info))
             return {"channel": t.Channel.from_domain(channel), "key": key}
         return await _payload(info, action)
@@ -99,7 +94,7 @@ class ChannelMutations:
     @strawberry.mutation(permission_classes=perm.TENANT_MAINTAINER)
     async def delete_channel(self, info: Info, id: strawberry.ID) -> t.ChannelPayload:
         async def action() -> dict[str, Any]:
-            await ctx(info).services.channels.delete(parse_id(id), tenant_id=_tenant(info))
+            await ctx(info).services.channels.delete(parse_id(id), tenant_id=request_tenant(info))
             return {}
         return await _payload(info, action)
 
@@ -114,7 +109,7 @@ class ChannelSubscriptions:
         gateway = c.services.extra.get("gateway")
         try:
             key_hash = await c.services.channels.key_hash_of(parse_id(input.channel_id, "channelId"),
-                                                             tenant_id=_tenant(info))
+                                                             tenant_id=request_tenant(info))
         except DomainError as e:
             yield t.PlaygroundChunk(content="", finish_reason="error", error=e.message)
             return

@@ -24,6 +24,13 @@ def ctx(info: Info) -> Context:
     return info.context  # type: ignore[no-any-return]
 
 
+def request_tenant(info: Info) -> int:
+    """The request's tenant, for fields whose TENANT_* permission already checked membership."""
+    tenant_id = ctx(info).tenant_id
+    assert tenant_id is not None  # guaranteed by the TENANT_* permissions
+    return tenant_id
+
+
 def page_args(p: Pagination | None) -> tuple[int, int]:
     p = p or Pagination()
     return max(0, p.offset), min(max(1, p.limit), MAX_PAGE)

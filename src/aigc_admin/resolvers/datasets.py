@@ -18,17 +18,11 @@ from aigc_admin.domain.datasets.service import (
 )
 from aigc_admin.domain.errors import DomainError
 from aigc_admin.resolvers import permissions as perm
-from aigc_admin.resolvers.common import ctx, page_args, parse_id, run_mutation
+from aigc_admin.resolvers.common import ctx, page_args, parse_id, request_tenant, run_mutation
 from aigc_admin.schema import datasets as d
 from aigc_admin.schema import types as t
 
 EXPORT_INLINE_MAX_BYTES = 10 * 1024 * 1024  # larger exports: GET /datasets/{id}/export (streamed)
-
-
-def _tenant(info: Info) -> int:
-    tenant_id = ctx(info).tenant_id
-    assert tenant_id is not None  # guaranteed by the TENANT_* permissions
-    return tenant_id
 
 
 async def _creator(info: Info) -> str:
@@ -72,14 +66,15 @@ class DatasetQueries:
     async def datasets(self, info: Info, pagination: t.Pagination | None = None,
                        search: str | None = None) -> t.Page[d.Dataset]:
         offset, limit = page_args(pagination)
-        rows, total = await ctx(info).services.datasets.list(tenant_id=_tenant(info), offset=offset, limit=limit,
+        rows, total = await ctx(info).services.datasets.list(tenant_id=request_tenant(info), offset=offset, limit=limit,
                                                              search=search)
         return t.Page(items=[d.Dataset.from_domain(r) for r in rows], total_count=total, offset=offset, limit=limit)
 
     @strawberry.field(permission_classes=perm.TENANT_MEMBER)
     async def dataset(self, info: Info, id: strawberry.ID) -> d.Dataset | None:
         try:
-            return d.Dataset.from_domain(await ctx(info).services.datasets.get(parse_id(id), tenant_id=_tenant(info)))
+            dataset = await ctx(info).services.datasets.get(parse_id(id), tenant_id=request_tenant(info))
+            return d.Dataset.from_domain(dataset)
         except DomainError:
             return None
 
@@ -89,7 +84,7 @@ class DatasetQueries:
         offset, limit = page_args(pagination)
         try:
             rows, total = await ctx(info).services.datasets.list_samples(
-                parse_id(dataset_id, "datasetId"), tenant_id=_tenant(info), offset=offset, limit=limit)
+                parse_id(dataset_id, "datasetId"), tenant_id=request_tenant(info), offset=offset, limit=limit)
         except DomainError:
             rows, total = [], 0  # another tenant's dataset looks empty-and-missing, like a missing one
         return t.Page(items=[d.DatasetSample.from_domain(s) for s in rows], total_count=total, offset=offset,
@@ -102,7 +97,7 @@ class DatasetQueries:
     async def export_dataset(self, info: Info, id: strawberry.ID, format: d.DatasetFormat | None = None) -> str:  # type: ignore[valid-type]
         try:
             lines = await ctx(info).services.datasets.export(
-                parse_id(id), None if format is None else DatasetFormat(format), tenant_id=_tenant(info))
+                parse_id(id), None if format is None else DatasetFormat(format), tenant_id=request_tenant(info))
             return await ExportBuffer(EXPORT_INLINE_MAX_BYTES).fill(lines)
         except DomainError as e:
             raise _expected(e) from None
@@ -113,7 +108,7 @@ class DatasetMutations:
     @strawberry.mutation(permission_classes=perm.TENANT_MAINTAINER)
     async def create_dataset(self, info: Info, input: d.CreateDatasetInput) -> d.DatasetPayload:
         async def action() -> dict[str, Any]:
-            created = await ctx(info).services.datasets.create(_dataset_input(input), tenant_id=_tenant(info),
+            created = await ctx(info).services.datasets.create(_dataset_input(input), tenant_id=request_tenant(info),
                                                                creator_email=await _creator(info))
             return {"dataset": d.Dataset.from_domain(created)}
         return await _dataset_payload(info, action)
@@ -122,14 +117,14 @@ class DatasetMutations:
     async def update_dataset(self, info: Info, input: d.UpdateDatasetInput) -> d.DatasetPayload:
         async def action() -> dict[str, Any]:
             updated = await ctx(info).services.datasets.update(parse_id(input.id), _dataset_input(input),
-                                                               tenant_id=_tenant(info))
+                                                               tenant_id=request_tenant(info))
             return {"dataset": d.Dataset.from_domain(updated)}
         return await _dataset_payload(info, action)
 
     @strawberry.mutation(permission_classes=perm.TENANT_MAINTAINER, description="Delete a dataset and its samples.")
     async def delete_dataset(self, info: Info, id: strawberry.ID) -> d.DatasetPayload:
         async def action() -> dict[str, Any]:
-            await ctx(info).services.datasets.delete(parse_id(id), tenant_id=_tenant(info))
+            await ctx(info).services.datasets.delete(parse_id(id), tenant_id=request_tenant(info))
             return {}
         return await _dataset_payload(info, action)
 
@@ -138,7 +133,7 @@ class DatasetMutations:
         async def action() -> dict[str, Any]:
             sample = await ctx(info).services.datasets.create_sample(
                 parse_id(input.dataset_id, "datasetId"), _sample_input(input, input.history),
-                tenant_id=_tenant(info), creator_email=await _creator(info))
+                tenant_id=request_tenant(info), creator_email=await _creator(info))
             return {"sample": d.DatasetSample.from_domain(sample)}
         return await _sample_payload(info, action)
 
@@ -146,14 +141,14 @@ class DatasetMutations:
     async def update_dataset_sample(self, info: Info, input: d.UpdateDatasetSampleInput) -> d.DatasetSamplePayload:
         async def action() -> dict[str, Any]:
             sample = await ctx(info).services.datasets.update_sample(parse_id(input.id), _sample_input(input),
-                                                                     tenant_id=_tenant(info))
+                                                                     tenant_id=request_tenant(info))
             return {"sample": d.DatasetSample.from_domain(sample)}
         return await _sample_payload(info, action)
 
     @strawberry.mutation(permission_classes=perm.TENANT_MAINTAINER)
     async def delete_dataset_sample(self, info: Info, id: strawberry.ID) -> d.DatasetSamplePayload:
         async def action() -> dict[str, Any]:
-            await ctx(info).services.datasets.delete_sample(parse_id(id), tenant_id=_tenant(info))
+            await ctx(info).services.datasets.delete_sample(parse_id(id), tenant_id=request_tenant(info))
             return {}
         return await _sample_payload(info, action)
 
@@ -166,9 +161,9 @@ class DatasetMutations:
         service = ctx(info).services.datasets
         try:
             dataset_pk = parse_id(dataset_id, "datasetId")
-            imported = await service.import_file(dataset_pk, str(file_id), tenant_id=_tenant(info),
+            imported = await service.import_file(dataset_pk, str(file_id), tenant_id=request_tenant(info),
                                                  creator_email=await _creator(info))
-            dataset = await service.get(dataset_pk, tenant_id=_tenant(info))
+            dataset = await service.get(dataset_pk, tenant_id=request_tenant(info))
         except ImportFailed as e:
             ctx(info).mutation_errors.append(f"{e.code.value}: {e.message}")
             errors = [d.DatasetError(field="fileId", code=DatasetErrorCode.INVALID, message=x.message, line=x.line)

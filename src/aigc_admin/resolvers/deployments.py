@@ -13,7 +13,7 @@ from aigc_admin.domain.deployments.entities import DeploymentStatus, Engine
 from aigc_admin.domain.deployments.service import DeploymentErrorCode, DeployRequest
 from aigc_admin.domain.errors import CommonErrorCode, DomainError
 from aigc_admin.resolvers import permissions as perm
-from aigc_admin.resolvers.common import ctx, page_args, parse_id, run_mutation
+from aigc_admin.resolvers.common import ctx, page_args, parse_id, request_tenant, run_mutation
 from aigc_admin.schema import types as t
 
 FASTCHAT_HEALTH_TOPIC = "fastchat:health"
@@ -21,12 +21,6 @@ FASTCHAT_HEALTH_TOPIC = "fastchat:health"
 
 def _payload(info: Info, action: Any) -> Any:
     return run_mutation(info, t.DeploymentPayload, t.DeploymentError, DeploymentErrorCode, action)
-
-
-def _tenant(info: Info) -> int:
-    tenant_id = ctx(info).tenant_id
-    assert tenant_id is not None  # guaranteed by the TENANT_* permissions
-    return tenant_id
 
 
 def _template(x: Any) -> t.InferenceTemplate:
@@ -78,7 +72,7 @@ class DeploymentQueries(TemplateFields):
                           pagination: t.Pagination | None = None) -> t.Page[t.Deployment]:
         offset, limit = page_args(pagination)
         rows, total = await ctx(info).services.deployments.list(
-            tenant_id=_tenant(info), statuses=[DeploymentStatus(s) for s in status] if status else None,
+            tenant_id=request_tenant(info), statuses=[DeploymentStatus(s) for s in status] if status else None,
             offset=offset, limit=limit)
         return t.Page(items=[t.Deployment.from_domain(d) for d in rows], total_count=total, offset=offset,
                       limit=limit)
@@ -86,7 +80,7 @@ class DeploymentQueries(TemplateFields):
     @strawberry.field(permission_classes=perm.TENANT_MEMBER)
     async def deployment(self, info: Info, id: strawberry.ID) -> t.Deployment | None:
         try:
-            d = await ctx(info).services.deployments.get(parse_id(id), tenant_id=_tenant(info))
+            d = await ctx(info).services.deployments.get(parse_id(id), tenant_id=request_tenant(info))
         except DomainError:
             return None
         return t.Deployment.from_domain(d)
@@ -95,7 +89,7 @@ class DeploymentQueries(TemplateFields):
                       description="Log lines of one replica from line since (0: the start).")
     async def deployment_logs(self, info: Info, id: strawberry.ID, replica: int = 0, since: int = 0) -> t.LogLines:
         try:
-            chunk = await ctx(info).services.deployments.logs(parse_id(id), tenant_id=_tenant(info),
+            chunk = await ctx(info).services.deployments.logs(parse_id(id), tenant_id=request_tenant(info),
                                                               since=max(0, since), replica=max(0, replica))
         except DomainError:
             return t.LogLines(lines=[], cursor=since)
@@ -104,7 +98,7 @@ class DeploymentQueries(TemplateFields):
     @strawberry.field(permission_classes=perm.TENANT_MEMBER, description="Recent probes of a deployment's workers.")
     async def deployment_health(self, info: Info, id: strawberry.ID, limit: int = 50) -> list[t.HealthProbe]:
         try:
-            rows = await ctx(info).services.deployments.health(parse_id(id), tenant_id=_tenant(info),
+            rows = await ctx(info).services.deployments.health(parse_id(id), tenant_id=request_tenant(info),
                                                                limit=min(max(1, limit), 500))
         except DomainError:
             return []
@@ -122,7 +116,7 @@ class DeploymentMutations(TemplateMutations):
             req = DeployRequest(model_id=parse_id(input.model_id, "modelId"), replicas=input.replicas,
                                 gpus_per_replica=input.gpus_per_replica, label=input.label,
                                 quantization=input.quantization, engine=Engine(input.engine))
-            d = await c.services.deployments.deploy(req, tenant_id=_tenant(info),
+            d = await c.services.deployments.deploy(req, tenant_id=request_tenant(info),
                                                     operator=c.principal.username if c.principal else "")
             return {"deployment": t.Deployment.from_domain(d)}
         return await _payload(info, action)
@@ -130,7 +124,7 @@ class DeploymentMutations(TemplateMutations):
     @strawberry.mutation(permission_classes=perm.TENANT_MAINTAINER, description="Stop a deployment (idempotent).")
     async def undeploy_model(self, info: Info, id: strawberry.ID) -> t.DeploymentPayload:
         async def action() -> dict[str, Any]:
-            d = await ctx(info).services.deployments.undeploy(parse_id(id), tenant_id=_tenant(info))
+            d = await ctx(info).services.deployments.undeploy(parse_id(id), tenant_id=request_tenant(info))
             return {"deployment": t.Deployment.from_domain(d)}
         return await _payload(info, action)
 
@@ -138,7 +132,7 @@ class DeploymentMutations(TemplateMutations):
     async def scale_deployment(self, info: Info, input: t.ScaleDeploymentInput) -> t.DeploymentPayload:
         async def action() -> dict[str, Any]:
             d = await ctx(info).services.deployments.scale(parse_id(input.id), input.replicas,
-                                                           tenant_id=_tenant(info))
+                                                           tenant_id=request_tenant(info))
             return {"deployment": t.Deployment.from_domain(d)}
         return await _payload(info, action)
 
@@ -146,7 +140,7 @@ class DeploymentMutations(TemplateMutations):
                          description="Start a failed or stopped deployment again with the same settings.")
     async def redeploy_model(self, info: Info, id: strawberry.ID) -> t.DeploymentPayload:
         async def action() -> dict[str, Any]:
-            d = await ctx(info).services.deployments.redeploy(parse_id(id), tenant_id=_tenant(info))
+            d = await ctx(info).services.deployments.redeploy(parse_id(id), tenant_id=request_tenant(info))
             return {"deployment": t.Deployment.from_domain(d)}
         return await _payload(info, action)
 
@@ -158,7 +152,7 @@ class DeploymentSubscriptions:
     async def deployment_status_changed(self, info: Info, id: strawberry.ID) -> AsyncGenerator[t.Deployment, None]:
         c = ctx(info)
         try:
-            current = await c.services.deployments.get(parse_id(id), tenant_id=_tenant(info))
+            current = await c.services.deployments.get(parse_id(id), tenant_id=request_tenant(info))
         except DomainError:
             return
         async with c.services.events.subscribe(f"deployment:{current.id}") as events:
@@ -169,14 +163,14 @@ class DeploymentSubscriptions:
     @strawberry.subscription(permission_classes=perm.TENANT_MEMBER,
                              description="Status changes of every deployment of the request's tenant.")
     async def deployments_status_changed(self, info: Info) -> AsyncGenerator[t.Deployment, None]:
-        async with ctx(info).services.events.subscribe(f"deployments:tenant:{_tenant(info)}") as events:
+        async with ctx(info).services.events.subscribe(f"deployments:tenant:{request_tenant(info)}") as events:
             async for event in events:
                 yield t.Deployment.from_event(event)
 
     @strawberry.subscription(permission_classes=perm.TENANT_MEMBER,
                              description="Controller liveness and the tenant's workers, after every health probe.")
     async def fastchat_health(self, info: Info) -> AsyncGenerator[t.FastChatHealth, None]:
-        tenant_id = _tenant(info)
+        tenant_id = request_tenant(info)
         async with ctx(info).services.events.subscribe(FASTCHAT_HEALTH_TOPIC) as events:
             async for event in events:
                 workers = [w for w in event.get("workers", []) if w.get("tenant_id") == tenant_id]

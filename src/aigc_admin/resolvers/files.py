@@ -12,18 +12,12 @@ from strawberry.types import Info
 from aigc_admin.domain.errors import DomainError
 from aigc_admin.domain.files.service import FileErrorCode, FileValidationError, Purpose
 from aigc_admin.resolvers import permissions as perm
-from aigc_admin.resolvers.common import ctx, page_args, run_mutation
+from aigc_admin.resolvers.common import ctx, page_args, request_tenant, run_mutation
 from aigc_admin.resolvers.context import Context
 from aigc_admin.schema import files as f
 from aigc_admin.schema import types as t
 
 READ_CHUNK = 1024 * 1024
-
-
-def _tenant(info: Info) -> int:
-    tenant_id = ctx(info).tenant_id
-    assert tenant_id is not None  # guaranteed by the TENANT_* permissions
-    return tenant_id
 
 
 async def creator_of(context: Context) -> str:
@@ -71,14 +65,14 @@ class FileQueries:
                     pagination: t.Pagination | None = None) -> t.Page[f.File]:
         offset, limit = page_args(pagination)
         rows, total = await ctx(info).services.files.list(
-            tenant_id=_tenant(info), purpose=Purpose(purpose) if purpose is not None else None, offset=offset,
+            tenant_id=request_tenant(info), purpose=Purpose(purpose) if purpose is not None else None, offset=offset,
             limit=limit)
         return t.Page(items=[f.File.from_domain(r) for r in rows], total_count=total, offset=offset, limit=limit)
 
     @strawberry.field(permission_classes=perm.TENANT_MEMBER, description="A file of the tenant.")
     async def file(self, info: Info, id: strawberry.ID) -> f.File | None:
         try:
-            return f.File.from_domain(await ctx(info).services.files.get(str(id), tenant_id=_tenant(info)))
+            return f.File.from_domain(await ctx(info).services.files.get(str(id), tenant_id=request_tenant(info)))
         except DomainError:
             return None
 
@@ -96,7 +90,7 @@ class FileMutations:
             if not callable(getattr(file, "read", None)):
                 raise DomainError(FileErrorCode.INVALID, "file must be a file part of a multipart request", "file")
             result = await c.services.files.upload(
-                tenant_id=_tenant(info), filename=getattr(file, "filename", None), purpose=Purpose(purpose),
+                tenant_id=request_tenant(info), filename=getattr(file, "filename", None), purpose=Purpose(purpose),
                 chunks=upload_chunks(file), creator=await creator_of(c))
             return {"file": f.File.from_domain(result.file), "created": result.created}
         return await file_payload(info, action)
@@ -105,6 +99,6 @@ class FileMutations:
                          description="Delete a file of the tenant and its stored content.")
     async def delete_file(self, info: Info, id: strawberry.ID) -> f.FilePayload:
         async def action() -> dict[str, Any]:
-            await ctx(info).services.files.delete(str(id), tenant_id=_tenant(info))
+            await ctx(info).services.files.delete(str(id), tenant_id=request_tenant(info))
             return {}
         return await file_payload(info, action)

@@ -11,15 +11,9 @@ from strawberry.types import Info
 from aigc_admin.domain.errors import DomainError
 from aigc_admin.domain.finetunes.service import FINISHED, FineTuneErrorCode, HyperParams, JobStatus
 from aigc_admin.resolvers import permissions as perm
-from aigc_admin.resolvers.common import ctx, page_args, parse_id, run_mutation
+from aigc_admin.resolvers.common import ctx, page_args, parse_id, request_tenant, run_mutation
 from aigc_admin.schema import finetunes as f
 from aigc_admin.schema import types as t
-
-
-def _tenant(info: Info) -> int:
-    tenant_id = ctx(info).tenant_id
-    assert tenant_id is not None  # guaranteed by the TENANT_* permissions
-    return tenant_id
 
 
 def _payload(info: Info, action: Any) -> Any:
@@ -33,7 +27,7 @@ class FineTuneQueries:
                                pagination: t.Pagination | None = None) -> t.Page[f.FineTuneJob]:
         offset, limit = page_args(pagination)
         rows, total = await ctx(info).services.finetunes.list(
-            tenant_id=_tenant(info), statuses=[JobStatus(s) for s in status] if status else None,
+            tenant_id=request_tenant(info), statuses=[JobStatus(s) for s in status] if status else None,
             offset=offset, limit=limit)
         return t.Page(items=[f.FineTuneJob.from_domain(j) for j in rows], total_count=total, offset=offset,
                       limit=limit)
@@ -42,7 +36,7 @@ class FineTuneQueries:
     async def fine_tuning_job(self, info: Info, id: strawberry.ID) -> f.FineTuneJob | None:
         try:
             return f.FineTuneJob.from_domain(await ctx(info).services.finetunes.get(parse_id(id),
-                                                                                      tenant_id=_tenant(info)))
+                                                                                      tenant_id=request_tenant(info)))
         except DomainError:
             return None
 
@@ -52,7 +46,7 @@ class FineTuneQueries:
     async def fine_tuning_logs(self, info: Info, id: strawberry.ID, after: int = 0,
                                limit: int = 1000) -> list[f.FineTuneLogLine]:
         try:
-            rows = await ctx(info).services.finetunes.logs(parse_id(id), tenant_id=_tenant(info), after=after,
+            rows = await ctx(info).services.finetunes.logs(parse_id(id), tenant_id=request_tenant(info), after=after,
                                                            limit=limit)
         except DomainError:
             return []
@@ -62,7 +56,7 @@ class FineTuneQueries:
                       description="Loss, learning-rate and epoch series of a job, one point per logged step.")
     async def fine_tuning_metrics(self, info: Info, id: strawberry.ID) -> list[f.FineTunePoint]:
         try:
-            points = await ctx(info).services.finetunes.metrics(parse_id(id), tenant_id=_tenant(info))
+            points = await ctx(info).services.finetunes.metrics(parse_id(id), tenant_id=request_tenant(info))
         except DomainError:
             return []
         return [f.FineTunePoint(step=p["step"], epoch=p["epoch"], loss=p["loss"], learning_rate=p["learning_rate"])
@@ -70,7 +64,7 @@ class FineTuneQueries:
 
     @strawberry.field(permission_classes=perm.TENANT_MEMBER, description="Jobs per status (the dashboard).")
     async def fine_tuning_counts(self, info: Info) -> f.FineTuneCounts:
-        counts = await ctx(info).services.finetunes.counts(tenant_id=_tenant(info))
+        counts = await ctx(info).services.finetunes.counts(tenant_id=request_tenant(info))
         return f.FineTuneCounts(**{s.value.lower(): n for s, n in counts.items()})
 
 
@@ -89,7 +83,7 @@ class FineTuneMutations:
                 save_total_limit=input.save_total_limit, logging_steps=input.logging_steps, lora=input.lora,
                 proc_per_node=input.proc_per_node)
             job = await c.services.finetunes.create(
-                tenant_id=_tenant(info), base_model_id=parse_id(input.base_model_id, "baseModelId"),
+                tenant_id=request_tenant(info), base_model_id=parse_id(input.base_model_id, "baseModelId"),
                 file_id=input.file_id, params=params, suffix=input.suffix,
                 channel_id=parse_id(input.channel_id, "channelId") if input.channel_id else None,
                 auto_deploy=input.auto_deploy, operator=c.principal.username if c.principal else "")
@@ -99,21 +93,21 @@ class FineTuneMutations:
     @strawberry.mutation(permission_classes=perm.TENANT_MAINTAINER, description="Cancel a waiting or running job.")
     async def cancel_fine_tuning_job(self, info: Info, id: strawberry.ID) -> f.FineTuneJobPayload:
         async def action() -> dict[str, Any]:
-            job = await ctx(info).services.finetunes.cancel(parse_id(id), tenant_id=_tenant(info))
+            job = await ctx(info).services.finetunes.cancel(parse_id(id), tenant_id=request_tenant(info))
             return {"job": f.FineTuneJob.from_domain(job)}
         return await _payload(info, action)
 
     @strawberry.mutation(permission_classes=perm.TENANT_MAINTAINER, description="Run a failed or cancelled job again.")
     async def retry_fine_tuning_job(self, info: Info, id: strawberry.ID) -> f.FineTuneJobPayload:
         async def action() -> dict[str, Any]:
-            job = await ctx(info).services.finetunes.retry(parse_id(id), tenant_id=_tenant(info))
+            job = await ctx(info).services.finetunes.retry(parse_id(id), tenant_id=request_tenant(info))
             return {"job": f.FineTuneJob.from_domain(job)}
         return await _payload(info, action)
 
     @strawberry.mutation(permission_classes=perm.TENANT_MAINTAINER, description="Delete a finished job.")
     async def delete_fine_tuning_job(self, info: Info, id: strawberry.ID) -> f.FineTuneJobPayload:
         async def action() -> dict[str, Any]:
-            await ctx(info).services.finetunes.delete(parse_id(id), tenant_id=_tenant(info))
+            await ctx(info).services.finetunes.delete(parse_id(id), tenant_id=request_tenant(info))
             return {}
         return await _payload(info, action)
 
@@ -126,7 +120,7 @@ class FineTuneSubscriptions:
     async def fine_tune_logs(self, info: Info, job_id: strawberry.ID,
                              after: int = 0) -> AsyncGenerator[f.FineTuneLogBatch, None]:
         c = ctx(info)
-        tenant = _tenant(info)
+        tenant = request_tenant(info)
         try:
             job = await c.services.finetunes.get(parse_id(job_id, "jobId"), tenant_id=tenant)
         except DomainError:
