@@ -25,6 +25,9 @@ def run_all(settings: Settings) -> None:
 
     # Everything on one machine: the platform also runs the FastChat controller and openai_api_server.
     settings = settings.model_copy(update={"fastchat_managed": True})
+    # uvicorn re-raises the signal that stopped it; with SIGTERM's default action that would kill this
+    # process before the clean-up below. Turn it into KeyboardInterrupt, like Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
     endpoint = RedisEndpoint.open(settings)
     children: list[subprocess.Popen[bytes]] = []
     try:
@@ -48,6 +51,10 @@ def run_all(settings: Settings) -> None:
                 child.kill()
         _stop_local_workloads(settings)
         endpoint.close()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _stop_local_workloads(settings: Settings) -> None:

@@ -135,6 +135,8 @@ def test_up_serves_graphiql_login_and_stops_cleanly(tmp_path: Path) -> None:
     try:
         time.sleep(6)
     finally:
-        second.send_signal(signal.SIGINT)
+        second.send_signal(signal.SIGTERM)  # as a service manager stops it: the same clean-up as Ctrl-C
         out, _ = second.communicate(timeout=30)
     assert "with password" not in out
+    time.sleep(0.5)
+    assert _embedded_redis_pids() - redis_before == set(), "embedded redis left behind after SIGTERM"
