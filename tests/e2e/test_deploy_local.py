@@ -170,6 +170,7 @@ async def test_deploy_watch_kill_and_undeploy(platform: tuple[LiveServer, str], 
     assert all(group_members(shell) == [] for shell in shells), "processes left behind after undeploy"
 
 
+
 async def managed_api_url(server: LiveServer) -> str:
     """The managed openai_api_server's base URL, once it answers."""
     import asyncio

@@ -56,6 +56,18 @@ def _start_time(pid: int) -> str | None:
     return fields[19]
 
 
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of this group still runs (zombies, already dead, do not count)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
 class LocalRuntime:
     type = "local"
 
@@ -192,6 +204,10 @@ class LocalRuntime:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(r["pid"], signal.SIGKILL)
             _start_time(r["pid"])  # reap
+        # SIGKILL is asynchronous: report STOPPED only once the processes are really gone (bounded)
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline and any(_group_alive(r["pid"]) for r in state["replicas"]):  # noqa: ASYNC110 - /proc has no event
+            await asyncio.sleep(0.02)
         state["stopped"] = True
         self._write(handle.name, state)
 
