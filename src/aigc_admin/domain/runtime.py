@@ -8,6 +8,7 @@ uses the pod IP (``$(POD_IP)``) and the fixed ``container_port``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -80,6 +81,14 @@ class WorkloadHandle:
     backend: str
     name: str
     data: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps({"backend": self.backend, "name": self.name, "data": self.data})
+
+    @classmethod
+    def from_json(cls, raw: str) -> WorkloadHandle:
+        data = json.loads(raw)
+        return cls(data["backend"], data["name"], data.get("data", {}))
 
 
 @dataclass(frozen=True)

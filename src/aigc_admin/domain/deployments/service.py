@@ -137,7 +137,7 @@ class DeploymentService:
         d = await self.get(deployment_id, tenant_id=tenant_id)
         if not d.runtime_handle:
             return LogChunk([], since)
-        return await self.runtime.logs(_handle(d.runtime_handle), since=since, replica=replica)
+        return await self.runtime.logs(WorkloadHandle.from_json(d.runtime_handle), since=since, replica=replica)
 
     async def health(self, deployment_id: int, *, tenant_id: int | None,
                      limit: int = 50) -> builtins.list[HealthRecord]:
@@ -298,14 +298,14 @@ class DeploymentRunner:
         if d is None or d.status not in (DeploymentStatus.PENDING, DeploymentStatus.STARTING):
             return d  # type: ignore[return-value]  # undeployed meanwhile, or already handled: nothing to do
         if d.runtime_handle:  # a redeploy or scale: replace the old workload
-            await self.runtime.stop(_handle(d.runtime_handle))
+            await self.runtime.stop(WorkloadHandle.from_json(d.runtime_handle))
         try:
             handle = await self.runtime.start(await self.spec(d))
         except RuntimeUnavailable as e:
             return await self._set(d.id, status=DeploymentStatus.FAILED.value, reason=f"runtime unavailable: {e}")
         except (ValueError, DomainError) as e:
             return await self._set(d.id, status=DeploymentStatus.FAILED.value, reason=f"cannot start: {e}")
-        d = await self._set(d.id, status=DeploymentStatus.STARTING.value, runtime_handle=_dump(handle),
+        d = await self._set(d.id, status=DeploymentStatus.STARTING.value, runtime_handle=handle.to_json(),
                             started_at=datetime.now(UTC))
         return await self._wait_running(d, handle)
 
@@ -353,7 +353,7 @@ class DeploymentRunner:
         if d is None:
             return None
         if d.runtime_handle:
-            await self.runtime.stop(_handle(d.runtime_handle))
+            await self.runtime.stop(WorkloadHandle.from_json(d.runtime_handle))
         return await self._set(d.id, status=DeploymentStatus.STOPPED.value, stopped_at=datetime.now(UTC),
                                worker_addresses="[]")
 
@@ -375,7 +375,7 @@ class DeploymentRunner:
         return changed
 
     async def _check_one(self, d: Deployment) -> Deployment | None:
-        status = await self.runtime.status(_handle(d.runtime_handle))
+        status = await self.runtime.status(WorkloadHandle.from_json(d.runtime_handle))
         addresses = [r.address for r in status.replicas if r.address] or list(d.worker_addresses)
         probes = await asyncio.gather(*(self.controller.worker_status(a) for a in addresses))
         healthy = 0
@@ -410,7 +410,7 @@ class DeploymentRunner:
         now = datetime.now(UTC)
         for d in active:
             if d.status in (DeploymentStatus.RUNNING, DeploymentStatus.DEGRADED) and d.runtime_handle:
-                state = (await self.runtime.status(_handle(d.runtime_handle))).state
+                state = (await self.runtime.status(WorkloadHandle.from_json(d.runtime_handle))).state
                 if state == WorkloadState.MISSING:
                     await self._set(d.id, status=DeploymentStatus.FAILED.value, reason="the workload vanished")
                     failed += 1
@@ -430,12 +430,3 @@ class DeploymentRunner:
 
 def _label(d: Deployment) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "-", d.model_name)[:63].strip("-._") or "model"
-
-
-def _dump(handle: WorkloadHandle) -> str:
-    return json.dumps({"backend": handle.backend, "name": handle.name, "data": handle.data})
-
-
-def _handle(raw: str) -> WorkloadHandle:
-    data = json.loads(raw)
-    return WorkloadHandle(data["backend"], data["name"], data.get("data", {}))

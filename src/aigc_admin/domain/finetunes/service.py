@@ -13,7 +13,7 @@ import json
 import logging
 import re
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -377,7 +377,7 @@ class FineTuneRunner:
                 await self._finish(job, JobStatus.FAILED, f"cannot start: {e}")
                 continue
             await self.repo.update(job.id, status=JobStatus.RUNNING, start_train_time=datetime.now(UTC),
-                                   runtime_handle=json.dumps(asdict(handle)))
+                                   runtime_handle=handle.to_json())
             running += 1
             gpus_in_use += job.params.proc_per_node
 
@@ -385,7 +385,7 @@ class FineTuneRunner:
         cancelled, _ = await self.repo.list(tenant_id=None, statuses=[JobStatus.CANCELLED], offset=0, limit=10_000)
         for job in cancelled:
             if job.runtime_handle:
-                await self.runtime.stop(_handle(job.runtime_handle))
+                await self.runtime.stop(WorkloadHandle.from_json(job.runtime_handle))
                 await self.repo.update(job.id, runtime_handle="")
                 await self.events.lines(job.id, [], JobStatus.CANCELLED)
 
@@ -393,7 +393,7 @@ class FineTuneRunner:
         current = await self.repo.get(job.id)
         if current is None or current.status != JobStatus.RUNNING:
             return  # cancelled (or deleted) since this round began
-        handle = _handle(job.runtime_handle)
+        handle = WorkloadHandle.from_json(job.runtime_handle)
         status = await self.runtime.status(handle)  # read before the logs: no line is missed at the end
         chunk = await self.runtime.logs(handle, since=job.log_cursor)
         progress = Progress(job.progress, job.progress_epochs, job.progress_loss, job.progress_learning_rate)
@@ -431,8 +431,3 @@ class FineTuneRunner:
                                      train_duration=int((now - started).total_seconds()), **extra)
         await self.events.lines(job.id, [], status)
         return job
-
-
-def _handle(raw: str) -> WorkloadHandle:
-    data = json.loads(raw)
-    return WorkloadHandle(data["backend"], data["name"], data.get("data", {}))
