@@ -15,7 +15,14 @@ from aigc_admin.domain.finetunes.service import (
     LogLine,
     TrainingConfig,
 )
-from aigc_admin.domain.runtime import LogChunk, WorkloadHandle, WorkloadSpec, WorkloadState, WorkloadStatus
+from aigc_admin.domain.runtime import (
+    LogChunk,
+    VolumeMount,
+    WorkloadHandle,
+    WorkloadSpec,
+    WorkloadState,
+    WorkloadStatus,
+)
 
 
 class Repo:
@@ -122,13 +129,26 @@ async def test_capacity_and_first_come_first_served() -> None:
 
 
 async def test_container_runtimes_get_the_image_and_a_writable_storage_mount() -> None:
-    runtime = Runtime("docker")
+    runtime = Runtime("kubernetes")
     runner, repo, _, _ = make(runtime, image="engine:1", storage_dir="/data")
     repo.add()
     await runner.tick()
     spec = runtime.started[0]
     assert spec.image == "engine:1"
     assert [(v.mount_path, v.read_only) for v in spec.volumes] == [("/data", False)]
+
+
+async def test_docker_also_mounts_the_program_directory_and_the_base_model_read_only() -> None:
+    runtime = Runtime("docker")
+    runner, repo, _, _ = make(runtime, image="engine:1", storage_dir="/data", max_running=2,
+                              volumes=(VolumeMount("/models/other", host_path="/srv/other"),))
+    repo.add()
+    repo.add(base_model_path="/models/other/")  # configured by hand: that mount wins, no duplicate mount point
+    await runner.tick()
+    mine, configured = runtime.started
+    assert [(v.mount_path, v.host_path, v.read_only) for v in mine.volumes] == [
+        ("/models/other", "/srv/other", True), ("/data", "/data", False), ("/p", "/p", True), ("/m", "/m", True)]
+    assert [v.mount_path for v in configured.volumes] == ["/models/other", "/data", "/p"]
 
 
 async def test_progress_success_register_grant_deploy() -> None:

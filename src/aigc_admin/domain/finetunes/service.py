@@ -355,10 +355,7 @@ class FineTuneRunner:
                 return
             if job.params.proc_per_node and gpus_in_use + job.params.proc_per_node > self.config.gpu_capacity:
                 return  # keep the order: a big job is not overtaken forever by small ones
-            volumes = [*self.config.volumes]
-            if self.config.storage_dir and self.runtime.type != "local":
-                volumes.append(VolumeMount(mount_path=self.config.storage_dir, host_path=self.config.storage_dir,
-                                           read_only=False))
+            volumes = self._volumes(job)
             try:
                 if self.templates is not None:
                     rendered = render_training(await self.templates.training_template(), self.config, job)
@@ -380,6 +377,23 @@ class FineTuneRunner:
                                    runtime_handle=handle.to_json())
             running += 1
             gpus_in_use += job.params.proc_per_node
+
+    def _volumes(self, job: FineTuneJob) -> builtins.list[VolumeMount]:
+        """The configured mounts, plus the storage path read-write outside the local runtime. On docker, whose
+        bind mounts are host paths (the storage mount already assumes the Engine sees the API host's paths), also
+        the program's directory and the base model read-only at their paths, as deployments mount the model; a
+        configured mount of the same container path wins."""
+        volumes = [*self.config.volumes]
+        if self.runtime.type == "local":
+            return volumes
+        if self.config.storage_dir:
+            volumes.append(VolumeMount(mount_path=self.config.storage_dir, host_path=self.config.storage_dir,
+                                       read_only=False))
+        if self.runtime.type == "docker":
+            for path in (self.config.program.rpartition("/")[0], job.base_model_path.rstrip("/")):
+                if path.startswith("/") and path not in {v.mount_path.rstrip("/") for v in volumes}:
+                    volumes.append(VolumeMount(mount_path=path, host_path=path, read_only=True))
+        return volumes
 
     async def _stop_cancelled(self) -> None:
         cancelled, _ = await self.repo.list(tenant_id=None, statuses=[JobStatus.CANCELLED], offset=0, limit=10_000)
