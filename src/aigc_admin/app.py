@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,9 +62,9 @@ from aigc_admin.files_http import router as files_router
 from aigc_admin.gateway.channel_keys import ChannelKeys, KeyCacheEvictor
 from aigc_admin.gateway.keys import KeyCache, invalidation_channel, load_channel_snapshot
 from aigc_admin.gateway.limits import Limiter
-from aigc_admin.gateway.router import Gateway
-from aigc_admin.gateway.router import router as gateway_router
+from aigc_admin.gateway.router import Gateway, GatewayApp
 from aigc_admin.gateway.routing import RoutingTable, load_routes
+from aigc_admin.gateway.upstream import UpstreamClient
 from aigc_admin.gateway.usage import UsageRecorder
 from aigc_admin.http_middleware import TraceIdMiddleware
 from aigc_admin.resolvers.context import Context, Services, bearer_token
@@ -142,15 +142,18 @@ async def start_gateway(settings: Settings, services: Services, redis_client: An
                           refresh_interval=settings.gateway_routes_refresh)
     await routes.refresh()
     http = httpx.AsyncClient(timeout=httpx.Timeout(600, connect=3), limits=httpx.Limits(max_connections=1000))
-    gateway = Gateway(pepper=settings.encryption_key(), keys=keys,
-                      limiter=Limiter(redis_client, prefix=settings.redis_prefix, seeder=ChannelRepo().used_tokens),
-                      usage=usage, routes=routes, workers=WorkerClient(http), upstream=http)
+    upstream = UpstreamClient(connect_timeout=3, timeout=600)
+    limiter = Limiter(redis_client, prefix=settings.redis_prefix, seeder=ChannelRepo().used_tokens)
+    gateway = Gateway(pepper=settings.encryption_key(), keys=keys, limiter=limiter, usage=usage, routes=routes,
+                      workers=WorkerClient(http), upstream=upstream)
     tasks = [asyncio.create_task(keys.run_invalidation_listener(redis_client, invalidation_channel(
         settings.redis_prefix)), name="key-invalidation"),
              asyncio.create_task(routes.run(stop), name="routes-refresh")]
 
     async def close() -> None:
+        await limiter.aclose()  # settlements still pending reach Redis
         await usage.aclose()  # no usage is lost at shutdown
+        await upstream.aclose()
         await http.aclose()
 
     return gateway, tasks, close
@@ -167,6 +170,19 @@ async def ensure_default_channel(key: str, services: Services) -> None:
     if await services.channels.create_with_key(key, ChannelInput(alias="default"), tenant_id=tenant.id,
                                                name="default"):
         log.info("created the default channel (tenant 'default') with the configured key")
+
+
+class PlatformApp(FastAPI):
+    """FastAPI for the platform, with the /v1 gateway in front of it as a plain ASGI app (the framework's
+    routing and middleware would cost more than the gateway's own work per request)."""
+
+    gateway_app: Any = None
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1/") and self.gateway_app is not None:
+            await self.gateway_app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 class PlatformGraphQLRouter(GraphQLRouter):
@@ -236,7 +252,7 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
             if endpoint is None:
                 ep.close()
 
-    app = FastAPI(title="aigc-admin", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = PlatformApp(title="aigc-admin", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
 
     async def get_context(connection: HTTPConnection) -> Context:
         runtime: Runtime = connection.app.state.runtime
@@ -252,20 +268,21 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
                                    subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
                                    multipart_uploads_enabled=True)  # auth is header-only: no CSRF
     app.include_router(router, prefix="/graphql")
-    app.include_router(gateway_router)
     app.include_router(datasets_router)
     app.include_router(files_router)
 
     app.add_middleware(TraceIdMiddleware)
 
+    app.gateway_app = GatewayApp(lambda: getattr(app.state, "gateway", None))
     if settings.cors_enable:
         origins = [o.strip() for o in settings.cors_allow_origins.split(",") if o.strip()]
-        app.add_middleware(
-            CORSMiddleware, allow_origins=origins,
-            allow_methods=[m.strip() for m in settings.cors_allow_methods.split(",")],
-            allow_headers=[h.strip() for h in settings.cors_allow_headers.split(",")],
-            expose_headers=[h.strip() for h in settings.cors_expose_headers.split(",")],
-            allow_credentials=settings.cors_allow_credentials and origins != ["*"])
+        cors = {"allow_origins": origins,
+                "allow_methods": [m.strip() for m in settings.cors_allow_methods.split(",")],
+                "allow_headers": [h.strip() for h in settings.cors_allow_headers.split(",")],
+                "expose_headers": [h.strip() for h in settings.cors_expose_headers.split(",")],
+                "allow_credentials": settings.cors_allow_credentials and origins != ["*"]}
+        app.add_middleware(CORSMiddleware, **cors)  # type: ignore[arg-type]
+        app.gateway_app = CORSMiddleware(app.gateway_app, **cors)  # type: ignore[arg-type]
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

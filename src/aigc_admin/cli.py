@@ -112,7 +112,8 @@ def start(*, settings: Settings) -> None:
     from aigc_admin.app import create_app
 
     host, port = settings.listen
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, proxy_headers=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, proxy_headers=True,
+                access_log=settings.server_access_log)
 
 
 @app.command(help="Run an RQ worker on the platform's queues.")

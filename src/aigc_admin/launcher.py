@@ -38,7 +38,8 @@ def run_all(settings: Settings) -> None:
         host, port = settings.listen
         print(f"\n  aigc-admin is starting: GraphiQL at {settings.public_url}/graphql\n"
               f"  data in {settings.storage_dir}; Ctrl-C stops everything\n", flush=True)
-        uvicorn.run(create_app(settings, endpoint=endpoint), host=host, port=port, log_config=None)
+        uvicorn.run(create_app(settings, endpoint=endpoint), host=host, port=port, log_config=None,
+                    access_log=settings.server_access_log)
     finally:
         for child in children:
             if child.poll() is None:

@@ -89,6 +89,10 @@ class Settings(BaseModel):
     server_log_path: str = setting("", "server.log.path", "AIGC_ADMIN_SERVER_LOG_PATH",
                                    "Directory of the log file when server.log.drive is 'file'.")
     server_log_name: str = setting("aigc-server.log", "server.log.name", "AIGC_ADMIN_SERVER_LOG_NAME", "Log file name.")
+    server_access_log: bool = setting(
+        False, "server.access.log", "AIGC_ADMIN_SERVER_ACCESS_LOG",
+        "Log one line per HTTP request (uvicorn's access log). Off by default: at gateway rates it is a large "
+        "share of the CPU; channel usage is recorded either way.")
     server_debug: bool = setting(False, "server.debug", "AIGC_ADMIN_SERVER_DEBUG",
                                  "Debug mode: unmasked error messages are still never sent; only logging is verbose.")
     server_admin_user: str = setting("admin", "server.admin.user", "AIGC_ADMIN_SERVER_ADMIN_USER",

@@ -167,6 +167,60 @@ async def test_settle_refund_and_overrun(limiter: Limiter) -> None:
     assert await limiter.settle(1, reserved=50, actual_tokens=0) == 0
 
 
+async def script_runs(client: aioredis.Redis) -> int:
+    stats = await client.info("commandstats")
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+async def test_calls_of_one_loop_tick_share_one_script_run(limiter: Limiter, client: aioredis.Redis) -> None:
+    await fresh_window(client)
+    await limiter.set_quota_used(9, 0)
+    await limiter.admit(9, rpm=None, tpm=None, quota=1000, estimated_tokens=0)  # loads the script
+    before = await script_runs(client)
+    decisions = await asyncio.gather(*(
+        limiter.admit(9, rpm=40, tpm=None, quota=1000, estimated_tokens=10) for _ in range(50)))
+    assert await script_runs(client) - before == 1
+    # decided in call order, each seeing the ones before it: exactly the first 40 (rpm) got through
+    assert [d.allowed for d in decisions] == [True] * 39 + [False] * 11  # the warm-up was request 1 of 40
+    assert {d.reason for d in decisions[39:]} == {"rpm"}
+    assert await limiter.quota_used(9) == 390
+
+
+async def test_settle_soon_rides_with_the_next_admission_or_goes_on_its_own(client: aioredis.Redis,
+                                                                           prefix: str) -> None:
+    await fresh_window(client)
+    limiter = Limiter(client, prefix=prefix, settle_delay=0.3)
+    await limiter.set_quota_used(3, 0)
+    first = await limiter.admit(3, rpm=None, tpm=None, quota=1000, estimated_tokens=100)
+    before = await script_runs(client)
+    limiter.settle_soon(3, reserved=100, actual_tokens=30, window=first.window)
+    assert await limiter.quota_used(3) == 100  # not sent yet
+    second = await limiter.admit(3, rpm=None, tpm=None, quota=1000, estimated_tokens=10)
+    assert await script_runs(client) - before == 1  # the refund travelled with the admission
+    assert await limiter.quota_used(3) == 40
+    assert await window_field(client, limiter.window_key(3), "t") == 40
+    limiter.settle_soon(3, reserved=10, actual_tokens=0, window=second.window)
+    for _ in range(30):  # no admission comes: sent on its own after settle_delay
+        await asyncio.sleep(0.05)
+        if await limiter.quota_used(3) == 30:
+            break
+    assert await limiter.quota_used(3) == 30
+    limiter.settle_soon(3, reserved=30, actual_tokens=0)
+    await limiter.aclose()  # at shutdown what is pending is sent at once
+    assert await limiter.quota_used(3) == 0
+
+
+async def test_a_dead_redis_fails_every_waiter_of_the_batch(redis_server: RedisServer, prefix: str) -> None:
+    dead = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    limiter = Limiter(dead, prefix=prefix)
+    results = await asyncio.gather(*(limiter.admit(1, rpm=None, tpm=None, quota=None, estimated_tokens=1)
+                                     for _ in range(3)), return_exceptions=True)
+    assert all(isinstance(r, ConnectionError | OSError) or "connect" in str(r).lower() for r in results)
+    limiter.settle_soon(1, reserved=5, actual_tokens=1)
+    await limiter.aclose()  # logged, not raised: a settlement lost with Redis cannot be waited for
+    await dead.aclose()
+
+
 async def test_quota_counter_is_seeded_once_from_the_seeder(client: aioredis.Redis, prefix: str) -> None:
     unseeded = Limiter(client, prefix=prefix)
     with pytest.raises(QuotaNotSeeded):

@@ -40,6 +40,20 @@ async def stub(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 401, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": b'{"error": {"message": "bad upstream key"}}'})
         return
+    if request.get("stream") and "slow" in str(request.get("model")):  # streams until the client goes away
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        gone = asyncio.ensure_future(receive())
+        for _ in range(400):
+            if gone.done():
+                SEEN.append({"disconnected": True})
+                return
+            chunk = {"id": "x", "object": "chat.completion.chunk", "model": request["model"],
+                     "choices": [{"index": 0, "delta": {"content": "la"}, "finish_reason": None}]}
+            await send({"type": "http.response.body", "body": f"data: {json.dumps(chunk)}\n\n".encode(),
+                        "more_body": True})
+            await asyncio.sleep(0.05)
+        await send({"type": "http.response.body", "body": b""})
+        return
     if request.get("stream"):
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
         for word in ("Hel", "lo", "!"):
@@ -146,3 +160,83 @@ async def test_upstream_errors_are_not_confused_with_the_callers_key(upstream: s
         r = await api.client.post("/v1/chat/completions", headers=headers,
                                   json={"model": name, "messages": [{"role": "user", "content": "hi"}]})
         assert r.status_code == 502 and r.json()["error"]["code"] == "upstream_error"  # not a 401 for the caller
+
+
+async def _external_channel(api: ApiHarness, upstream: str, name: str, **channel: object) -> tuple[str, int]:
+    tenant = await api.create_tenant(unique("edge"))
+    _, token = await api.create_user(unique("m"), {tenant: "maintainer"})
+    model = await api.ok("mutation($i: CreateModelInput!) { createModel(input: $i) { model { id } } }",
+                         {"i": {"name": name, "provider": "EXTERNAL", "baseUrl": upstream, "tenantIds": [tenant]}},
+                         token=api.admin_token)
+    created = await api.ok("mutation($i: ChannelInput!) { createChannel(input: $i) { key channel { id } } }",
+                           {"i": {"modelIds": [model["createModel"]["model"]["id"]], **channel}},
+                           token=token, tenant=tenant)
+    key = created["createChannel"]["key"]
+    for _ in range(50):
+        if (await api.client.get("/v1/models", headers={"Authorization": f"Bearer {key}"})).json()["data"]:
+            break
+        await asyncio.sleep(0.1)
+    return key, int(created["createChannel"]["channel"]["id"])
+
+
+async def test_gateway_http_edges(upstream: str, tmp_path: Path, redis_server: RedisServer,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unknown routes, wrong methods, oversized and malformed bodies: OpenAI-shaped errors with a trace id."""
+    from aigc_admin.gateway import router
+
+    async with ApiHarness.running(storage=tmp_path, redis_url=redis_server.url,
+                                  extra={"gateway.routes.refresh": 0.2}) as api:
+        key, _ = await _external_channel(api, upstream, unique("edge"))
+        headers = {"Authorization": f"Bearer {key}"}
+        r = await api.client.post("/v1/nope", headers=headers, json={})
+        assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_url" and r.headers["x-trace-id"]
+        r = await api.client.get("/v1/chat/completions", headers=headers)
+        assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+        r = await api.client.post("/v1/chat/completions", headers=headers, content=b"{not json")
+        assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
+        monkeypatch.setattr(router, "MAX_BODY_BYTES", 1000)
+        r = await api.client.post("/v1/chat/completions", headers=headers, content=b"x" * 5000)
+        assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
+        # trace ids differ per request
+        a = await api.client.get("/v1/models", headers=headers)
+        b = await api.client.get("/v1/models", headers=headers)
+        assert a.headers["x-trace-id"] != b.headers["x-trace-id"]
+
+
+async def test_a_client_leaving_a_stream_frees_the_upstream_and_is_charged(
+        upstream: str, tmp_path: Path, redis_server: RedisServer) -> None:
+    """Served by a real uvicorn (in this loop): the client reads one event and hangs up; the gateway stops
+    reading the upstream (which sees the disconnect) and charges the reservation (no usage chunk came)."""
+    extra = {"gateway.routes.refresh": 0.2, "gateway.usage.flush": 0.2}
+    async with ApiHarness.running(storage=tmp_path, redis_url=redis_server.url, extra=extra) as api:
+        name = unique("slow")
+        key, channel_id = await _external_channel(api, upstream, name, quota=100_000)
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(api.app, host="127.0.0.1", port=port, log_config=None,
+                                               lifespan="off"))
+        serving = asyncio.create_task(server.serve())
+        try:
+            while not server.started:
+                await asyncio.sleep(0.02)
+            SEEN.clear()
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c, c.stream(
+                    "POST", "/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
+                    json={"model": name, "stream": True, "max_tokens": 50,
+                          "messages": [{"role": "user", "content": "hi"}]}) as s:
+                async for line in s.aiter_lines():
+                    if line.startswith("data: "):
+                        break
+            for _ in range(60):
+                if any(e.get("disconnected") for e in SEEN):
+                    break
+                await asyncio.sleep(0.05)
+            assert any(e.get("disconnected") for e in SEEN)
+            for _ in range(60):
+                rows = await m.ChannelUsage.filter(channel_id=channel_id)
+                if rows:
+                    break
+                await asyncio.sleep(0.05)
+            assert rows and rows[0].requests == 1 and rows[0].prompt_tokens > 50  # the whole reservation
+        finally:
+            server.should_exit = True
+            await serving

@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -677,7 +677,7 @@ class StreamPiece:
     logprobs: Mapping[str, Any] | None = None
 
 
-async def stream_pieces(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[StreamPiece]:
+async def stream_pieces(chunks: AsyncIterator[dict[str, Any]]) -> AsyncGenerator[StreamPiece, None]:
     """Worker stream chunks → text deltas. Chunks adding no text are skipped unless they carry the
     ``finish_reason`` (FastChat's rule); an error chunk raises :class:`WorkerError`."""
     seen = CumulativeText()

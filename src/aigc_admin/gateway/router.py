@@ -1,32 +1,39 @@
 """The OpenAI-compatible routes: /v1/models, /v1/chat/completions, /v1/completions, /v1/embeddings.
 
+Served as a plain ASGI app in front of the rest of the platform (``GatewayApp``; no framework routing or
+middleware on this path: they cost more than the gateway's own work, see docs/performance.md).
+
 Per request: the Bearer key is hashed and looked up in the in-process cache (no database read),
-checked (enabled, not expired, model allowed), admitted by the Redis limiter (RPM, TPM, quota:
-one script call), routed (local model → its FastChat workers, trying the next replica when one
-cannot be reached before the first byte; external model → its upstream), and settled: the real
-token count replaces the reservation and usage is recorded in memory, written in batches.
+checked (enabled, not expired, model allowed), admitted by the Redis limiter (RPM, TPM, quota: one
+batched script call), routed (local model → its FastChat workers, trying the next replica when one
+cannot be reached before the first byte; external model → its upstream, whose answer passes through
+as it came), and settled: the real token count replaces the reservation (sent with the next admission)
+and usage is recorded in memory, written in batches.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import itertools
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+import uuid
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+import orjson
 
 from aigc_admin.adapters import fastchat_openai as fc
 from aigc_admin.gateway.keys import ChannelSnapshot, KeyCache, hash_key, looks_like_key
 from aigc_admin.gateway.limits import Decision, Limiter
 from aigc_admin.gateway.routing import Route, RoutingTable
+from aigc_admin.gateway.upstream import UpstreamClient, UpstreamUnavailable
 from aigc_admin.gateway.usage import UsageRecorder
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_TOKENS = 256  # reserved when a request names no max_tokens (settled to the real count)
+MAX_BODY_BYTES = 32 * 1024 * 1024  # a request body larger than this is refused with 413
+Headers = list[tuple[bytes, bytes]]
 
 
 @dataclass
@@ -37,7 +44,45 @@ class Gateway:
     usage: UsageRecorder
     routes: RoutingTable
     workers: fc.WorkerClient
-    upstream: httpx.AsyncClient
+    upstream: UpstreamClient
+    _hashes: dict[str, str] = field(default_factory=dict)  # key → its HMAC (bounded; saves the HMAC per request)
+
+    def key_hash(self, key: str) -> str:
+        digest = self._hashes.get(key)
+        if digest is None:
+            if len(self._hashes) >= 10_000:
+                self._hashes.clear()
+            digest = self._hashes[key] = hash_key(key, self.pepper)
+        return digest
+
+
+@dataclass(slots=True)
+class Answer:
+    """A whole JSON response."""
+
+    status: int
+    body: bytes
+    headers: Headers | None = None
+
+
+@dataclass(slots=True)
+class Stream:
+    """A server-sent-events response: ``events`` yields ready-made ``data: …\n\n`` bytes. Whoever
+    takes it must ``aclose()`` it, read or not: that settles the reservation and frees the upstream."""
+
+    events: AsyncGenerator[bytes, None]
+    cleanup: Callable[[], None] | None = None  # idempotent; also run by the generator's own finally
+
+    async def aclose(self) -> None:
+        try:
+            await self.events.aclose()
+        finally:
+            if self.cleanup is not None:
+                self.cleanup()
+
+
+def json_answer(payload: Any, status: int = 200) -> Answer:
+    return Answer(status, orjson.dumps(payload))
 
 
 class ApiError(Exception):
@@ -47,29 +92,31 @@ class ApiError(Exception):
         self.status, self.message, self.type, self.code = status, message, type_, code
         self.retry_after, self.param = retry_after, param
 
-    def response(self) -> JSONResponse:
-        headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else None
-        return JSONResponse({"error": {"message": self.message, "type": self.type, "param": self.param,
-                                       "code": self.code}}, status_code=self.status, headers=headers)
+    def answer(self) -> Answer:
+        headers = [(b"retry-after", str(self.retry_after).encode())] if self.retry_after is not None else None
+        return Answer(self.status, orjson.dumps({"error": {"message": self.message, "type": self.type,
+                                                           "param": self.param, "code": self.code}}), headers)
 
 
 def _unauthorized(message: str) -> ApiError:
     return ApiError(401, message, "invalid_request_error", "invalid_api_key")
 
 
-def _gateway(request: Request) -> Gateway:
-    return request.app.state.gateway  # type: ignore[no-any-return]
+def _header(headers: Headers, name: bytes) -> str:
+    for k, v in headers:
+        if k == name:
+            return v.decode("latin-1")
+    return ""
 
 
-async def _channel(request: Request) -> ChannelSnapshot:
-    scheme, _, key = (request.headers.get("authorization") or "").partition(" ")
+async def _channel(gw: Gateway, headers: Headers) -> ChannelSnapshot:
+    scheme, _, key = _header(headers, b"authorization").partition(" ")
     key = key.strip()
     if scheme.lower() != "bearer" or not key:
         raise _unauthorized("Send your channel key as 'Authorization: Bearer sk-…'")
     if not looks_like_key(key):
         raise _unauthorized("Incorrect API key provided")
-    gw = _gateway(request)
-    snapshot = await gw.keys.get(hash_key(key, gw.pepper))
+    snapshot = await gw.keys.get(gw.key_hash(key))
     if snapshot is None:
         raise _unauthorized("Incorrect API key provided")
     if not snapshot.enabled:
@@ -79,10 +126,31 @@ async def _channel(request: Request) -> ChannelSnapshot:
     return snapshot
 
 
-async def _body(request: Request) -> dict[str, Any]:
+async def _read(receive: Callable[[], Awaitable[dict[str, Any]]]) -> bytes:
+    message = await receive()
+    body = message.get("body", b"")
+    if not message.get("more_body"):
+        return body  # type: ignore[no-any-return]
+    parts, size = [body], len(body)
+    while message.get("more_body"):
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        parts.append(message.get("body", b""))
+        size += len(parts[-1])
+        if size > MAX_BODY_BYTES:
+            raise ApiError(413, f"The body is larger than {MAX_BODY_BYTES} bytes", "invalid_request_error",
+                           "request_too_large")
+    return b"".join(parts)
+
+
+def _body(raw: bytes) -> dict[str, Any]:
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, f"The body is larger than {MAX_BODY_BYTES} bytes", "invalid_request_error",
+                       "request_too_large")
     try:
-        body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
         raise ApiError(400, "The body is not valid JSON", "invalid_request_error", "invalid_json") from None
     if not isinstance(body, dict):
         raise ApiError(400, "The body must be a JSON object", "invalid_request_error", "invalid_json")
@@ -115,7 +183,7 @@ def _estimate(body: dict[str, Any]) -> int:
     overhead = 8 * len(source) if isinstance(source, list) else 0
     budget = body.get("max_tokens") or body.get("max_completion_tokens") or DEFAULT_MAX_TOKENS
     budget = int(budget) if isinstance(budget, int) and budget > 0 else DEFAULT_MAX_TOKENS
-    return len(json.dumps(source, ensure_ascii=False).encode()) + overhead + budget
+    return len(orjson.dumps(source)) + overhead + budget
 
 
 async def _admit(gw: Gateway, channel: ChannelSnapshot, tokens: int) -> Decision:
@@ -132,14 +200,17 @@ async def _admit(gw: Gateway, channel: ChannelSnapshot, tokens: int) -> Decision
     return decision
 
 
-async def _settle(gw: Gateway, channel: ChannelSnapshot, model: str, reserved: Decision,
-                  usage: dict[str, int]) -> None:
-    prompt, completion = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
+def _settle(gw: Gateway, channel: ChannelSnapshot, model: str, reserved: Decision, usage: dict[str, Any]) -> None:
+    """Replace the reservation by the real count (sent with the next admission) and record the usage."""
+    if not isinstance(usage, dict):
+        usage = _charged(reserved)
     try:
-        await gw.limiter.settle(channel.id, reserved=reserved.reserved, actual_tokens=prompt + completion,
-                                window=reserved.window)
-    except Exception:
-        log.exception("could not settle channel %s", channel.id)
+        prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    except (TypeError, ValueError):
+        prompt, completion = reserved.reserved, 0  # an upstream's garbage usage: charge the reservation
+    prompt, completion = max(prompt, 0), max(completion, 0)
+    gw.limiter.settle_soon(channel.id, reserved=reserved.reserved, actual_tokens=prompt + completion,
+                           window=reserved.window)
     gw.usage.record(channel.id, model, prompt, completion)
 
 
@@ -149,99 +220,130 @@ def _charged(reserved: Decision) -> dict[str, int]:
 
 
 def _sse(data: dict[str, Any] | str) -> bytes:
-    return f"data: {data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)}\n\n".encode()
+    return b"data: " + (data.encode() if isinstance(data, str) else orjson.dumps(data)) + b"\n\n"
 
 
-def _unavailable(exc: Exception) -> JSONResponse:
-    log.exception("gateway request failed: %s", type(exc).__name__)
+def _unavailable(exc: Exception, trace: bytes = b"-") -> Answer:
+    log.error("gateway request %s failed: %s: %s", trace.decode(), type(exc).__name__, exc, exc_info=exc)
     return ApiError(503, "The gateway cannot serve this request right now (a backing service is unavailable); "
-                         "try again", "server_error", "service_unavailable").response()
+                         "try again", "server_error", "service_unavailable").answer()
 
 
-router = APIRouter(prefix="/v1")
-
-
-@router.get("/models")
-async def list_models(request: Request) -> Response:
-    try:
-        channel = await _channel(request)
-    except ApiError as e:
-        return e.response()
-    except Exception as e:
-        return _unavailable(e)
+# --- the routes ------------------------------------------------------------------------------------------
+async def list_models(gw: Gateway, headers: Headers, _body: bytes) -> Answer | Stream:
+    channel = await _channel(gw, headers)
     data = [{"id": r.model, "object": "model", "created": 0, "owned_by": "aigc-admin"}
-            for r in _gateway(request).routes.all() if r.serving and channel.allows(r.model)]
-    return JSONResponse({"object": "list", "data": sorted(data, key=lambda m: m["id"])})
+            for r in gw.routes.all() if r.serving and channel.allows(r.model)]
+    return json_answer({"object": "list", "data": sorted(data, key=lambda m: m["id"])})
 
 
-@router.post("/chat/completions")
-async def chat_completions(request: Request) -> Response:
-    try:
-        return await _generate(request, "chat")
-    except Exception as e:
-        return _unavailable(e)
+async def chat_completions(gw: Gateway, headers: Headers, raw: bytes) -> Answer | Stream:
+    channel = await _channel(gw, headers)
+    return await generate_for(gw, channel, _body(raw), "chat")
 
 
-@router.post("/completions")
-async def completions(request: Request) -> Response:
-    try:
-        return await _generate(request, "completion")
-    except Exception as e:
-        return _unavailable(e)
+async def completions(gw: Gateway, headers: Headers, raw: bytes) -> Answer | Stream:
+    channel = await _channel(gw, headers)
+    return await generate_for(gw, channel, _body(raw), "completion")
 
 
-@router.post("/embeddings")
-async def embeddings(request: Request) -> Response:
-    try:
-        return await _embeddings(request)
-    except Exception as e:
-        return _unavailable(e)
-
-
-async def _embeddings(request: Request) -> Response:
-    gw = _gateway(request)
-    try:
-        channel = await _channel(request)
-        body = await _body(request)
-        route = _route(gw, channel, body["model"], "embedding")
-        reserved = await _admit(gw, channel, _estimate({**body, "max_tokens": 1}))
-    except ApiError as e:
-        return e.response()
+async def embeddings(gw: Gateway, headers: Headers, raw: bytes) -> Answer | Stream:
+    channel = await _channel(gw, headers)
+    body = _body(raw)
+    route = _route(gw, channel, body["model"], "embedding")
+    reserved = await _admit(gw, channel, _estimate({**body, "max_tokens": 1}))
     try:
         if route.local:
             inputs = fc.embedding_inputs(body)
             result = await _on_any_worker(gw, route, lambda w: gw.workers.embeddings(w, inputs, model=route.model))
             answer = fc.embedding_response(route.model, result)
+            raw_answer = orjson.dumps(answer)
         else:
-            answer = await _upstream_json(gw, route, "/embeddings", body)
-    except ApiError as e:
-        await _settle(gw, channel, route.model, reserved, {})
-        return e.response()
+            raw_answer, answer = await _upstream_json(gw, route, "/embeddings", body)
+    except ApiError:
+        _settle(gw, channel, route.model, reserved, {})
+        raise
     except fc.FastChatOpenAIError as e:
-        await _settle(gw, channel, route.model, reserved, {})
-        return _engine_error(e).response()
-    await _settle(gw, channel, route.model, reserved, answer.get("usage") or {})
-    return JSONResponse(answer)
+        _settle(gw, channel, route.model, reserved, {})
+        raise _engine_error(e) from None
+    _settle(gw, channel, route.model, reserved, answer.get("usage") or {})
+    return Answer(200, raw_answer)
 
 
-async def _generate(request: Request, kind: str) -> Response:
-    gw = _gateway(request)
+Handler = Callable[[Gateway, Headers, bytes], Awaitable[Answer | Stream]]
+ROUTES: dict[str, tuple[bytes, Handler]] = {
+    "/v1/models": (b"GET", list_models),
+    "/v1/chat/completions": (b"POST", chat_completions),
+    "/v1/completions": (b"POST", completions),
+    "/v1/embeddings": (b"POST", embeddings),
+}
+
+
+class GatewayApp:
+    """The /v1 routes as a plain ASGI app; ``gateway()`` gives the running ``Gateway`` (None before start)."""
+
+    def __init__(self, gateway: Callable[[], Gateway | None]) -> None:
+        self._gateway = gateway
+        # trace ids: unique per process start, then a counter (cheaper than a uuid4 per request)
+        self._trace_prefix = uuid.uuid4().hex[:16].encode() + b"-"
+        self._requests = itertools.count(1)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        trace = b"%s%x" % (self._trace_prefix, next(self._requests))
+        path: str = scope["path"]
+        route = ROUTES.get(path if not path.endswith("/") else path.rstrip("/"))
+        result: Answer | Stream
+        try:
+            if route is None:
+                raise ApiError(404, f"Invalid URL ({scope['method']} {path})", "invalid_request_error", "unknown_url")
+            if route[0] != scope["method"].encode():
+                raise ApiError(405, f"{path} takes {route[0].decode()}, not {scope['method']}",
+                               "invalid_request_error", "method_not_allowed")
+            gw = self._gateway()
+            if gw is None:
+                raise ApiError(503, "The gateway is starting; try again", "server_error", "service_unavailable")
+            result = await route[1](gw, scope["headers"], await _read(receive))
+        except ApiError as e:
+            result = e.answer()
+        except Exception as e:
+            result = _unavailable(e, trace)
+        if isinstance(result, Answer):
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(result.body)).encode()),
+                       (b"x-trace-id", trace)]
+            if result.headers:
+                headers += result.headers
+            await send({"type": "http.response.start", "status": result.status, "headers": headers})
+            await send({"type": "http.response.body", "body": result.body})
+            return
+        await _send_stream(result, receive, send, trace)
+
+
+async def _send_stream(stream: Stream, receive: Any, send: Any, trace: bytes) -> None:
+    """Send each event as it comes; stop (closing the source, which settles) when the client goes away."""
+    gone = asyncio.ensure_future(receive())  # the body was read: the next message is the disconnect
     try:
-        channel = await _channel(request)
-        body = await _body(request)
-    except ApiError as e:
-        return e.response()
-    return await generate_for(gw, channel, body, kind)
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), (b"x-trace-id", trace)]})
+        try:
+            async for event in stream.events:
+                if gone.done():
+                    break
+                await send({"type": "http.response.body", "body": event, "more_body": True})
+        except Exception as e:  # the status went out already: end the stream with an error event
+            failure = _unavailable(e, trace)
+            await send({"type": "http.response.body", "body": b"data: " + failure.body + b"\n\n", "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    finally:
+        gone.cancel()
+        await stream.aclose()
 
 
-async def generate_for(gw: Gateway, channel: ChannelSnapshot, body: dict[str, Any], kind: str) -> Response:
-    """A chat or completion request of an authenticated channel (also used by the GraphQL playground)."""
-    try:
-        if not channel.usable():
-            raise _unauthorized("This key has been revoked or has expired")
-        route = _route(gw, channel, body["model"], kind)
-    except ApiError as e:
-        return e.response()
+async def generate_for(gw: Gateway, channel: ChannelSnapshot, body: dict[str, Any], kind: str) -> Answer | Stream:
+    """A chat or completion request of an authenticated channel (also used by the GraphQL playground).
+    Refusals are raised as ``ApiError``."""
+    if not channel.usable():
+        raise _unauthorized("This key has been revoked or has expired")
+    route = _route(gw, channel, body["model"], kind)
     stream = bool(body.get("stream"))
     reserved: Decision | None = None
     try:
@@ -256,9 +358,9 @@ async def generate_for(gw: Gateway, channel: ChannelSnapshot, body: dict[str, An
                 wanted = bool((body.get("stream_options") or {}).get("include_usage"))
                 body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
                 return await _upstream_stream(gw, channel, route, path, body, reserved, forward_usage=wanted)
-            answer = await _upstream_json(gw, route, path, body)
-            await _settle(gw, channel, route.model, reserved, answer.get("usage") or _charged(reserved))
-            return JSONResponse(answer)
+            raw, answer = await _upstream_json(gw, route, path, body)
+            _settle(gw, channel, route.model, reserved, answer.get("usage") or _charged(reserved))
+            return Answer(200, raw)
         prepare = gw.workers.prepare_chat if kind == "chat" else gw.workers.prepare_completion
 
         async def params_on(worker: str) -> tuple[str, dict[str, Any]]:
@@ -269,17 +371,13 @@ async def generate_for(gw: Gateway, channel: ChannelSnapshot, body: dict[str, An
         reserved = await _admit(gw, channel, int(params["_prompt_tokens"]) + int(params["max_new_tokens"]))
         return await _local(gw, channel, route, worker, params, kind, stream, bool(
             (body.get("stream_options") or {}).get("include_usage")), reserved)
-    except ApiError as e:
-        if reserved is not None:
-            await _settle(gw, channel, route.model, reserved, {})
-        return e.response()
     except fc.FastChatOpenAIError as e:
         if reserved is not None:
-            await _settle(gw, channel, route.model, reserved, {})
-        return _engine_error(e).response()
-    except Exception:
+            _settle(gw, channel, route.model, reserved, {})
+        raise _engine_error(e) from None
+    except BaseException:
         if reserved is not None:  # never keep a reservation of a request that was not served
-            await _settle(gw, channel, route.model, reserved, {})
+            _settle(gw, channel, route.model, reserved, {})
         raise
 
 
@@ -307,7 +405,7 @@ async def _on_any_worker(gw: Gateway, route: Route, call: Any) -> Any:
 
 
 async def _local(gw: Gateway, channel: ChannelSnapshot, route: Route, worker: str, params: dict[str, Any],
-                 kind: str, stream: bool, include_usage: bool, reserved: Decision) -> Response:
+                 kind: str, stream: bool, include_usage: bool, reserved: Decision) -> Answer | Stream:
     if not stream:
         try:
             result = await gw.workers.generate(worker, params)
@@ -319,8 +417,8 @@ async def _local(gw: Gateway, channel: ChannelSnapshot, route: Route, worker: st
             result = await _on_any_worker(gw, Route(route.model, route.model_type, True, tuple(others)),
                                           lambda w: gw.workers.generate(w, params))
         answer = (fc.chat_completion if kind == "chat" else fc.completion)(route.model, result)
-        await _settle(gw, channel, route.model, reserved, answer["usage"])
-        return JSONResponse(answer)
+        _settle(gw, channel, route.model, reserved, answer["usage"])
+        return json_answer(answer)
 
     pieces = fc.stream_pieces(gw.workers.generate_stream(worker, params))
     try:
@@ -328,9 +426,17 @@ async def _local(gw: Gateway, channel: ChannelSnapshot, route: Route, worker: st
     except StopAsyncIteration:
         first = fc.StreamPiece("", "stop", {})
     request_id = fc.new_id("chatcmpl" if kind == "chat" else "cmpl")
+    usage: dict[str, int] = {}
+    settled = False
 
-    async def events() -> AsyncIterator[bytes]:
-        usage: dict[str, int] = {}
+    def finish() -> None:
+        nonlocal settled
+        if not settled:
+            settled = True
+            _settle(gw, channel, route.model, reserved, usage)
+
+    async def events() -> AsyncGenerator[bytes, None]:
+        nonlocal usage
         try:
             if kind == "chat":
                 yield _sse(fc.chat_chunk(route.model, None, request_id, role="assistant"))
@@ -352,31 +458,38 @@ async def _local(gw: Gateway, channel: ChannelSnapshot, route: Route, worker: st
             failure = _engine_error(e)
             yield _sse({"error": {"message": failure.message, "type": failure.type, "code": failure.code}})
         finally:
-            await _settle(gw, channel, route.model, reserved, usage)
+            await pieces.aclose()
+            finish()
         yield _sse("[DONE]")
 
-    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return Stream(events(), finish)
 
 
-def _upstream_headers(route: Route) -> dict[str, str]:
-    return {"Authorization": f"Bearer {route.credentials}"} if route.credentials else {}
+def _upstream_headers(route: Route, accept: str) -> dict[str, str]:
+    headers = {"Content-Type": "application/json", "Accept": accept}
+    if route.credentials:
+        headers["Authorization"] = f"Bearer {route.credentials}"
+    return headers
 
 
-async def _upstream_json(gw: Gateway, route: Route, path: str, body: dict[str, Any]) -> dict[str, Any]:
+async def _upstream_json(gw: Gateway, route: Route, path: str, body: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+    """The upstream's answer as it came (bytes, passed through) and parsed (for its usage)."""
     try:
-        r = await gw.upstream.post(route.base_url.rstrip("/") + path, json=body, headers=_upstream_headers(route))
-    except httpx.HTTPError:
+        r = await gw.upstream.request("POST", route.base_url.rstrip("/") + path, body=orjson.dumps(body),
+                                      headers=_upstream_headers(route, "application/json"))
+        raw = await r.read()
+    except UpstreamUnavailable:
         raise ApiError(503, "The model's upstream cannot be reached", "server_error", "upstream_unavailable") from None
-    if r.status_code >= 400:
-        raise _upstream_failure(r.status_code, r.text)
+    if r.status >= 400:
+        raise _upstream_failure(r.status, raw.decode(errors="replace"))
     try:
-        answer = r.json()
-    except ValueError:
+        answer = orjson.loads(raw)
+    except orjson.JSONDecodeError:
         answer = None
     if not isinstance(answer, dict):
         raise ApiError(502, "The model's upstream sent an answer that is not a JSON object", "upstream_error",
                        "upstream_error")
-    return answer
+    return raw, answer
 
 
 def _upstream_failure(status: int, text: str) -> ApiError:
@@ -392,39 +505,77 @@ def _upstream_failure(status: int, text: str) -> ApiError:
     return ApiError(502, f"The model's upstream failed ({status})", "upstream_error", "upstream_error")
 
 
+def _event_end(buffer: bytes) -> int:
+    """The end of the last complete SSE event in ``buffer`` (after its blank line), or -1."""
+    lf, crlf = buffer.rfind(b"\n\n"), buffer.rfind(b"\r\n\r\n")
+    return max(lf + 2 if lf >= 0 else -1, crlf + 4 if crlf >= 0 else -1)
+
+
+def _usage_events(ready: bytes, forward_usage: bool, usage: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+    """Find the usage in complete events; drop the usage-only event the gateway asked for on its own."""
+    kept: list[bytes] = []
+    for event in ready.replace(b"\r\n", b"\n").split(b"\n\n"):
+        if not event:
+            continue
+        if b'"usage"' in event and event.startswith(b"data: {"):
+            try:
+                parsed = orjson.loads(event[6:])
+            except orjson.JSONDecodeError:
+                parsed = {}
+            if isinstance(parsed, dict):
+                usage = parsed.get("usage") or usage
+                if not forward_usage and not parsed.get("choices"):
+                    continue  # the usage-only chunk we asked for, not the client
+        kept.append(event + b"\n\n")
+    return b"".join(kept), usage
+
+
 async def _upstream_stream(gw: Gateway, channel: ChannelSnapshot, route: Route, path: str, body: dict[str, Any],
-                           reserved: Decision, *, forward_usage: bool) -> Response:
-    request = gw.upstream.build_request("POST", route.base_url.rstrip("/") + path, json=body,
-                                        headers=_upstream_headers(route))
+                           reserved: Decision, *, forward_usage: bool) -> Stream:
     try:
-        response = await gw.upstream.send(request, stream=True)
-    except httpx.HTTPError:
+        response = await gw.upstream.request("POST", route.base_url.rstrip("/") + path, body=orjson.dumps(body),
+                                             headers=_upstream_headers(route, "text/event-stream"))
+        if response.status >= 400:
+            text = (await response.read()).decode(errors="replace")
+            raise _upstream_failure(response.status, text)
+    except UpstreamUnavailable:
         raise ApiError(503, "The model's upstream cannot be reached", "server_error", "upstream_unavailable") from None
-    if response.status_code >= 400:
-        text = (await response.aread()).decode(errors="replace")
-        await response.aclose()
-        raise _upstream_failure(response.status_code, text)
 
-    async def passthrough() -> AsyncIterator[bytes]:
-        usage: dict[str, int] = {}
-        skip_blank = False
+    usage: dict[str, Any] = {}
+    settled = False
+
+    def finish() -> None:
+        nonlocal settled
+        if not settled:
+            settled = True
+            response.release()
+            _settle(gw, channel, route.model, reserved, usage or _charged(reserved))
+
+    async def passthrough() -> AsyncGenerator[bytes, None]:
+        """The upstream's events as they arrive, bytes untouched except the usage-only chunk we added."""
+        nonlocal usage
+        pending = b""
         try:
-            async for line in response.aiter_lines():
-                if skip_blank and not line:
-                    skip_blank = False
+            async for chunk in response.chunks():
+                if not pending and b'"usage"' not in chunk and chunk.endswith(b"\n\n"):
+                    yield chunk  # the common case: whole events, nothing to look at
                     continue
-                if line.startswith("data: {") and '"usage"' in line:
-                    try:
-                        event = json.loads(line[6:])
-                    except ValueError:
-                        event = {}
-                    usage = event.get("usage") or usage
-                    if not forward_usage and not event.get("choices"):
-                        skip_blank = True  # the usage-only chunk we asked for, not the client
-                        continue
-                yield (line + "\n").encode()
+                pending += chunk
+                end = _event_end(pending)
+                if end < 0:
+                    continue
+                ready, pending = pending[:end], pending[end:]
+                ready, usage = _usage_events(ready, forward_usage, usage)
+                if ready:
+                    yield ready
+            if pending:
+                ready, usage = _usage_events(pending, forward_usage, usage)
+                if ready:
+                    yield ready
+        except UpstreamUnavailable:
+            yield _sse({"error": {"message": "The model's upstream failed while answering", "type": "upstream_error",
+                                  "code": "upstream_error"}})
         finally:
-            await response.aclose()
-            await _settle(gw, channel, route.model, reserved, usage or _charged(reserved))
+            finish()
 
-    return StreamingResponse(passthrough(), media_type="text/event-stream")
+    return Stream(passthrough(), finish)

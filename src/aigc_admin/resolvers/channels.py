@@ -134,25 +134,29 @@ async def playground_stream(gateway: Any, channel: Any, body: dict[str, Any]) ->
     """The gateway's SSE answer as playground chunks (errors become a final chunk with ``error``)."""
     import json
 
-    from fastapi.responses import StreamingResponse
+    from aigc_admin.gateway.router import ApiError, Stream, generate_for
 
-    from aigc_admin.gateway.router import generate_for
-
-    response = await generate_for(gateway, channel, body, "chat")
-    if not isinstance(response, StreamingResponse):
-        error = json.loads(bytes(response.body)).get("error", {})
+    try:
+        response = await generate_for(gateway, channel, body, "chat")
+    except ApiError as e:
+        yield t.PlaygroundChunk(content="", finish_reason="error", error=e.message)
+        return
+    if not isinstance(response, Stream):
+        error = json.loads(response.body).get("error", {})
         yield t.PlaygroundChunk(content="", finish_reason="error", error=str(error.get("message", "failed")))
         return
-    async for raw in response.body_iterator:
-        text = raw.decode() if isinstance(raw, bytes) else str(raw)
-        for line in text.splitlines():
-            if not line.startswith("data: ") or line == "data: [DONE]":
-                continue
-            data = json.loads(line[6:])
-            if "error" in data:
-                yield t.PlaygroundChunk(content="", finish_reason="error", error=str(data["error"]))
-                return
-            for choice in data.get("choices", []):
-                content = (choice.get("delta") or {}).get("content") or ""
-                if content or choice.get("finish_reason"):
-                    yield t.PlaygroundChunk(content=content, finish_reason=choice.get("finish_reason"))
+    try:
+        async for raw in response.events:
+            for line in raw.decode().splitlines():
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                data = json.loads(line[6:])
+                if "error" in data:
+                    yield t.PlaygroundChunk(content="", finish_reason="error", error=str(data["error"]))
+                    return
+                for choice in data.get("choices", []):
+                    content = (choice.get("delta") or {}).get("content") or ""
+                    if content or choice.get("finish_reason"):
+                        yield t.PlaygroundChunk(content=content, finish_reason=choice.get("finish_reason"))
+    finally:
+        await response.aclose()
