@@ -41,7 +41,8 @@ class UpstreamUnavailable(ConnectionError):
 
 
 class UpstreamTimeout(UpstreamUnavailable):
-    """The upstream did not answer (or finish answering) within the timeout."""
+    """The upstream sent nothing for the timeout (checked once per timeout, so between one and two
+    timeouts of silence): a slow first byte or a stalled stream; a stream that keeps sending is not cut."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,8 @@ class Origin:
     @property
     def host_header(self) -> bytes:
         default = 443 if self.scheme == "https" else 80
-        return (self.host if self.port == default else f"{self.host}:{self.port}").encode("idna")
+        host = f"[{self.host}]".encode() if ":" in self.host else self.host.encode("idna")  # an IPv6 literal
+        return host if self.port == default else host + b":%d" % self.port
 
 
 def _split(url: str) -> tuple[Origin, bytes]:
@@ -96,9 +98,10 @@ class _Connection(asyncio.Protocol):
             self.abort()
             return
         self.got_bytes = True
+        response._active = True
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserError as e:
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as e:
             response._fail(UpstreamUnavailable(f"the upstream sent malformed HTTP: {e}"))
             self.abort()
 
@@ -124,7 +127,11 @@ class _Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         response = self.response
         assert response is not None
-        response.status = self.parser.get_status_code()
+        status = self.parser.get_status_code()
+        if 100 <= status < 200 and status != 101:  # an interim answer (100 Continue, 103 Early Hints): skip it
+            response.headers.clear()
+            return
+        response.status = status
         names = {k for k, _ in response.headers}
         response._until_close = b"content-length" not in names and b"transfer-encoding" not in names
         response._headers_done = True
@@ -137,6 +144,8 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         response = self.response
         assert response is not None
+        if not response._headers_done:  # the end of an interim answer: the final one follows
+            return
         response._keep_alive = self.parser.should_keep_alive()
         response._finish()
 
@@ -160,6 +169,8 @@ class UpstreamResponse:
     _waiter: asyncio.Future[None] | None = None
     _timer: asyncio.TimerHandle | None = None
     _paused: bool = False
+    _active: bool = False  # bytes arrived since the timer last looked
+    _idle_timeout: float = 0.0
     _pump: asyncio.Task[None] | None = None  # the httpx fallback's reader
 
     # --- the connection's side ----------------------------------------------------------------------
@@ -201,13 +212,16 @@ class UpstreamResponse:
             raise self._error
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """The body as it arrives (chunked encoding already removed)."""
+        """The body as it arrives (chunked encoding already removed): each piece is all that arrived since
+        the last one."""
         try:
             while True:
                 while self._chunks:
-                    chunk = self._chunks.popleft()
-                    self._buffered -= len(chunk)
-                    if self._paused and self._buffered <= _HIGH_WATER // 4 and self._conn and self._conn.transport:
+                    # whatever has arrived goes out as one piece (one write downstream, not one per chunk)
+                    chunk = self._chunks.popleft() if len(self._chunks) == 1 else b"".join(self._chunks)
+                    self._chunks.clear()
+                    self._buffered = 0
+                    if self._paused and self._conn and self._conn.transport:
                         self._paused = False
                         self._conn.transport.resume_reading()
                     yield chunk
@@ -240,7 +254,12 @@ class UpstreamResponse:
             conn.abort()
 
     def _timed_out(self) -> None:
+        """The timeout is one of inactivity: a long stream that keeps sending is not cut off."""
         self._timer = None
+        if self._active and not self._complete and self._conn is not None:
+            self._active = False
+            self._timer = asyncio.get_running_loop().call_later(self._idle_timeout, self._timed_out)
+            return
         self._fail(UpstreamTimeout("the upstream did not answer in time"))
         if self._conn is not None:
             self._conn.abort()
@@ -321,7 +340,7 @@ class UpstreamClient:
             reused = conn is not None
             if conn is None:
                 conn = await self._connect(origin)
-            response = UpstreamResponse(_conn=conn, _client=self)
+            response = UpstreamResponse(_conn=conn, _client=self, _idle_timeout=self._timeout)
             conn.response, conn.got_bytes = response, False
             conn.parser = httptools.HttpResponseParser(conn)
             response._timer = asyncio.get_running_loop().call_later(self._timeout, response._timed_out)
@@ -338,6 +357,9 @@ class UpstreamClient:
                 response.release()
                 if reused and not conn.got_bytes and attempt == 0:
                     continue  # the upstream had closed the idle connection: once more on a fresh one
+                raise
+            except BaseException:  # cancelled while waiting: drop the connection (the upstream sees it go)
+                response.release()
                 raise
             return response
         raise AssertionError("unreachable")
