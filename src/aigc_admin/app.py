@@ -143,7 +143,7 @@ async def start_gateway(settings: Settings, services: Services, redis_client: An
     await routes.refresh()
     http = httpx.AsyncClient(timeout=httpx.Timeout(600, connect=3), limits=httpx.Limits(max_connections=1000))
     upstream = UpstreamClient(connect_timeout=3, timeout=600)
-    limiter = Limiter(redis_client, prefix=settings.redis_prefix, seeder=ChannelRepo().used_tokens)
+    limiter = Limiter(redis_client, prefix=settings.redis_prefix, seeder=ChannelRepo().used_tokens, leases=True)
     gateway = Gateway(pepper=settings.encryption_key(), keys=keys, limiter=limiter, usage=usage, routes=routes,
                       workers=WorkerClient(http), upstream=upstream)
     tasks = [asyncio.create_task(keys.run_invalidation_listener(redis_client, invalidation_channel(

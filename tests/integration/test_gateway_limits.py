@@ -417,3 +417,52 @@ async def test_pubsub_invalidation_evicts_in_every_process(redis_server: RedisSe
         await asyncio.gather(*tasks, return_exceptions=True)
         for conn in clients:
             await conn.aclose()
+
+
+async def test_leases_serve_admissions_locally_and_are_given_back(client: aioredis.Redis, prefix: str) -> None:
+    await fresh_window(client)
+    limiter = Limiter(client, prefix=prefix, leases=True, lease_idle=0.2)
+    await limiter.set_quota_used(5, 0)
+    await limiter.admit(5, rpm=1000, tpm=None, quota=100_000, estimated_tokens=0)  # loads the script
+    before = await script_runs(client)
+    decisions = [await limiter.admit(5, rpm=1000, tpm=None, quota=100_000, estimated_tokens=10)
+                 for _ in range(200)]
+    assert all(d.allowed and d.reserved == 10 for d in decisions)
+    runs = await script_runs(client) - before
+    assert runs < 20  # leases of 1, 2, 4 … 64 requests: most admissions never reached Redis
+    # Redis counted the leases: at least what was admitted, and never more than the limits allow
+    assert await window_field(client, limiter.window_key(5), "r") >= 201
+    assert await limiter.quota_used(5) >= 2000
+    for _ in range(40):  # idle: the rest of the lease goes back
+        await asyncio.sleep(0.05)
+        if await limiter.quota_used(5) == 2000:
+            break
+    assert await limiter.quota_used(5) == 2000
+    assert await window_field(client, limiter.window_key(5), "r") == 201
+    # other limits (the channel was updated): the lease is not used, and goes back before the admission
+    await limiter.admit(5, rpm=1000, tpm=None, quota=100_000, estimated_tokens=10)
+    before = await script_runs(client)
+    assert (await limiter.admit(5, rpm=500, tpm=None, quota=100_000, estimated_tokens=10)).allowed
+    assert await script_runs(client) - before == 1
+    await limiter.aclose()
+    assert await limiter.quota_used(5) == 2020
+    assert await window_field(client, limiter.window_key(5), "r") == 203
+
+
+async def test_leases_never_overspend_a_quota_shared_by_two_processes(redis_server: RedisServer,
+                                                                     prefix: str) -> None:
+    clients = [aioredis.Redis.from_url(redis_server.url) for _ in range(2)]
+    try:
+        limiters = [Limiter(c, prefix=prefix, leases=True, lease_idle=0.2) for c in clients]
+        await limiters[0].set_quota_used(8, 0)
+        allowed = 0
+        for i in range(200):  # the two processes take turns
+            allowed += (await limiters[i % 2].admit(8, rpm=None, tpm=None, quota=500, estimated_tokens=10)).allowed
+        assert allowed <= 50  # a lease is a reservation: the quota is never overspent
+        assert allowed >= 40  # ...and what one process holds does not starve the other for long
+        for limiter in limiters:
+            await limiter.aclose()
+        assert await limiters[0].quota_used(8) == 10 * allowed  # every unused leased token came back
+    finally:
+        for conn in clients:
+            await conn.aclose()

@@ -1,4 +1,4 @@
-"""Per-channel RPM, TPM and quota, enforced atomically in Redis (one script call per check).
+"""Per-channel RPM, TPM and quota, enforced atomically in Redis (batched script runs; leases).
 
 Keys (``{prefix}:gw:{ch:<id>}:…``; the ``{ch:<id>}`` hash tag keeps a channel's keys in one cluster slot):
 
@@ -30,6 +30,20 @@ with the next admission, or is sent on its own after ``settle_delay`` (5 ms) whe
 refund therefore reaches Redis up to 5 ms late, which only ever makes admission stricter; ``aclose``
 sends what is pending.
 
+Leases (``leases=True``, the gateway). An admitted request may take a lease along: requests and tokens
+counted in Redis now (in the window and in ``used``), handed out by this process later without a round
+trip. A lease asks for twice as many requests as the previous one served (1 to 64, tokens for that many
+requests like the current one) and gets at most half of what is left under each limit, so near a limit
+leases shrink to nothing and every admission is decided in Redis again. A lease is used only in its own
+window (it ends 50 ms before Redis's window does), only under the limits it was granted with (a channel
+update stops it), and only for a request it can cover whole; otherwise it is given back in the same
+script run, before that request's admission, so what a process holds never refuses its own request.
+Unused leases go back after ``lease_idle`` seconds (0.5) without use and at ``aclose``. Costs: while one
+process holds a lease another process's request can be refused although the channel is not exhausted
+(at most half of the headroom, for at most ``lease_idle`` after its last use), and a process killed with
+SIGKILL leaves its unused lease counted: its requests until the window ends, its tokens in ``used``
+until the counter is re-seeded.
+
 "Never overspent", exactly: the sum of the reservations admitted never exceeds ``quota - used`` at the
 moment of each admission, under any concurrency. ``used`` can exceed ``quota`` only by what settlements
 add beyond their reservations, i.e. by at most the sum of ``actual - reserved`` over requests that were
@@ -57,15 +71,20 @@ log = logging.getLogger(__name__)
 
 # One run applies a channel's pending settlements, then its pending admissions, in order, exactly as the same
 # calls made one by one would (each sees the state the previous one left). ARGV: period, number of
-# settlements, then (delta, window) per settlement, then (rpm, tpm, quota, estimate) per admission.
-# Returns the window, then the used tokens after each settlement (-1: no counter), then (status, reason,
-# retry) per admission (status 1 admitted, 0 refused, -1 a quota but no counter).
+# settlements, then (token delta, window, request delta) per settlement, then (rpm, tpm, quota, estimate,
+# lease requests, lease tokens) per admission. An admitted request may also take a lease: up to the asked
+# requests and tokens, at most half of what is left under each limit, counted like admissions.
+# Returns the window and the milliseconds left in it, then the used tokens after each settlement (-1: no
+# counter), then (status, reason, retry, leased requests, leased tokens) per admission (status 1 admitted,
+# 0 refused, -1 a quota but no counter).
 _BATCH = """
 local period = tonumber(ARGV[1])
 local n_settle = tonumber(ARGV[2])
-local now = tonumber(redis.call('TIME')[1])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1])
 local window = math.floor(now / period)
 local retry = period - (now % period)
+local left_ms = retry * 1000 - math.floor(tonumber(clock[2]) / 1000)
 local cur = redis.call('HMGET', KEYS[1], 'w', 'r', 't')
 local w = tonumber(cur[1])
 local r, t = 0, 0
@@ -76,16 +95,18 @@ end
 local used = redis.call('GET', KEYS[2])
 if used then used = tonumber(used) end
 local win_dirty, used_dirty = false, false
-local out = {window}
+local out = {window, left_ms}
 local i = 3
 for _ = 1, n_settle do
   local delta = tonumber(ARGV[i])
   local at = tonumber(ARGV[i + 1])
-  i = i + 2
+  local requests = tonumber(ARGV[i + 2])
+  i = i + 3
   if at < 0 then at = window end
   if at == window then
     if w == window then
       t = math.max(t + delta, 0)
+      r = math.max(r + requests, 0)
       win_dirty = true
     end
   elseif delta > 0 then
@@ -104,23 +125,30 @@ for _ = 1, n_settle do
 end
 while i <= #ARGV do
   local rpm, tpm, quota, est = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
-  i = i + 4
+  local lr, lt = tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5])
+  i = i + 6
   if rpm >= 0 and r + 1 > rpm then
-    out[#out + 1] = 0; out[#out + 1] = 'rpm'; out[#out + 1] = retry
+    out[#out + 1] = 0; out[#out + 1] = 'rpm'; out[#out + 1] = retry; out[#out + 1] = 0; out[#out + 1] = 0
   elseif tpm >= 0 and t + est > tpm then
-    out[#out + 1] = 0; out[#out + 1] = 'tpm'; out[#out + 1] = retry
+    out[#out + 1] = 0; out[#out + 1] = 'tpm'; out[#out + 1] = retry; out[#out + 1] = 0; out[#out + 1] = 0
   elseif quota >= 0 and not used then
-    out[#out + 1] = -1; out[#out + 1] = 'unseeded'; out[#out + 1] = 0
+    out[#out + 1] = -1; out[#out + 1] = 'unseeded'; out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = 0
   elseif quota >= 0 and used + est > quota then
-    out[#out + 1] = 0; out[#out + 1] = 'quota'; out[#out + 1] = 0
+    out[#out + 1] = 0; out[#out + 1] = 'quota'; out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = 0
   else
     w, r, t = window, r + 1, t + est
+    -- the lease: never more than half of what is left, so that other processes keep their share
+    if rpm >= 0 then lr = math.min(lr, math.floor((rpm - r) / 2)) end
+    if tpm >= 0 then lt = math.min(lt, math.floor((tpm - t) / 2)) end
+    if quota >= 0 then lt = math.min(lt, math.floor((quota - used - est) / 2)) end
+    if lr < 1 or lt < 0 then lr, lt = 0, 0 end
+    r, t = r + lr, t + lt
     win_dirty = true
     if used then
-      used = used + est
+      used = used + est + lt
       used_dirty = true
     end
-    out[#out + 1] = 1; out[#out + 1] = ''; out[#out + 1] = 0
+    out[#out + 1] = 1; out[#out + 1] = ''; out[#out + 1] = 0; out[#out + 1] = lr; out[#out + 1] = lt
   end
 end
 if win_dirty and w == window then
@@ -157,12 +185,29 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+Limits6 = tuple[int, int, int, int, int, int]  # rpm, tpm, quota, estimate, lease requests, lease tokens
+MAX_LEASE_REQUESTS = 64
+
+
 @dataclass(slots=True)
 class _Batch:
     """A channel's calls waiting for the next script run."""
 
-    settles: list[tuple[int, int, asyncio.Future[int | None] | None]] = field(default_factory=list)
-    admits: list[tuple[tuple[int, int, int, int], asyncio.Future[Decision]]] = field(default_factory=list)
+    settles: list[tuple[int, int, int, asyncio.Future[int | None] | None]] = field(default_factory=list)
+    admits: list[tuple[Limits6, asyncio.Future[Decision]]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Lease:
+    """Requests and tokens this process took in advance in one window (already counted in Redis)."""
+
+    window: int
+    ends: float  # loop time at which the window ends (a little early, for safety)
+    limits: tuple[int, int, int]  # (rpm, tpm, quota) it was granted under: other limits → not used
+    requests: int = 0
+    tokens: int = 0
+    used: int = 0  # admissions served from it
+    last: float = 0.0  # loop time of the last one
 
 
 class Limiter:
@@ -170,10 +215,12 @@ class Limiter:
 
     ``seeder(channel_id) -> used tokens`` (a DB read of ``used_tokens``) is called when a channel with a
     quota has no counter yet; without one ``admit`` raises ``QuotaNotSeeded`` in that case.
+    ``leases=True`` (the gateway) lets admissions take leases (see the module docstring).
     """
 
     def __init__(self, redis: aioredis.Redis, *, prefix: str, seeder: QuotaSeeder | None = None,
-                 window_seconds: int = 60, settle_delay: float = 0.005) -> None:
+                 window_seconds: int = 60, settle_delay: float = 0.005, leases: bool = False,
+                 lease_idle: float = 0.5) -> None:
         if window_seconds < 1:
             raise ValueError("window_seconds must be at least 1")
         self._r = redis
@@ -186,6 +233,11 @@ class Limiter:
         self._soon: asyncio.Handle | None = None  # a send in this loop iteration (an admission waits)
         self._later: asyncio.TimerHandle | None = None  # a send of settlements only
         self._running: set[asyncio.Task[None]] = set()
+        self._use_leases = leases
+        self._lease_idle = lease_idle
+        self._leases: dict[int, _Lease] = {}
+        self._asks: dict[int, int] = {}  # requests to ask for in the next lease, per channel
+        self._sweeper: asyncio.TimerHandle | None = None
 
     def window_key(self, channel_id: int) -> str:
         return f"{self._prefix}:gw:{{ch:{channel_id}}}:win"
@@ -217,14 +269,15 @@ class Limiter:
 
     async def _run(self, channel_id: int, batch: _Batch, *, seeded: bool = False) -> None:
         args: list[int] = [self._period, len(batch.settles)]
-        for delta, window, _ in batch.settles:
-            args += (delta, window)
-        for limits, _ in batch.admits:
-            args += limits
+        for delta, window, requests, _ in batch.settles:
+            args += (delta, window, requests)
+        last = len(batch.admits) - 1
+        for j, (limits, _) in enumerate(batch.admits):
+            args += limits if j == last else (*limits[:4], 0, 0)  # one lease per run: the last one asks
         try:
             out = await self._script(keys=[self.window_key(channel_id), self.used_key(channel_id)], args=args)
         except BaseException as e:
-            for _, _, settled in batch.settles:
+            for _, _, _, settled in batch.settles:
                 if settled is None:
                     log.error("could not settle channel %s (%s: %s)", channel_id, type(e).__name__, e)
                 else:
@@ -234,17 +287,20 @@ class Limiter:
             if not isinstance(e, Exception):
                 raise
             return
-        window = int(out[0])
-        for (_, _, settled), used in zip(batch.settles, out[1:], strict=False):
+        window, left_ms = int(out[0]), int(out[1])
+        for (_, _, _, settled), used in zip(batch.settles, out[2:], strict=False):
             if settled is not None and not settled.done():
                 settled.set_result(None if int(used) < 0 else int(used))
         unseeded = _Batch()
-        offset = 1 + len(batch.settles)
+        offset = 2 + len(batch.settles)
         for j, (limits, waiter) in enumerate(batch.admits):
-            status, reason, retry = out[offset + 3 * j: offset + 3 * j + 3]
+            status, reason, retry, leased_requests, leased_tokens = out[offset + 5 * j: offset + 5 * j + 5]
             if int(status) == -1:
                 unseeded.admits.append((limits, waiter))
-            elif not waiter.done():
+                continue
+            if int(leased_requests) > 0:
+                self._grant(channel_id, window, left_ms, limits, int(leased_requests), int(leased_tokens))
+            if not waiter.done():
                 waiter.set_result(Decision(True, None, 0, limits[3], window) if int(status) == 1
                                   else Decision(False, _text(reason), int(retry), 0, window))  # type: ignore[arg-type]
         if unseeded.admits:
@@ -261,11 +317,70 @@ class Limiter:
                 return
             await self._run(channel_id, unseeded, seeded=True)
 
-    def _enqueue_admit(self, channel_id: int, limits: tuple[int, int, int, int]) -> asyncio.Future[Decision]:
+    def _enqueue_admit(self, channel_id: int, limits: Limits6) -> asyncio.Future[Decision]:
         waiter: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
         self._batch(channel_id).admits.append((limits, waiter))
         self._send_soon()
         return waiter
+
+    # --- leases -----------------------------------------------------------------------------------------
+    def _from_lease(self, channel_id: int, limits: tuple[int, int, int], tokens: int) -> Decision | None:
+        lease = self._leases.get(channel_id)
+        if lease is None:
+            return None
+        now = asyncio.get_running_loop().time()
+        if lease.requests < 1 or lease.tokens < tokens or now >= lease.ends or lease.limits != limits:
+            return None
+        lease.requests -= 1
+        lease.tokens -= tokens
+        lease.used += 1
+        lease.last = now
+        return Decision(True, None, 0, tokens, lease.window)
+
+    def _ask(self, channel_id: int, tokens: int) -> tuple[int, int]:
+        """What to lease with this admission: twice what the last lease served (1 to start), as many tokens
+        as that many requests like this one would reserve."""
+        if not self._use_leases:
+            return 0, 0
+        requests = min(MAX_LEASE_REQUESTS, max(1, 2 * self._asks.get(channel_id, 0)))
+        return requests, requests * tokens
+
+    def _grant(self, channel_id: int, window: int, left_ms: int, limits: Limits6, requests: int, tokens: int) -> None:
+        loop = asyncio.get_running_loop()
+        old = self._leases.pop(channel_id, None)
+        if old is not None:
+            self._asks[channel_id] = old.used
+            self._give_back(channel_id, old)
+        # the window's end by Redis's clock, 50 ms early so that the lease never outlives it
+        self._leases[channel_id] = _Lease(window, loop.time() + left_ms / 1000 - 0.05, limits[:3], requests,  # type: ignore[arg-type]
+                                          tokens, last=loop.time())
+        if self._sweeper is None:
+            self._sweeper = loop.call_later(self._lease_idle, self._sweep)
+
+    def _give_back(self, channel_id: int, lease: _Lease) -> None:
+        """Return what a lease did not use (its requests count only in its own window)."""
+        if lease.requests or lease.tokens:
+            self._batch(channel_id).settles.append((-lease.tokens, lease.window, -lease.requests, None))
+            self._schedule_settle()
+
+    def _sweep(self) -> None:
+        """Give back leases that sat idle for ``lease_idle`` or whose window ended."""
+        self._sweeper = None
+        now = asyncio.get_running_loop().time()
+        for channel_id, lease in list(self._leases.items()):
+            if now - lease.last >= self._lease_idle or now >= lease.ends:
+                del self._leases[channel_id]
+                self._asks[channel_id] = lease.used
+                self._give_back(channel_id, lease)
+        if self._leases:
+            self._sweeper = asyncio.get_running_loop().call_later(self._lease_idle, self._sweep)
+
+    def drop_leases(self, channel_id: int | None = None) -> None:
+        """Give back the leases of a channel (its limits changed), or all."""
+        for cid in [channel_id] if channel_id is not None else list(self._leases):
+            lease = self._leases.pop(cid, None)  # type: ignore[arg-type]
+            if lease is not None:
+                self._give_back(cid, lease)  # type: ignore[arg-type]
 
     # --- the calls --------------------------------------------------------------------------------------
     async def admit(self, channel_id: int, rpm: int | None, tpm: int | None, quota: int | None,
@@ -273,8 +388,18 @@ class Limiter:
         """Admit one request that may use ``estimated_tokens``, reserving them (batched, see the module)."""
         if estimated_tokens < 0:
             raise ValueError("estimated_tokens must be >= 0")
-        limits = (_limit(rpm, "rpm"), _limit(tpm, "tpm"), _limit(quota, "quota"), int(estimated_tokens))
-        return await self._enqueue_admit(channel_id, limits)
+        caps = (_limit(rpm, "rpm"), _limit(tpm, "tpm"), _limit(quota, "quota"))
+        if self._use_leases:
+            if decision := self._from_lease(channel_id, caps, int(estimated_tokens)):
+                return decision
+            # the lease cannot serve this one: give it back first (settlements run before admissions), so
+            # that what this process holds never makes its own request fail
+            lease = self._leases.pop(channel_id, None)
+            if lease is not None:
+                self._asks[channel_id] = lease.used
+                self._give_back(channel_id, lease)
+        return await self._enqueue_admit(channel_id, (*caps, int(estimated_tokens),
+                                                      *self._ask(channel_id, int(estimated_tokens))))
 
     async def admit_channel(self, channel: ChannelSnapshot, estimated_tokens: int) -> Decision:
         """``admit`` with the limits of a cached channel snapshot."""
@@ -294,7 +419,7 @@ class Limiter:
         if delta == 0:
             return None
         waiter: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
-        self._batch(channel_id).settles.append((delta, at, waiter))
+        self._batch(channel_id).settles.append((delta, at, 0, waiter))
         self._send_soon()
         return await waiter
 
@@ -303,12 +428,20 @@ class Limiter:
         delta, at = self._settlement(reserved, actual_tokens, window)
         if delta == 0:
             return
-        self._batch(channel_id).settles.append((delta, at, None))
+        self._batch(channel_id).settles.append((delta, at, 0, None))
+        self._schedule_settle()
+
+    def _schedule_settle(self) -> None:
         if self._soon is None and self._later is None:
             self._later = asyncio.get_running_loop().call_later(self._settle_delay, self._send)
 
     async def aclose(self) -> None:
-        """Send what is pending and wait for every run in flight (at shutdown: no settlement is lost)."""
+        """Give back the leases, send what is pending and wait for every run in flight (at shutdown: no
+        settlement is lost)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        self.drop_leases()
         if self._pending:
             self._send()
         while self._running:
