@@ -72,6 +72,14 @@ async def test_validation_tenancy_and_delete(api: ApiHarness) -> None:
                                  "expiresAt": "2030-01-01T00:00:00+00:00"}}, token=token, tenant=tenant)
     assert update["updateChannel"]["channel"]["quota"] is None
     assert update["updateChannel"]["channel"]["enabled"] is False
+    limits = "mutation($i: UpdateChannelInput!) { updateChannel(input: $i) { channel { rpmLimit tpmLimit } } }"
+    set_ = await api.ok(limits, {"i": {"id": channel_id, "rpmLimit": 10, "tpmLimit": 1000}}, token=token, tenant=tenant)
+    assert set_["updateChannel"]["channel"] == {"rpmLimit": 10, "tpmLimit": 1000}
+    kept = await api.ok(limits, {"i": {"id": channel_id, "rpmLimit": None}}, token=token, tenant=tenant)
+    assert kept["updateChannel"]["channel"] == {"rpmLimit": 10, "tpmLimit": 1000}  # null: unchanged
+    cleared = await api.ok(limits, {"i": {"id": channel_id, "unlimitedRpm": True, "unlimitedTpm": True}},
+                           token=token, tenant=tenant)
+    assert cleared["updateChannel"]["channel"] == {"rpmLimit": None, "tpmLimit": None}
     deleted = await api.ok(f'mutation {{ deleteChannel(id: "{channel_id}") {{ errors {{ code }} }} }}',
                            token=token, tenant=tenant)
     assert deleted["deleteChannel"]["errors"] == []

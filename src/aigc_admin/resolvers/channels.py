@@ -24,7 +24,8 @@ def _operator(info: Info) -> str:
 def _input(i: t.ChannelInput) -> ChannelInput:
     return ChannelInput(alias=i.alias, remark=i.remark, email=i.email, quota=i.quota, unlimited_quota=i.unlimited_quota,
                         expires_at=i.expires_at, never_expires=i.never_expires, rpm_limit=i.rpm_limit,
-                        tpm_limit=i.tpm_limit, enabled=i.enabled,
+                        unlimited_rpm=i.unlimited_rpm, tpm_limit=i.tpm_limit, unlimited_tpm=i.unlimited_tpm,
+                        enabled=i.enabled,
                         model_ids=None if i.model_ids is None else [parse_id(x, "modelIds") for x in i.model_ids])
 
 

@@ -384,8 +384,10 @@ class ChannelInput:
     unlimited_quota: bool | None = None
     expires_at: datetime | None = None
     never_expires: bool | None = None
-    rpm_limit: int | None = None
-    tpm_limit: int | None = None
+    rpm_limit: int | None = strawberry.field(default=None, description="Requests per minute; see unlimitedRpm.")
+    unlimited_rpm: bool | None = strawberry.field(default=None, description="true: no RPM limit.")
+    tpm_limit: int | None = strawberry.field(default=None, description="Tokens per minute; see unlimitedTpm.")
+    unlimited_tpm: bool | None = strawberry.field(default=None, description="true: no TPM limit.")
     enabled: bool | None = None
     model_ids: list[strawberry.ID] | None = None
 

@@ -53,7 +53,9 @@ class ChannelInput:
     expires_at: datetime | None = None
     never_expires: bool | None = None  # True clears the expiry
     rpm_limit: int | None = None
+    unlimited_rpm: bool | None = None  # True clears the RPM limit
     tpm_limit: int | None = None
+    unlimited_tpm: bool | None = None  # True clears the TPM limit
     enabled: bool | None = None
     model_ids: builtins.list[int] | None = None
 
@@ -103,6 +105,10 @@ def _limits(values: ChannelInput) -> dict[str, object]:
             out[name] = value
     if values.unlimited_quota:
         out["quota"] = None
+    if values.unlimited_rpm:
+        out["rpm_limit"] = None
+    if values.unlimited_tpm:
+        out["tpm_limit"] = None
     if values.expires_at is not None:
         if values.expires_at.tzinfo is None:
             raise DomainError(ChannelErrorCode.INVALID, "expiresAt needs a time zone", "expiresAt")
