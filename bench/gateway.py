@@ -159,12 +159,6 @@ def serve_stub(port: int) -> None:
 
 
 # ============================================================================ processes
-def free_port() -> int:
-    from tests.support.slapd import free_port as _free
-
-    return _free()
-
-
 def wait_http(url: str, timeout: float, process: subprocess.Popen[bytes] | None = None,
               headers: dict[str, str] | None = None) -> None:
     import httpx
@@ -580,6 +574,8 @@ def main() -> int:
     from tests.support.live import live_server
     from tests.support.redis_server import start_redis
 
+    from aigc_admin.adapters import net
+
     workdir = Path(tempfile.mkdtemp(prefix="aigc-bench-gw-"))
     print(f"gateway bench — {datetime.date.today().isoformat()}, {platform.node()}, {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}, {'quick' if args.quick else 'full'}: {rounds} rounds, "
@@ -590,7 +586,7 @@ def main() -> int:
     t_start = time.monotonic()
     try:
         with contextlib.ExitStack() as stack:
-            stub_port = free_port()
+            stub_port = net.free_port()
             stub = stack.enter_context(started([sys.executable, str(Path(__file__).resolve()), "--serve-stub",
                                                 str(stub_port)], workdir / "stub.log", name="stub"))
             stub_base = f"http://127.0.0.1:{stub_port}"
@@ -613,7 +609,7 @@ def main() -> int:
                 version = litellm_version(args.litellm_venv)
                 config = workdir / "litellm.yaml"
                 litellm_config(config, stub_base)
-                port = free_port()
+                port = net.free_port()
                 env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY_DISABLED": "true",
                        "LITELLM_LOG": "ERROR", "DISABLE_ADMIN_UI": "True", "NO_DOCS": "True"}
                 env.pop("DATABASE_URL", None)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from aigc_admin.adapters.db.migration_tools import pending_changes
-from aigc_admin.adapters.redis_conn import free_port
+from aigc_admin.adapters.net import free_port
 from aigc_admin.schema import export_sdl
 
 ROOT = Path(__file__).resolve().parents[2]

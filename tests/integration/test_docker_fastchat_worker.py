@@ -26,6 +26,7 @@ import pytest
 from docker.client import DockerClient
 
 from aigc_admin.adapters.fastchat import FastChatController
+from aigc_admin.adapters.net import free_port
 from aigc_admin.adapters.runtime.docker import DockerRuntime
 from aigc_admin.domain.deployments.templates import MODEL_WORKER, render
 from aigc_admin.domain.runtime import WORKLOAD_LABEL, VolumeMount, WorkloadSpec, WorkloadState
@@ -33,7 +34,6 @@ from tests.support.dockerd import Dockerd, start_dockerd
 from tests.support.engine import (
     engine_python,
     engine_venv,
-    free_port,
     log_tail,
     start_controller,
     stop_process_group,

@@ -23,8 +23,8 @@ import httpx
 import pytest
 
 from aigc_admin.adapters.fastchat import FastChatController, FastChatUnavailable
+from aigc_admin.adapters.net import free_port
 from tests.support.engine import (
-    free_port,
     log_tail,
     start_controller,
     start_model_worker,

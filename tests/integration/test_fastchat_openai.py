@@ -45,11 +45,11 @@ from aigc_admin.adapters.fastchat_openai import (
     embedding_response,
     stream_pieces,
 )
+from aigc_admin.adapters.net import free_port
 from tests.support.engine import (
     CONV_TEMPLATE,
     engine_env,
     engine_python,
-    free_port,
     log_tail,
     start_controller,
     start_model_worker,

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from aigc_admin.adapters.net import free_port
 from aigc_admin.gateway.upstream import UpstreamClient, UpstreamResponse, UpstreamTimeout, UpstreamUnavailable
 
 # --- raw servers ----------------------------------------------------------------------------------------------
@@ -226,12 +227,6 @@ async def fetch(client: UpstreamClient, url: str, **kwargs: object) -> tuple[Ups
 async def settle(event: asyncio.Event, timeout: float = 3.0) -> None:
     async with asyncio.timeout(timeout):
         await event.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- 1. Content-Length, keep-alive, the request on the wire -----------------------------------------------------

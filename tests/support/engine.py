@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -49,12 +48,6 @@ def tiny_model_path() -> Path:
     if not (path / "config.json").exists():
         raise EngineMissing(f"tiny model not found at {path}: run `bash {PREPARE}` first")
     return path
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def engine_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

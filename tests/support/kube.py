@@ -12,7 +12,6 @@ import contextlib
 import os
 import secrets
 import shutil
-import socket
 import ssl
 import subprocess
 import time
@@ -20,6 +19,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from aigc_admin.adapters.net import free_port
 
 ADMIN_USER = "aigc-test-admin"
 
@@ -43,12 +44,6 @@ def etcd_binary() -> Path:
     if not os.access(found, os.X_OK):
         raise FileNotFoundError("no etcd: run scripts/prepare-kube.sh (installs Debian's etcd-server)")
     return Path(found)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -7,7 +7,6 @@ can reach it; it keeps its file under the storage path and is stopped by ``Redis
 from __future__ import annotations
 
 import logging
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,15 +15,10 @@ from urllib.parse import quote
 import redis
 import redis.asyncio as aioredis
 
+from aigc_admin.adapters.net import free_port
 from aigc_admin.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def redis_url(settings: Settings) -> str:

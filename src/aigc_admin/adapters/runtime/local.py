@@ -20,6 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from aigc_admin.adapters.net import free_port as _free_port
 from aigc_admin.domain.runtime import (
     LogChunk,
     ReplicaStatus,
@@ -32,14 +33,6 @@ from aigc_admin.domain.runtime import (
 
 # "$0" is the exit-status file; "$@" the command. The shell stays the group leader.
 _WRAPPER = 'trap "kill -TERM $child 2>/dev/null" TERM INT; "$@" & child=$!; wait $child; echo $? > "$0"'
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _start_time(pid: int) -> str | None:
