@@ -100,3 +100,26 @@ def test_counter_counts_every_statement_and_restores_the_logger() -> None:
             logger.debug("SELECT %s", i)
     assert statements == ["SELECT 0", "SELECT 1", "SELECT 2"]
     assert logger.level == before
+
+
+async def test_routing_table_rebuild_is_constant_in_external_models(api: ApiHarness) -> None:
+    """The gateway rebuilds its routing table every 2 s: its statements must not grow with the models."""
+    from aigc_admin.gateway.routing import load_routes
+
+    async def external(n: int) -> None:
+        for _ in range(n):
+            await api.ok("mutation($i: CreateModelInput!) { createModel(input: $i) { model { id } } }",
+                         {"i": {"name": unique("ext"), "provider": "EXTERNAL", "baseUrl": "http://127.0.0.1:9/v1",
+                                "credentials": "sk-upstream"}}, token=api.admin_token)
+
+    async def count() -> tuple[int, dict[str, str]]:
+        with sql_statements() as statements:
+            routes = await load_routes(api.services().models, api.services().deployments)
+        return len(statements), {name: r.credentials for name, r in routes.items() if not r.local}
+
+    await external(1)
+    few, _ = await count()
+    await external(6)
+    many, credentials = await count()
+    assert few == many
+    assert len(credentials) >= 7 and set(credentials.values()) == {"sk-upstream"}  # decrypted, one query

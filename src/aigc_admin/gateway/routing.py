@@ -94,12 +94,13 @@ async def load_routes(models: Any, deployments: Any) -> dict[str, Route]:
     workers: dict[int, tuple[str, ...]] = {}
     for d in serving:
         workers[d.model_id] = workers.get(d.model_id, ()) + tuple(d.worker_addresses)
+    # every external model's credentials in one query (not one per model per refresh)
+    secrets = await models.credentials_of([r.id for r in records if r.provider != Provider.LOCAL and r.has_credentials])
     routes = {}
     for r in records:
         if r.provider == Provider.LOCAL:
             routes[r.name] = Route(r.name, r.model_type.value, True, workers=workers.get(r.id, ()), enabled=r.enabled)
         else:
             routes[r.name] = Route(r.name, r.model_type.value, False, base_url=r.base_url,
-                                   credentials=await models.credentials(r.id) if r.has_credentials else "",
-                                   enabled=r.enabled)
+                                   credentials=secrets.get(r.id, ""), enabled=r.enabled)
     return routes

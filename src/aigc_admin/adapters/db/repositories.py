@@ -322,6 +322,10 @@ class ModelRepo:
         row = await m.LLMModel.get(id=model_id).only("id", "upstream_secret")
         return row.upstream_secret
 
+    async def credentials_of(self, model_ids: builtins.list[int]) -> dict[int, str]:
+        rows = await m.LLMModel.filter(id__in=model_ids).values_list("id", "upstream_secret")
+        return {int(str(i)): str(secret) for i, secret in rows if secret}
+
     async def active_deployments(self, model_id: int) -> int:
         return await m.ModelDeploy.filter(model_id=model_id, status__in=[s.value for s in ACTIVE_STATUSES]).count()
 

@@ -77,6 +77,7 @@ class ModelRepository(Protocol):
                    offset: int, limit: int) -> tuple[builtins.list[ModelRecord], int]: ...
     async def existing_tenants(self, ids: builtins.list[int]) -> set[int]: ...
     async def credentials(self, model_id: int) -> str: ...
+    async def credentials_of(self, model_ids: builtins.list[int]) -> dict[int, str]: ...
     async def active_deployments(self, model_id: int) -> int: ...
 
 
@@ -165,6 +166,11 @@ class ModelService:
         """Decrypted upstream credentials (for the gateway only; never returned over GraphQL)."""
         cipher = await self.repo.credentials(model_id)
         return self.secrets.decrypt(cipher) if cipher else ""
+
+    async def credentials_of(self, model_ids: builtins.list[int]) -> dict[int, str]:
+        """Decrypted credentials of several models in one query (models without any are left out)."""
+        ciphers = await self.repo.credentials_of(model_ids) if model_ids else {}
+        return {i: self.secrets.decrypt(c) for i, c in ciphers.items() if c}
 
     async def _tenants(self, ids: builtins.list[int]) -> builtins.list[int]:
         wanted = sorted(set(ids))
