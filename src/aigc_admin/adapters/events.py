@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -35,12 +34,44 @@ class EventPublisher:
         await self._r.publish(self.channel(topic), json.dumps(payload, default=str, separators=(",", ":")))
 
 
-class _Subscriber:
-    __slots__ = ("overflowed", "queue")
+class _Subscription:
+    """One local subscriber of a channel: the events not yet taken, and the reader's wake-up future.
+
+    Deliberately small (no ``asyncio.Queue``: four deques, ~3 KB, per subscriber); it is both the
+    async iterator handed to the subscriber and its registration in the hub.
+    """
+
+    __slots__ = ("_waiter", "items", "overflowed")
 
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(SUBSCRIBER_BUFFER)
+        self.items: list[dict[str, Any]] = []
         self.overflowed = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def push(self, payload: dict[str, Any]) -> None:
+        if self.overflowed:
+            return
+        if len(self.items) >= SUBSCRIBER_BUFFER:
+            self.overflowed = True  # what is queued is still delivered, then the iterator raises
+        else:
+            self.items.append(payload)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def __aiter__(self) -> _Subscription:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        while not self.items:
+            if self.overflowed:
+                raise SubscriberOverflow("subscriber too slow; events were not all delivered")
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self.items.pop(0)  # a reader keeps up: this list holds an event or two, not thousands
 
 
 class EventHub:
@@ -49,7 +80,7 @@ class EventHub:
     def __init__(self, client: aioredis.Redis, *, prefix: str) -> None:
         self._r = client
         self._publisher = EventPublisher(client, prefix=prefix)
-        self._subs: dict[str, set[_Subscriber]] = {}
+        self._subs: dict[str, set[_Subscription]] = {}
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -80,11 +111,9 @@ class EventHub:
             except (TypeError, ValueError):
                 log.error("event hub: undecodable message on %s", channel)
                 continue
+            # the same decoded payload object goes to every local subscriber (never copied per subscriber)
             for sub in tuple(self._subs.get(channel, ())):
-                try:
-                    sub.queue.put_nowait(payload)
-                except asyncio.QueueFull:
-                    sub.overflowed = True
+                sub.push(payload)
 
     async def _resubscribe(self) -> None:
         channels = list(self._subs)
@@ -97,36 +126,32 @@ class EventHub:
             except (RedisConnectionError, OSError):
                 log.debug("resubscribe failed; will retry", exc_info=True)
 
-    @contextlib.asynccontextmanager
-    async def subscribe(self, topic: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
-        """Yield an async iterator of this topic's events; unsubscribes on exit."""
-        channel = self._publisher.channel(topic)
-        sub = _Subscriber()
+    def subscribe(self, topic: str) -> _Topic:
+        """``async with hub.subscribe(topic) as events``: an async iterator of this topic's events (the same
+        payload object for every local subscriber); unsubscribes on exit. Redis is subscribed once per topic."""
+        return _Topic(self, self._publisher.channel(topic))
+
+    async def _add(self, channel: str, sub: _Subscription) -> None:
         async with self._lock:
             await self._ensure_reader()
             first = channel not in self._subs
             self._subs.setdefault(channel, set()).add(sub)
             if first:
                 await self._pubsub.subscribe(channel)
-        try:
-            yield self._iterate(sub)
-        finally:
-            async with self._lock:
-                subs = self._subs.get(channel)
-                if subs is not None:
-                    subs.discard(sub)
-                    if not subs:
-                        del self._subs[channel]
-                        with contextlib.suppress(Exception):
-                            await self._pubsub.unsubscribe(channel)
 
-    @staticmethod
-    async def _iterate(sub: _Subscriber) -> AsyncIterator[dict[str, Any]]:
-        while True:
-            item = await sub.queue.get()
-            yield item
-            if sub.overflowed and sub.queue.empty():
-                raise SubscriberOverflow("subscriber too slow; events were not all delivered")
+    async def _remove(self, channel: str, sub: _Subscription) -> None:
+        async with self._lock:
+            subs = self._subs.get(channel)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._subs[channel]
+                    with contextlib.suppress(Exception):
+                        await self._pubsub.unsubscribe(channel)
+
+    def local_subscribers(self, topic: str) -> int:
+        """How many local subscribers this process has on ``topic`` (all share one Redis subscription)."""
+        return len(self._subs.get(self._publisher.channel(topic), ()))
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -137,6 +162,28 @@ class EventHub:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()
         self._subs.clear()
+
+
+class _Topic:
+    """The async context manager returned by ``EventHub.subscribe`` (a class, not a generator-based
+    context manager: a live subscription holds no suspended generator frame)."""
+
+    __slots__ = ("_channel", "_hub", "_sub")
+
+    def __init__(self, hub: EventHub, channel: str) -> None:
+        self._hub, self._channel = hub, channel
+        self._sub: _Subscription | None = None
+
+    async def __aenter__(self) -> _Subscription:
+        sub = _Subscription()
+        await self._hub._add(self._channel, sub)
+        self._sub = sub
+        return sub
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._sub is not None:
+            sub, self._sub = self._sub, None
+            await self._hub._remove(self._channel, sub)
 
 
 class AuditEventPublisher:
