@@ -68,6 +68,7 @@ from aigc_admin.gateway.upstream import UpstreamClient
 from aigc_admin.gateway.usage import UsageRecorder
 from aigc_admin.http_middleware import TraceIdMiddleware
 from aigc_admin.resolvers.context import Context, Services, bearer_token
+from aigc_admin.resolvers.live import RelayingTransportWSHandler
 from aigc_admin.schema import build_schema
 from aigc_admin.settings import Settings
 from aigc_admin.workers.monitor import run_monitor
@@ -186,6 +187,8 @@ class PlatformApp(FastAPI):
 
 
 class PlatformGraphQLRouter(GraphQLRouter):
+    graphql_transport_ws_handler_class = RelayingTransportWSHandler  # live streams relayed, executed once per event
+
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:  # type: ignore[override]
         """Authenticate a graphql-transport-ws connection from its connection_init payload."""
         params = context.connection_params or {}

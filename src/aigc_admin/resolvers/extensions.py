@@ -33,11 +33,19 @@ class TraceMaskErrors(MaskErrors):
         super().__init__(should_mask_error=lambda e: not _is_expected(e), error_message="Unexpected error")
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        trace_id = getattr(self.execution_context.context, "trace_id", "")
-        log.error("unexpected error in %s (trace %s)", error.path, trace_id, exc_info=error.original_error)
-        return GraphQLError(message=f"Unexpected error (trace id {trace_id})", nodes=error.nodes,
-                            source=error.source, positions=error.positions, path=error.path,
-                            extensions={"code": "INTERNAL_ERROR", "traceId": trace_id})
+        return _anonymise(error, getattr(self.execution_context.context, "trace_id", ""))
+
+
+def masked(error: GraphQLError, trace_id: str) -> GraphQLError:
+    """What TraceMaskErrors makes of ``error`` (for errors sent outside strawberry's pipeline)."""
+    return error if _is_expected(error) else _anonymise(error, trace_id)
+
+
+def _anonymise(error: GraphQLError, trace_id: str) -> GraphQLError:
+    log.error("unexpected error in %s (trace %s)", error.path, trace_id, exc_info=error.original_error)
+    return GraphQLError(message=f"Unexpected error (trace id {trace_id})", nodes=error.nodes,
+                        source=error.source, positions=error.positions, path=error.path,
+                        extensions={"code": "INTERNAL_ERROR", "traceId": trace_id})
 
 
 class AuditMutations(SchemaExtension):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from functools import partial
 from typing import Any
 
 import strawberry
@@ -10,6 +11,7 @@ from strawberry.types import Info
 
 from aigc_admin.domain.errors import DomainError
 from aigc_admin.domain.finetunes.service import FINISHED, FineTuneErrorCode, HyperParams, JobStatus
+from aigc_admin.resolvers import live
 from aigc_admin.resolvers import permissions as perm
 from aigc_admin.resolvers.common import ctx, page_args, parse_id, request_tenant, run_mutation
 from aigc_admin.schema import finetunes as f
@@ -125,30 +127,67 @@ class FineTuneSubscriptions:
             job = await c.services.finetunes.get(parse_id(job_id, "jobId"), tenant_id=tenant)
         except DomainError:
             return
-        cursor = max(0, after)
-        # subscribe first, then replay: a line published meanwhile is either replayed or seen live
-        async with c.services.events.subscribe(f"finetune:{job.id}") as events:
-            while True:
-                stored = await c.services.finetunes.logs(job.id, tenant_id=tenant, after=cursor, limit=5000)
-                if not stored:
-                    break
-                cursor = stored[-1].seq
-                yield f.FineTuneLogBatch(status=job.status, lines=[f.FineTuneLogLine(seq=x.seq, line=x.line)
-                                                                   for x in stored])
-            job = await c.services.finetunes.get(job.id, tenant_id=tenant)
-            if job.status in FINISHED and cursor >= job.log_cursor:
-                yield f.FineTuneLogBatch(status=job.status, lines=[])
-                return
-            async for event in events:
-                lines = [x for x in event.get("lines", []) if x["seq"] > cursor]
+        stream = _log_stream(c.services, job, tenant, max(0, after))
+        handed_off = False
+        try:
+            async for item in stream:
+                if item is _LIVE:
+                    # the per-subscriber part (authorization, replay) is done: the transport relays the live
+                    # batches, executed and serialised once per event for all subscribers of the job
+                    handed_off = live.hand_off(stream)
+                    if handed_off:
+                        return
+                    continue
+                yield item.build()
+        finally:
+            if not handed_off:
+                await stream.aclose()
+
+
+_LIVE = live.item(None)  # marker: the replay is over, what follows is live
+
+
+def _batch(status: JobStatus, lines: list[dict[str, Any]]) -> f.FineTuneLogBatch:
+    return f.FineTuneLogBatch(status=status, lines=[f.FineTuneLogLine(seq=x["seq"], line=x["line"]) for x in lines])
+
+
+async def _log_stream(services: Any, job: Any, tenant: int | None, cursor: int) -> AsyncGenerator[live.LiveItem, None]:
+    """Stored lines after ``cursor``, ``_LIVE``, then live batches until the job has finished."""
+    finetunes = services.finetunes
+    # subscribe first, then replay: a line published meanwhile is either replayed or seen live
+    async with services.events.subscribe(f"finetune:{job.id}") as events:
+        while True:
+            stored = await finetunes.logs(job.id, tenant_id=tenant, after=cursor, limit=5000)
+            if not stored:
+                break
+            cursor = stored[-1].seq
+            replayed = f.FineTuneLogBatch(status=job.status, lines=[f.FineTuneLogLine(seq=x.seq, line=x.line)
+                                                                      for x in stored])
+            yield live.item(replayed)
+        del stored
+        job = await finetunes.get(job.id, tenant_id=tenant)
+        if job.status in FINISHED and cursor >= job.log_cursor:
+            yield live.item(f.FineTuneLogBatch(status=job.status, lines=[]))
+            return
+        status = job.status
+        job_id = job.id
+        del job
+        yield _LIVE
+        async for event in events:
+            event_lines = event.get("lines", [])
+            status = JobStatus(event.get("status", status.value))
+            if not event_lines or event_lines[0]["seq"] == cursor + 1:  # the event as published: shared
+                if event_lines or status in FINISHED:
+                    cursor = event_lines[-1]["seq"] if event_lines else cursor
+                    yield live.LiveItem(partial(_batch, status, event_lines), shared_by=event)
+            else:
+                lines = [x for x in event_lines if x["seq"] > cursor]
                 if lines and lines[0]["seq"] > cursor + 1:  # missed while Redis was away: read them back
-                    missing = await c.services.finetunes.logs(job.id, tenant_id=tenant, after=cursor,
-                                                              limit=lines[0]["seq"] - cursor - 1)
+                    missing = await finetunes.logs(job_id, tenant_id=tenant, after=cursor,
+                                                   limit=lines[0]["seq"] - cursor - 1)
                     lines = [{"seq": x.seq, "line": x.line} for x in missing] + lines
-                status = JobStatus(event.get("status", job.status.value))
                 if lines or status in FINISHED:
                     cursor = lines[-1]["seq"] if lines else cursor
-                    yield f.FineTuneLogBatch(status=status, lines=[f.FineTuneLogLine(seq=x["seq"], line=x["line"])
-                                                                   for x in lines])
-                if status in FINISHED:
-                    return
+                    yield live.LiveItem(partial(_batch, status, lines))
+            if status in FINISHED:
+                return
