@@ -66,6 +66,8 @@ from aigc_admin.gateway.router import Gateway, GatewayApp
 from aigc_admin.gateway.routing import RoutingTable, load_routes
 from aigc_admin.gateway.upstream import UpstreamClient
 from aigc_admin.gateway.usage import UsageRecorder
+from aigc_admin.graphql_ws import PATH as GRAPHQL_WS_PATH
+from aigc_admin.graphql_ws import GraphQLWebSocketApp
 from aigc_admin.http_middleware import TraceIdMiddleware
 from aigc_admin.resolvers.context import Context, Services, bearer_token
 from aigc_admin.resolvers.live import RelayingTransportWSHandler
@@ -178,10 +180,15 @@ class PlatformApp(FastAPI):
     routing and middleware would cost more than the gateway's own work per request)."""
 
     gateway_app: Any = None
+    graphql_ws_app: Any = None  # graphql-transport-ws at /graphql, likewise (see graphql_ws.py)
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/v1/") and self.gateway_app is not None:
             await self.gateway_app(scope, receive, send)
+            return
+        if scope["type"] == "websocket" and scope["path"] == GRAPHQL_WS_PATH and self.graphql_ws_app is not None:
+            scope["app"] = self
+            await self.graphql_ws_app(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 
@@ -271,6 +278,7 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
                                    subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
                                    multipart_uploads_enabled=True)  # auth is header-only: no CSRF
     app.include_router(router, prefix="/graphql")
+    app.graphql_ws_app = GraphQLWebSocketApp(router, get_context)
     app.include_router(datasets_router)
     app.include_router(files_router)
 

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 from strawberry.dataloader import DataLoader
@@ -92,11 +93,16 @@ class Context(BaseContext):
         self.tenant_error: str | None = None
         self.trace_id = uuid.uuid4().hex
         self.remote_addr = ""
-        self.loaders = Loaders(services.lookups)
         self.connection_params: dict[str, Any] | None = None
         # typed errors of the mutations in this request, for the audit log
         self.mutation_errors: list[str] = []
         self.mutation_args: dict[str, Any] = {}
+
+    @cached_property
+    def loaders(self) -> Loaders:
+        """Made on first use: a WebSocket connection's context lives as long as the connection, and most
+        never load a relation (a subscription's payload is built from its events)."""
+        return Loaders(self.services.lookups)
 
     async def authenticate(self, token: str | None, tenant_header: str | None) -> None:
         """Resolve the caller from a bearer token and check the requested tenant against membership."""
