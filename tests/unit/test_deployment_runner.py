@@ -174,7 +174,11 @@ async def test_health_degraded_failed_and_recovered() -> None:
     controller.models, controller.answering = ["tiny"], {"http://w0", "http://w1"}
     await runner.deploy(d.id)
     controller.answering = {"http://w0"}
-    assert [x.status for x in await runner.check_health()] == [DeploymentStatus.DEGRADED]
+    seen: list = []
+    assert [x.status for x in await runner.check_health(seen)] == [DeploymentStatus.DEGRADED]
+    # what the probes found, for the health event: no reading back per deployment
+    assert [(dep.id, h.worker_address, h.healthy) for dep, h in seen] == [(d.id, "http://w0", True),
+                                                                         (d.id, "http://w1", False)]
     controller.answering = set()  # alive but silent (a loaded machine?): degraded, not failed
     assert [(x.status, x.reason) for x in await runner.check_health()] == [
         (DeploymentStatus.DEGRADED, "0 of 2 workers answer")]

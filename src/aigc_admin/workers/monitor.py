@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 from aigc_admin.adapters.events import EventPublisher
 from aigc_admin.adapters.fastchat import FastChatController
 from aigc_admin.adapters.runtime.local import LocalRuntime
-from aigc_admin.domain.deployments.entities import DeploymentStatus
+from aigc_admin.domain.deployments.entities import Deployment, HealthRecord
 from aigc_admin.domain.runtime import OWNER_LABEL, WorkloadSpec, WorkloadState
 from aigc_admin.settings import Settings
 from aigc_admin.workers.wiring import deployment_runner
@@ -73,17 +73,13 @@ async def probe_once(settings: Settings, redis_client: Any) -> dict[str, Any]:
         except Exception:
             log.exception("could not start the managed FastChat processes")
     async with deployment_runner(settings, redis_client) as runner:
-        await runner.check_health()
-        deployments, _ = await runner.repo.list(
-            tenant_id=None, statuses=[DeploymentStatus.RUNNING, DeploymentStatus.DEGRADED], offset=0, limit=10_000)
+        seen: list[tuple[Deployment, HealthRecord]] = []
+        await runner.check_health(seen)  # what the probes found goes straight into the event (no N+1 reads)
         assert isinstance(runner.controller, FastChatController)
         alive = await runner.controller.alive()
-        workers = []
-        for d in deployments:
-            for h in await runner.repo.health(d.id, max(1, d.replicas)):
-                workers.append({"deployment_id": d.id, "tenant_id": d.tenant_id, "address": h.worker_address,
-                                "healthy": h.healthy, "speed": h.speed, "queue_length": h.queue_length,
-                                "detail": h.detail})
+        workers = [{"deployment_id": d.id, "tenant_id": d.tenant_id, "address": h.worker_address,
+                    "healthy": h.healthy, "speed": h.speed, "queue_length": h.queue_length, "detail": h.detail}
+                   for d, h in seen]
     event = {"controller_alive": alive, "checked_at": datetime.now(UTC).isoformat(), "workers": workers}
     await EventPublisher(redis_client, prefix=settings.redis_prefix).publish(HEALTH_TOPIC, event)
     return event

@@ -357,8 +357,9 @@ class DeploymentRunner:
         return await self._set(d.id, status=DeploymentStatus.STOPPED.value, stopped_at=datetime.now(UTC),
                                worker_addresses="[]")
 
-    async def check_health(self) -> list[Deployment]:
-        """Probe every deployed worker; returns the deployments whose status changed."""
+    async def check_health(self, seen: list[tuple[Deployment, HealthRecord]] | None = None) -> list[Deployment]:
+        """Probe every deployed worker; returns the deployments whose status changed. ``seen`` collects
+        what each probe found (the health monitor's event, without reading it back)."""
         changed = []
         watched = [DeploymentStatus.RUNNING, DeploymentStatus.DEGRADED]
         deployments, _ = await self.repo.list(tenant_id=None, statuses=watched, offset=0, limit=10_000)
@@ -366,7 +367,7 @@ class DeploymentRunner:
             if not d.runtime_handle:
                 continue
             try:
-                new_d = await self._check_one(d)
+                new_d = await self._check_one(d, seen)
             except Exception:
                 log.exception("health check of deployment %s failed", d.id)
                 continue
@@ -374,7 +375,7 @@ class DeploymentRunner:
                 changed.append(new_d)
         return changed
 
-    async def _check_one(self, d: Deployment) -> Deployment | None:
+    async def _check_one(self, d: Deployment, seen: list[tuple[Deployment, HealthRecord]] | None) -> Deployment | None:
         status = await self.runtime.status(WorkloadHandle.from_json(d.runtime_handle))
         addresses = [r.address for r in status.replicas if r.address] or list(d.worker_addresses)
         probes = await asyncio.gather(*(self.controller.worker_status(a) for a in addresses))
@@ -382,9 +383,12 @@ class DeploymentRunner:
         for address, probe in zip(addresses, probes, strict=True):
             ok = probe is not None and d.model_name in probe.model_names
             healthy += ok
-            await self.repo.record_health(d.id, address, ok, probe.speed if probe else 0,
-                                          probe.queue_length if probe else 0,
-                                          "" if ok else "worker does not answer worker_get_status")
+            record = HealthRecord(address, ok, probe.speed if probe else 0, probe.queue_length if probe else 0,
+                                  "" if ok else "worker does not answer worker_get_status", datetime.now(UTC))
+            await self.repo.record_health(d.id, address, record.healthy, record.speed, record.queue_length,
+                                          record.detail)
+            if seen is not None:
+                seen.append((d, record))
         if status.state in (WorkloadState.FAILED, WorkloadState.MISSING, WorkloadState.STOPPED) and not healthy:
             # the processes are gone: nothing will come back by itself
             new, reason = DeploymentStatus.FAILED, status.message or f"workload {status.state.value.lower()}"
