@@ -113,7 +113,7 @@ def start(*, settings: Settings) -> None:
 
     host, port = settings.listen
     uvicorn.run(create_app(settings), host=host, port=port, log_config=None, proxy_headers=True,
-                access_log=settings.server_access_log)
+                access_log=settings.server_access_log, ws_per_message_deflate=settings.server_ws_compression)
 
 
 @app.command(help="Run an RQ worker on the platform's queues.")

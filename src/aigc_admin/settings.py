@@ -93,6 +93,11 @@ class Settings(BaseModel):
         False, "server.access.log", "AIGC_ADMIN_SERVER_ACCESS_LOG",
         "Log one line per HTTP request (uvicorn's access log). Off by default: at gateway rates it is a large "
         "share of the CPU; channel usage is recorded either way.")
+    server_ws_compression: bool = setting(
+        False, "server.ws.compression", "AIGC_ADMIN_SERVER_WS_COMPRESSION",
+        "Offer permessage-deflate on WebSockets (GraphQL subscriptions). Off by default: browsers accept it, and "
+        "each connection then keeps ~46 KB of zlib state for its life (more than a live subscription's ~30 KB) to "
+        "shrink messages that are mostly a few hundred bytes.")
     server_debug: bool = setting(False, "server.debug", "AIGC_ADMIN_SERVER_DEBUG",
                                  "Debug mode: unmasked error messages are still never sent; only logging is verbose.")
     server_admin_user: str = setting("admin", "server.admin.user", "AIGC_ADMIN_SERVER_ADMIN_USER",
