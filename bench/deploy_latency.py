@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.support.api import ADMIN_PASSWORD, unique  # noqa: E402
-from tests.support.engine import engine_python, tiny_model_path  # noqa: E402
+from tests.support.engine import tiny_model_path  # noqa: E402
 from tests.support.live import (  # noqa: E402
     LiveServer,
     complete,
@@ -47,12 +47,12 @@ from tests.support.live import (  # noqa: E402
     http_gql,
     http_login,
     live_server,
+    managed_fastchat,
     recv,
     subscribe,
     ws_session,
 )
 from tests.support.redis_server import start_redis  # noqa: E402
-from tests.support.slapd import free_port  # noqa: E402
 
 from aigc_admin.adapters.fastchat import FastChatController  # noqa: E402
 from aigc_admin.adapters.queue import JobQueue  # noqa: E402
@@ -235,11 +235,8 @@ def main() -> int:
         redis = start_redis(work / "redis")
         try:
             prefix = f"bench{uuid.uuid4().hex[:8]}"
-            controller = f"http://127.0.0.1:{free_port()}"
-            extra: dict[str, object] = {
-                "redis.prefix": prefix, "fastchat.managed": True, "service.fschat.controller.host": controller,
-                "service.local.ai.host": f"http://127.0.0.1:{free_port()}/v1", "engine.python": str(engine_python()),
-                "health.interval": 1, "engine.start.timeout": int(args.timeout)}
+            extra = managed_fastchat(**{"redis.prefix": prefix, "engine.start.timeout": int(args.timeout)})
+            controller = str(extra["service.fschat.controller.host"])
             storage = work / "storage"
             storage.mkdir()
             try:

@@ -15,7 +15,7 @@ import pytest
 
 from aigc_admin.adapters.fastchat import FastChatController
 from tests.support.api import unique
-from tests.support.engine import engine_python, tiny_model_path
+from tests.support.engine import tiny_model_path
 from tests.support.live import (
     ADMIN_PASSWORD,
     LiveServer,
@@ -24,12 +24,12 @@ from tests.support.live import (
     http_gql,
     http_login,
     live_server,
+    managed_fastchat,
     recv,
     subscribe,
     ws_session,
 )
 from tests.support.redis_server import RedisServer
-from tests.support.slapd import free_port
 
 DEPLOY = ("mutation($i: DeployModelInput!) { deployModel(input: $i) { deployment { id status replicas } "
           "errors { field code message } } }")
@@ -38,13 +38,9 @@ STATUS_FIELDS = "id status reason workerAddresses"
 
 @pytest.fixture(scope="module")
 def platform(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:
-    controller = f"http://127.0.0.1:{free_port()}"
-    storage = tmp_path_factory.mktemp("deploy")
-    extra = {"fastchat.managed": True, "service.fschat.controller.host": controller,
-             "service.local.ai.host": f"http://127.0.0.1:{free_port()}/v1",
-             "engine.python": str(engine_python()), "health.interval": 1, "engine.start.timeout": 120}
-    with live_server(storage, redis_server.url, extra=extra, worker=True) as server:
-        yield server, controller
+    extra = managed_fastchat(**{"engine.start.timeout": 120})
+    with live_server(tmp_path_factory.mktemp("deploy"), redis_server.url, extra=extra, worker=True) as server:
+        yield server, str(extra["service.fschat.controller.host"])
 
 
 def group_members(pgid: int) -> list[int]:

@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from tests.support.api import unique
-from tests.support.engine import engine_python, tiny_model_path
+from tests.support.engine import tiny_model_path
 from tests.support.live import (
     ADMIN_PASSWORD,
     LiveServer,
@@ -21,12 +21,12 @@ from tests.support.live import (
     http_gql,
     http_login,
     live_server,
+    managed_fastchat,
     recv,
     subscribe,
     ws_session,
 )
 from tests.support.redis_server import RedisServer
-from tests.support.slapd import free_port
 
 CHAT = [{"messages": [{"role": "user", "content": f"What is {i} plus {i}?"},
                       {"role": "assistant", "content": f"{i} plus {i} is {2 * i}."}]} for i in range(20)]
@@ -34,9 +34,7 @@ CHAT = [{"messages": [{"role": "user", "content": f"What is {i} plus {i}?"},
 
 @pytest.fixture(scope="module")
 def platform(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    extra = {"fastchat.managed": True, "service.fschat.controller.host": f"http://127.0.0.1:{free_port()}",
-             "service.local.ai.host": f"http://127.0.0.1:{free_port()}/v1", "engine.python": str(engine_python()),
-             "health.interval": 1, "gateway.routes.refresh": 0.5, "finetune.interval": 0.5}
+    extra = managed_fastchat(**{"gateway.routes.refresh": 0.5, "finetune.interval": 0.5})
     with live_server(tmp_path_factory.mktemp("finetune"), redis_server.url, extra=extra, worker=True) as server:
         yield server
 

@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from tests.support.api import unique
-from tests.support.engine import engine_python, tiny_model_path
+from tests.support.engine import tiny_model_path
 from tests.support.live import (
     ADMIN_PASSWORD,
     LiveServer,
@@ -20,12 +20,12 @@ from tests.support.live import (
     http_gql,
     http_login,
     live_server,
+    managed_fastchat,
     recv,
     subscribe,
     ws_session,
 )
 from tests.support.redis_server import RedisServer
-from tests.support.slapd import free_port
 
 CREATE_CHANNEL = ("mutation($i: ChannelInput!) { createChannel(input: $i) { key channel { id } "
                   "errors { code message } } }")
@@ -33,9 +33,7 @@ CREATE_CHANNEL = ("mutation($i: ChannelInput!) { createChannel(input: $i) { key 
 
 @pytest.fixture(scope="module")
 def platform(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    extra = {"fastchat.managed": True, "service.fschat.controller.host": f"http://127.0.0.1:{free_port()}",
-             "service.local.ai.host": f"http://127.0.0.1:{free_port()}/v1", "engine.python": str(engine_python()),
-             "health.interval": 1, "gateway.routes.refresh": 0.5, "gateway.usage.flush": 0.5}
+    extra = managed_fastchat(**{"gateway.routes.refresh": 0.5, "gateway.usage.flush": 0.5})
     with live_server(tmp_path_factory.mktemp("gateway"), redis_server.url, extra=extra, worker=True) as server:
         yield server
 

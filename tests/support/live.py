@@ -50,6 +50,16 @@ class LiveServer:
         return self.log_path.read_text(errors="replace")[-4000:]
 
 
+def managed_fastchat(**extra: object) -> dict[str, object]:
+    """Settings of a platform that runs its own FastChat controller (and openai_api_server) on free ports with
+    the engine venv, probing health every second; ``extra`` (dotted names as keyword-safe strings) wins."""
+    from tests.support.engine import engine_python
+
+    return {"fastchat.managed": True, "service.fschat.controller.host": f"http://127.0.0.1:{free_port()}",
+            "service.local.ai.host": f"http://127.0.0.1:{free_port()}/v1", "engine.python": str(engine_python()),
+            "health.interval": 1} | extra
+
+
 @contextlib.contextmanager
 def live_server(storage: Path, redis_url: str, *, startup_timeout: float = 60.0,
                 extra: dict[str, object] | None = None, worker: bool = False) -> Iterator[LiveServer]:
