@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aigc_admin.adapters.db import models as m
 from aigc_admin.adapters.runtime.docker import DockerRuntime
-from aigc_admin.domain.deployments.entities import DeploymentStatus
+from aigc_admin.domain.deployments.entities import ACTIVE_STATUSES, DeploymentStatus
 from aigc_admin.workers.wiring import deployment_runner
 from tests.support.api import ApiHarness, unique
 
@@ -112,3 +112,22 @@ async def test_inference_templates_are_admin_only_and_validated(api: ApiHarness)
     denied = await api.gql(create, {"i": {"name": "x", "engine": "model_worker", "content": "{}"}},
                            token=maintainer, tenant=tenant)
     assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"  # templates decide what runs: admins only
+
+
+async def test_running_training_jobs_hold_gpus_of_the_same_capacity(api: ApiHarness) -> None:
+    """Deployments and training share runtime.gpu.num: a training job's GPUs are not handed out twice."""
+    tenant, token, model_id, _ = await setup(api)
+    active = [s.value for s in ACTIVE_STATUSES]
+    held = sum(d.replicas * d.gpus_per_replica for d in await m.ModelDeploy.filter(status__in=active))
+    free = api.settings.runtime_gpu_num - held
+    assert free >= 1
+    job = await m.FineTuningTrainJob.create(job_id=f"ftjob-{unique('gpu')}", tenant_id=int(tenant), base_model="tiny",
+                                            train_status="RUNNING", proc_per_node=free, runtime_handle="")
+    try:
+        body = await api.ok(DEPLOY, {"i": {"modelId": model_id, "gpusPerReplica": 1}}, token=token, tenant=tenant)
+        assert body["deployModel"]["errors"][0]["code"] == "INSUFFICIENT_CAPACITY", body
+        assert f"0 of {api.settings.runtime_gpu_num} free" in body["deployModel"]["errors"][0]["message"]
+    finally:
+        await job.delete()
+    body = await api.ok(DEPLOY, {"i": {"modelId": model_id, "gpusPerReplica": 1}}, token=token, tenant=tenant)
+    assert body["deployModel"]["errors"] == [] and body["deployModel"]["deployment"]["id"]

@@ -128,6 +128,25 @@ async def test_capacity_and_first_come_first_served() -> None:
     assert spec.command[:2] == ["/py", "/p/finetune.py"] and "--merge" in spec.command and spec.volumes == []
 
 
+async def test_gpus_held_by_deployments_count_against_the_same_capacity() -> None:
+    runtime = Runtime()
+    repo, events, finisher = Repo(), Events(), Finisher()
+    deployed = 3
+
+    async def deployment_gpus() -> int:
+        return deployed
+
+    runner = FineTuneRunner(repo=repo, runtime=runtime, events=events, finisher=finisher, owner="t",  # type: ignore[arg-type]
+                            config=TrainingConfig(python="/py", program="/p/finetune.py", gpu_capacity=4),
+                            tenant_code=code, other_gpus=deployment_gpus)
+    job = repo.add(params=HyperParams(proc_per_node=2))
+    await runner.tick()
+    assert runtime.started == [] and repo.rows[job.id].status == JobStatus.WAITING  # 3 + 2 > 4
+    deployed = 2
+    await runner.tick()
+    assert [s.name for s in runtime.started] == [f"aigc-ft-{job.id}"]
+
+
 async def test_container_runtimes_get_the_image_and_a_writable_storage_mount() -> None:
     runtime = Runtime("kubernetes")
     runner, repo, _, _ = make(runtime, image="engine:1", storage_dir="/data")

@@ -46,6 +46,12 @@ def _columns(values: dict[str, Any]) -> dict[str, Any]:
 
 
 class FineTuneRepo:
+    async def gpus_in_use(self) -> int:
+        """GPUs held by RUNNING training jobs (deployments count them against the same capacity)."""
+        rows = await m.FineTuningTrainJob.filter(train_status=JobStatus.RUNNING.value).values_list(
+            "proc_per_node", flat=True)
+        return sum(int(str(n)) for n in rows)
+
     async def create(self, **values: Any) -> FineTuneJob:
         return _job(await m.FineTuningTrainJob.create(**_columns(values)))
 

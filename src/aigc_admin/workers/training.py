@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aigc_admin
-from aigc_admin.adapters.db.repositories import TemplateRepo
+from aigc_admin.adapters.db.repositories import DeploymentRepo, TemplateRepo
 from aigc_admin.adapters.events import EventPublisher, FineTuneLogPublisher
 from aigc_admin.adapters.finetunes import FineTuneLookup, FineTuneRepo, ModelFinisher
 from aigc_admin.domain.deployments.service import DeployRequest
@@ -40,7 +40,8 @@ def training_runner(settings: Settings, redis_client: Any, deployments: Any) -> 
                               max_running=settings.finetune_max_running, gpu_capacity=settings.runtime_gpu_num,
                               image=settings.engine_image, volumes=engine_config(settings).volumes,
                               storage_dir=str(settings.storage_dir)),
-        owner=settings.redis_prefix, tenant_code=lookup.tenant_code, templates=TemplateRepo())
+        owner=settings.redis_prefix, tenant_code=lookup.tenant_code, templates=TemplateRepo(),
+        other_gpus=DeploymentRepo().gpus_in_use)
 
 
 async def run_training_scheduler(settings: Settings, redis_client: Any, deployments: Any, *,

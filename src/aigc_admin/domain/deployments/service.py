@@ -14,7 +14,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -115,8 +115,10 @@ class DeployRequest:
 
 class DeploymentService:
     def __init__(self, *, repo: DeploymentRepository, models: ModelService, jobs: JobEnqueuer,
-                 events: DeploymentEvents, runtime: Runtime, gpu_capacity: int) -> None:
+                 events: DeploymentEvents, runtime: Runtime, gpu_capacity: int,
+                 other_gpus: Callable[[], Awaitable[int]] | None = None) -> None:
         self.repo = repo
+        self.other_gpus = other_gpus  # GPUs held by others on the same capacity (training jobs)
         self.runtime = runtime
         self.models = models
         self.jobs = jobs
@@ -228,7 +230,7 @@ class DeploymentService:
     async def _check_capacity(self, extra_gpus: int) -> None:
         if extra_gpus <= 0:
             return
-        used = await self.repo.gpus_in_use()
+        used = await self.repo.gpus_in_use() + (await self.other_gpus() if self.other_gpus else 0)
         if used + extra_gpus > self.gpu_capacity:
             raise _error(DeploymentErrorCode.INSUFFICIENT_CAPACITY,
                          f"{extra_gpus} GPU(s) asked, {max(0, self.gpu_capacity - used)} of {self.gpu_capacity} free",

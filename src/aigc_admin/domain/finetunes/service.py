@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -328,8 +329,10 @@ def render_training(content: str, cfg: TrainingConfig, job: FineTuneJob) -> Rend
 class FineTuneRunner:
     def __init__(self, *, repo: FineTuneRepository, runtime: Runtime, events: LogEvents, finisher: Finisher,
                  config: TrainingConfig, owner: str, tenant_code: Any,
-                 templates: TrainingTemplates | None = None) -> None:
+                 templates: TrainingTemplates | None = None,
+                 other_gpus: Callable[[], Awaitable[int]] | None = None) -> None:
         self.templates = templates
+        self.other_gpus = other_gpus  # GPUs held by others on the same capacity (deployments)
         self.repo = repo
         self.runtime = runtime
         self.events = events
@@ -346,7 +349,8 @@ class FineTuneRunner:
             except Exception:
                 log.exception("following fine-tuning job %s failed", job.job_id)
         await self._stop_cancelled()
-        await self._start_waiting(len(running), sum(j.params.proc_per_node for j in running))
+        others = await self.other_gpus() if self.other_gpus is not None else 0
+        await self._start_waiting(len(running), sum(j.params.proc_per_node for j in running) + others)
 
     async def _start_waiting(self, running: int, gpus_in_use: int) -> None:
         waiting, _ = await self.repo.list(tenant_id=None, statuses=[JobStatus.WAITING], offset=0, limit=10_000)
