@@ -108,7 +108,7 @@ def build_services(settings: Settings, redis_client: Any, hub: EventHub, endpoin
     deployments = DeploymentService(
         repo=DeploymentRepo(), models=models, jobs=JobQueue(endpoint),
         events=DeploymentEventPublisher(publisher), runtime=runtime_for(settings),
-        gpu_capacity=settings.runtime_gpu_num)
+        gpu_capacity=settings.runtime_gpu_num, other_gpus=FineTuneRepo().gpus_in_use)
     return Services(
         settings=settings, accounts=accounts, tenants=TenantService(tenants=TenantRepo()),
         audit=AuditService(repo=AuditRepo(), publisher=AuditEventPublisher(publisher)),
