@@ -240,7 +240,7 @@ async def test_a_job_trains_for_real_in_a_container_to_success(engine: Engine, s
         assert mounts[str(storage.path)] == (str(storage.path), True)  # added by the runner
         assert mounts[str(PROGRAM.parent)] == (str(PROGRAM.parent), False)  # added by the runner on docker
         assert mounts[str(tiny_model_path())] == (str(tiny_model_path()), False)  # likewise
-        assert [d for d, (_, rw) in mounts.items() if rw] == sorted([str(storage.path), "/tmp"])
+        assert sorted(d for d, (_, rw) in mounts.items() if rw) == sorted([str(storage.path), "/tmp"])  # any order
 
         job, seen = await tick_until(s, job, lambda j: j.status not in (JobStatus.WAITING, JobStatus.RUNNING),
                                      engine=engine)
