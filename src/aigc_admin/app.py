@@ -118,6 +118,7 @@ def build_services(settings: Settings, redis_client: Any, hub: EventHub, endpoin
         files=FileService(repo=FileRepo(), storage=LocalFileStorage(settings.storage_dir),
                           limits=file_limits(settings), counter=token_counter(settings)),
         finetunes=FineTuneService(repo=FineTuneRepo(), lookup=FineTuneLookup(settings.storage_dir),
+                                  gpu_capacity=settings.runtime_gpu_num,
                                   storage_dir=str(settings.storage_dir), events=FineTuneLogPublisher(publisher)),
         tokens=tokens, lookups=Lookups(), events=hub)
 

@@ -201,7 +201,8 @@ def model_name(base: str, tenant_code: str, suffix: str) -> str:
 
 class FineTuneService:
     def __init__(self, *, repo: FineTuneRepository, lookup: Lookup, storage_dir: str,
-                 events: LogEvents | None = None) -> None:
+                 events: LogEvents | None = None, gpu_capacity: int | None = None) -> None:
+        self.gpu_capacity = gpu_capacity  # a job asking for more could never start (and would block the queue)
         self.events = events
         self.repo = repo
         self.lookup = lookup
@@ -220,6 +221,9 @@ class FineTuneService:
     async def create(self, *, tenant_id: int, base_model_id: int, file_id: str, params: HyperParams, suffix: str = "",
                      channel_id: int | None = None, auto_deploy: bool = False, operator: str = "") -> FineTuneJob:
         check_params(params)
+        if self.gpu_capacity is not None and params.proc_per_node > self.gpu_capacity:
+            raise DomainError(FineTuneErrorCode.INVALID, f"procPerNode: at most {self.gpu_capacity} GPU(s) "
+                              "(runtime.gpu.num); the job could never start", "procPerNode")
         if suffix and not re.match(r"^[A-Za-z0-9_-]{1,40}$", suffix):
             raise DomainError(FineTuneErrorCode.INVALID, "suffix: 1-40 letters, digits, '-' or '_'", "suffix")
         base, base_path = await self.lookup.base_model(base_model_id, tenant_id)
