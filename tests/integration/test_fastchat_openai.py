@@ -466,3 +466,80 @@ async def test_request_and_worker_errors(engine: Engine, workers: WorkerClient) 
     with pytest.raises(WorkerUnavailable):
         async for _ in workers.generate_stream(f"http://127.0.0.1:{free_port()}", params):
             pass
+
+
+# --- the gateway's replica retry against the real worker -----------------------------------------------------
+async def flaky_replica(real: str, seen: list[str]) -> tuple[asyncio.Server, str]:
+    """A replica that answers like ``real`` (it forwards) but breaks the connection of every generation
+    before sending a byte, as a worker does that dies when asked to generate."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            method, path, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
+            length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            body = await reader.readexactly(length)
+            seen.append(path)
+            if path.startswith("/worker_generate"):
+                writer.transport.abort()  # no status line, no byte
+                return
+            async with httpx.AsyncClient() as c:
+                r = await c.request(method, real + path, content=body,
+                                    headers={"content-type": "application/json"})
+            writer.write(b"HTTP/1.1 %d OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+                         b"connection: close\r\n\r\n" % (r.status_code, len(r.content)) + r.content)
+            await writer.drain()
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+async def test_the_gateway_tries_the_next_replica_when_one_fails_before_its_first_byte(
+        engine: Engine, workers: WorkerClient, redis_server: Any) -> None:
+    import redis.asyncio as aioredis
+
+    from aigc_admin.gateway.keys import ChannelSnapshot, KeyCache
+    from aigc_admin.gateway.limits import Limiter
+    from aigc_admin.gateway.router import Answer, Gateway, Stream, generate_for
+    from aigc_admin.gateway.routing import Route, RoutingTable
+    from aigc_admin.gateway.upstream import UpstreamClient
+    from aigc_admin.gateway.usage import UsageRecorder
+
+    seen: list[str] = []
+    server, flaky = await flaky_replica(engine.worker_url, seen)
+
+    async def routes() -> dict[str, Route]:
+        return {MODEL: Route(MODEL, "chat", True, workers=(flaky, engine.worker_url))}
+
+    async def no_key(_: str) -> None:
+        return None
+
+    table = RoutingTable(routes)
+    await table.refresh()
+    redis = aioredis.Redis.from_url(redis_server.url)
+    usage = UsageRecorder(60)
+    gw = Gateway(pepper="p", keys=KeyCache(no_key), limiter=Limiter(redis, prefix=f"t{uuid.uuid4().hex[:8]}"),
+                 usage=usage, routes=table, workers=workers, upstream=UpstreamClient())
+    channel = ChannelSnapshot(id=1, tenant_id=1, enabled=True, expires_at=None, allowed_models=frozenset({MODEL}),
+                              quota=None, rpm=None, tpm=None)
+    try:
+        for stream in (False, False, True, True):  # round robin: a retried request leaves the next on the other
+            answer = await generate_for(gw, channel, {**CHAT, "model": MODEL, "stream": stream}, "chat")
+            if stream:
+                assert isinstance(answer, Stream)
+                text = b"".join([event async for event in answer.events]).decode()
+                await answer.aclose()
+                assert "[DONE]" in text and '"error"' not in text and '"content"' in text, text
+            else:
+                assert isinstance(answer, Answer) and answer.status == 200
+                assert json.loads(answer.body)["choices"][0]["message"]["content"]
+        # the flaky replica broke a generation of each kind, and every request was answered all the same
+        assert seen.count("/worker_generate") >= 1 and seen.count("/worker_generate_stream") >= 1, seen
+        assert sum(a.requests for a in usage.pending.values()) == 4  # all four answered and counted
+    finally:
+        server.close()
+        await gw.limiter.aclose()
+        await redis.aclose()

@@ -420,11 +420,26 @@ async def _local(gw: Gateway, channel: ChannelSnapshot, route: Route, worker: st
         _settle(gw, channel, route.model, reserved, answer["usage"])
         return json_answer(answer)
 
-    pieces = fc.stream_pieces(gw.workers.generate_stream(worker, params))
+    async def opened(w: str) -> tuple[AsyncGenerator[fc.StreamPiece, None], fc.StreamPiece]:
+        """The stream of ``w`` with its first piece read: a worker that fails before its first byte is
+        still an HTTP error, or a reason to try the next replica (nothing was sent to the client yet)."""
+        pieces = fc.stream_pieces(gw.workers.generate_stream(w, params))
+        try:
+            return pieces, await anext(pieces)
+        except StopAsyncIteration:
+            return pieces, fc.StreamPiece("", "stop", {})
+        except BaseException:
+            await pieces.aclose()
+            raise
+
     try:
-        first = await anext(pieces)  # a worker that fails before its first byte is still an HTTP error
-    except StopAsyncIteration:
-        first = fc.StreamPiece("", "stop", {})
+        pieces, first = await opened(worker)
+    except fc.WorkerUnavailable:
+        others = [w for w in gw.routes.workers_in_order(route) if w != worker]
+        if not others:
+            raise
+        gw.routes.poke()
+        pieces, first = await _on_any_worker(gw, Route(route.model, route.model_type, True, tuple(others)), opened)
     request_id = fc.new_id("chatcmpl" if kind == "chat" else "cmpl")
     usage: dict[str, int] = {}
     settled = False
