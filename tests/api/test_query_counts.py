@@ -5,6 +5,7 @@ of statements of a request does not grow with the number of rows (no N+1).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 from collections.abc import Iterator
 
@@ -21,6 +22,12 @@ TENANTS_QUERY_BOUND = 5
 ME_QUERY_BOUND = 4
 
 
+# Set while a measured block runs: statements of the app's background tasks (the gateway's routing table is
+# rebuilt every 2 s) run in contexts made before it and are not counted; the request's own tasks
+# (dataloader batches) are created inside it and inherit the flag.
+_MEASURING: contextvars.ContextVar[bool] = contextvars.ContextVar("measuring_sql", default=False)
+
+
 class StatementLog(logging.Handler):
     """Collects what Tortoise's client logger reports: one record per SQL statement it executes."""
 
@@ -29,7 +36,8 @@ class StatementLog(logging.Handler):
         self.statements: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.statements.append(record.getMessage())
+        if _MEASURING.get():
+            self.statements.append(record.getMessage())
 
 
 @contextlib.contextmanager
@@ -39,9 +47,11 @@ def sql_statements() -> Iterator[list[str]]:
     previous = logger.level
     logger.setLevel(logging.DEBUG)
     logger.addHandler(handler)
+    token = _MEASURING.set(True)
     try:
         yield handler.statements
     finally:
+        _MEASURING.reset(token)
         logger.removeHandler(handler)
         logger.setLevel(previous)
 
