@@ -347,18 +347,20 @@ class Limiter:
 
     def _grant(self, channel_id: int, window: int, left_ms: int, limits: Limits6, requests: int, tokens: int) -> None:
         loop = asyncio.get_running_loop()
-        old = self._leases.pop(channel_id, None)
-        if old is not None:
-            self._asks[channel_id] = old.used
-            self._give_back(channel_id, old)
+        self._give_back(channel_id)
         # the window's end by Redis's clock, 50 ms early so that the lease never outlives it
         self._leases[channel_id] = _Lease(window, loop.time() + left_ms / 1000 - 0.05, limits[:3], requests,  # type: ignore[arg-type]
                                           tokens, last=loop.time())
         if self._sweeper is None:
             self._sweeper = loop.call_later(self._lease_idle, self._sweep)
 
-    def _give_back(self, channel_id: int, lease: _Lease) -> None:
-        """Return what a lease did not use (its requests count only in its own window)."""
+    def _give_back(self, channel_id: int) -> None:
+        """End the channel's lease, returning what it did not use (its requests count only in its own
+        window), and remember how much it served to size the next one."""
+        lease = self._leases.pop(channel_id, None)
+        if lease is None:
+            return
+        self._asks[channel_id] = lease.used
         if lease.requests or lease.tokens:
             self._batch(channel_id).settles.append((-lease.tokens, lease.window, -lease.requests, None))
             self._schedule_settle()
@@ -369,18 +371,9 @@ class Limiter:
         now = asyncio.get_running_loop().time()
         for channel_id, lease in list(self._leases.items()):
             if now - lease.last >= self._lease_idle or now >= lease.ends:
-                del self._leases[channel_id]
-                self._asks[channel_id] = lease.used
-                self._give_back(channel_id, lease)
+                self._give_back(channel_id)
         if self._leases:
             self._sweeper = asyncio.get_running_loop().call_later(self._lease_idle, self._sweep)
-
-    def drop_leases(self, channel_id: int | None = None) -> None:
-        """Give back the leases of a channel (its limits changed), or all."""
-        for cid in [channel_id] if channel_id is not None else list(self._leases):
-            lease = self._leases.pop(cid, None)  # type: ignore[arg-type]
-            if lease is not None:
-                self._give_back(cid, lease)  # type: ignore[arg-type]
 
     # --- the calls --------------------------------------------------------------------------------------
     async def admit(self, channel_id: int, rpm: int | None, tpm: int | None, quota: int | None,
@@ -394,10 +387,7 @@ class Limiter:
                 return decision
             # the lease cannot serve this one: give it back first (settlements run before admissions), so
             # that what this process holds never makes its own request fail
-            lease = self._leases.pop(channel_id, None)
-            if lease is not None:
-                self._asks[channel_id] = lease.used
-                self._give_back(channel_id, lease)
+            self._give_back(channel_id)
         return await self._enqueue_admit(channel_id, (*caps, int(estimated_tokens),
                                                       *self._ask(channel_id, int(estimated_tokens))))
 
@@ -441,7 +431,8 @@ class Limiter:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
-        self.drop_leases()
+        for channel_id in list(self._leases):
+            self._give_back(channel_id)
         if self._pending:
             self._send()
         while self._running:

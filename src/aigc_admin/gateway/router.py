@@ -381,6 +381,19 @@ async def generate_for(gw: Gateway, channel: ChannelSnapshot, body: dict[str, An
         raise
 
 
+def _once(fn: Callable[[], None]) -> Callable[[], None]:
+    """``fn`` run at most once: a stream's clean-up is called by its generator and by whoever closes it."""
+    done = False
+
+    def run() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            fn()
+
+    return run
+
+
 def _engine_error(e: fc.FastChatOpenAIError) -> ApiError:
     if isinstance(e, fc.WorkerUnavailable):
         return ApiError(503, "No healthy worker could serve this model; try again", "server_error",
@@ -442,13 +455,7 @@ async def _local(gw: Gateway, channel: ChannelSnapshot, route: Route, worker: st
         pieces, first = await _on_any_worker(gw, Route(route.model, route.model_type, True, tuple(others)), opened)
     request_id = fc.new_id("chatcmpl" if kind == "chat" else "cmpl")
     usage: dict[str, int] = {}
-    settled = False
-
-    def finish() -> None:
-        nonlocal settled
-        if not settled:
-            settled = True
-            _settle(gw, channel, route.model, reserved, usage)
+    finish = _once(lambda: _settle(gw, channel, route.model, reserved, usage))
 
     async def events() -> AsyncGenerator[bytes, None]:
         nonlocal usage
@@ -494,7 +501,7 @@ async def _upstream_json(gw: Gateway, route: Route, path: str, body: dict[str, A
                                       headers=_upstream_headers(route, "application/json"))
         raw = await r.read()
     except UpstreamUnavailable:
-        raise ApiError(503, "The model's upstream cannot be reached", "server_error", "upstream_unavailable") from None
+        raise _unreachable() from None
     if r.status >= 400:
         raise _upstream_failure(r.status, raw.decode(errors="replace"))
     try:
@@ -505,6 +512,10 @@ async def _upstream_json(gw: Gateway, route: Route, path: str, body: dict[str, A
         raise ApiError(502, "The model's upstream sent an answer that is not a JSON object", "upstream_error",
                        "upstream_error")
     return raw, answer
+
+
+def _unreachable() -> ApiError:
+    return ApiError(503, "The model's upstream cannot be reached", "server_error", "upstream_unavailable")
 
 
 def _upstream_failure(status: int, text: str) -> ApiError:
@@ -554,17 +565,15 @@ async def _upstream_stream(gw: Gateway, channel: ChannelSnapshot, route: Route, 
             text = (await response.read()).decode(errors="replace")
             raise _upstream_failure(response.status, text)
     except UpstreamUnavailable:
-        raise ApiError(503, "The model's upstream cannot be reached", "server_error", "upstream_unavailable") from None
+        raise _unreachable() from None
 
     usage: dict[str, Any] = {}
-    settled = False
 
-    def finish() -> None:
-        nonlocal settled
-        if not settled:
-            settled = True
-            response.release()
-            _settle(gw, channel, route.model, reserved, usage or _charged(reserved))
+    def release_and_settle() -> None:
+        response.release()
+        _settle(gw, channel, route.model, reserved, usage or _charged(reserved))
+
+    finish = _once(release_and_settle)
 
     async def passthrough() -> AsyncGenerator[bytes, None]:
         """The upstream's events as they arrive, bytes untouched except the usage-only chunk we added."""
