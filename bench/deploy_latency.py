@@ -54,7 +54,7 @@ from tests.support.live import (  # noqa: E402
 )
 from tests.support.redis_server import start_redis  # noqa: E402
 
-from aigc_admin.adapters.fastchat import FastChatController  # noqa: E402
+from aigc_admin.adapters.fastchat.controller import FastChatController  # noqa: E402
 from aigc_admin.adapters.queue import JobQueue  # noqa: E402
 from aigc_admin.adapters.redis_conn import RedisEndpoint  # noqa: E402
 

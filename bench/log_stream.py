@@ -110,7 +110,7 @@ def serve_wrapped(stats_path: str, argv: list[str]) -> None:
 
     atexit.register(dump)
     sys.argv = ["aigc-admin", *argv]
-    from aigc_admin.cli import main
+    from aigc_admin.cli.app import main
 
     main()
 
@@ -223,8 +223,8 @@ async def ingest_once(db_label: str, db_url: str, redis_url: str, storage: Path,
 
     from aigc_admin.adapters.db import close_db, init_db, migrate
     from aigc_admin.adapters.db import models as m
+    from aigc_admin.adapters.db.finetunes import FineTuneRepo, ModelFinisher
     from aigc_admin.adapters.events import EventPublisher, FineTuneLogPublisher
-    from aigc_admin.adapters.finetunes import FineTuneRepo, ModelFinisher
     from aigc_admin.domain.finetunes.service import FineTuneRunner, TrainingConfig
     from aigc_admin.settings import Settings
 

@@ -257,7 +257,7 @@ async def test_unexpected_exception_is_masked_with_a_trace_id(api: ApiHarness,
     async def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("secret detail")
 
-    services = api.app.state.runtime.services
+    services = api.services()
     monkeypatch.setattr(services.tenants, "list", boom)
     monkeypatch.setattr(services.tenants, "create", boom)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from aigc_admin.adapters.db import models as m
 from aigc_admin.adapters.runtime.docker import DockerRuntime
 from aigc_admin.domain.deployments.entities import ACTIVE_STATUSES, DeploymentStatus
-from aigc_admin.workers.wiring import deployment_runner
 from tests.support.api import ApiHarness, unique
 
 DEPLOY = ("mutation($i: DeployModelInput!) { deployModel(input: $i) { deployment { id status replicas "
@@ -82,8 +81,7 @@ async def test_a_dead_runtime_fails_the_deployment_with_a_reason(api: ApiHarness
     body = await api.ok(DEPLOY, {"i": {"modelId": model_id}}, token=token, tenant=tenant)
     dep_id = int(body["deployModel"]["deployment"]["id"])
     dead = DockerRuntime(base_url="unix:///nonexistent/docker.sock", owner="test")
-    async with deployment_runner(api.settings, api.app.state.runtime.redis, runtime=dead) as runner:
-        result = await runner.deploy(dep_id)
+    result = await api.services().deployment_runner_on(dead).deploy(dep_id)
     assert result.status == DeploymentStatus.FAILED and "runtime unavailable" in result.reason
     row = await m.ModelDeploy.get(id=dep_id)
     assert row.status == "FAILED" and row.runtime_handle == ""  # nothing half-started

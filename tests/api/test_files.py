@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from aigc_admin.adapters.db import models as m
-from aigc_admin.adapters.files import file_limits
+from aigc_admin.bootstrap import file_limits
 from aigc_admin.settings import load_settings
 from tests.support.api import ApiHarness, unique
 

@@ -26,7 +26,7 @@ from graphql import (
     is_required_input_field,
 )
 
-from aigc_admin.schema import build_schema
+from aigc_admin.resolvers.root import build_schema
 from tests.support.api import ApiHarness, unique
 from tests.support.live import LiveServer, expect_ack, first_error, live_server, subscribe, ws_session
 from tests.support.redis_server import RedisServer

@@ -23,10 +23,11 @@ from graphql.execution import Executor
 from websockets.asyncio.client import ClientConnection, connect
 
 from aigc_admin.adapters.db import models as m
-from aigc_admin.adapters.events import FineTuneLogPublisher, finetune_topic
+from aigc_admin.adapters.events import FineTuneLogPublisher
 from aigc_admin.adapters.net import free_port
+from aigc_admin.domain.events import finetune as finetune_topic
 from aigc_admin.domain.finetunes.service import JobStatus, LogLine
-from aigc_admin.resolvers import live
+from aigc_admin.web import graphql_ws as live
 from tests.support.api import ApiHarness
 from tests.support.redis_server import RedisServer
 

@@ -16,7 +16,7 @@ import pytest
 
 from aigc_admin.adapters.db.migration_tools import pending_changes
 from aigc_admin.adapters.net import free_port
-from aigc_admin.schema import export_sdl
+from aigc_admin.resolvers.root import export_sdl
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "aigc_admin.cli"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aigc_admin.adapters.fastchat import FastChatController
+from aigc_admin.adapters.fastchat.controller import FastChatController
 from tests.support.api import unique
 from tests.support.engine import tiny_model_path
 from tests.support.live import (

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from docker.client import DockerClient
 
-from aigc_admin.adapters.fastchat import FastChatController
+from aigc_admin.adapters.fastchat.controller import FastChatController
 from aigc_admin.adapters.net import free_port
 from aigc_admin.adapters.runtime.docker import DockerRuntime
 from aigc_admin.domain.deployments.templates import MODEL_WORKER, render

@@ -27,9 +27,9 @@ from docker.client import DockerClient
 
 import aigc_admin
 from aigc_admin.adapters.db import close_db, init_db, migrate
+from aigc_admin.adapters.db.finetunes import FineTuneRepo
 from aigc_admin.adapters.db.models import Tenant
-from aigc_admin.adapters.db.repositories import TemplateRepo
-from aigc_admin.adapters.finetunes import FineTuneRepo
+from aigc_admin.adapters.db.templates import TemplateRepo
 from aigc_admin.adapters.runtime.docker import DockerRuntime
 from aigc_admin.domain.finetunes.service import (
     FineTuneJob,

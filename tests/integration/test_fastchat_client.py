@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aigc_admin.adapters.fastchat import FastChatController, FastChatUnavailable
+from aigc_admin.adapters.fastchat.controller import FastChatController, FastChatUnavailable
 from aigc_admin.adapters.net import free_port
 from tests.support.engine import (
     log_tail,

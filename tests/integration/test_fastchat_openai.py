@@ -25,17 +25,16 @@ from typing import Any
 import httpx
 import pytest
 
-from aigc_admin.adapters.fastchat import FastChatController
-from aigc_admin.adapters.fastchat_openai import (
+from aigc_admin.adapters.fastchat.controller import FastChatController
+from aigc_admin.adapters.fastchat.conversation import SeparatorStyle, UnsupportedTemplate, build_prompt
+from aigc_admin.adapters.fastchat.errors import (
     ContextOverflow,
     ErrorCode,
     InvalidRequest,
-    SeparatorStyle,
-    UnsupportedTemplate,
-    WorkerClient,
     WorkerError,
     WorkerUnavailable,
-    build_prompt,
+)
+from aigc_admin.adapters.fastchat.openai_mapping import (
     chat_chunk,
     chat_completion,
     chat_params,
@@ -43,8 +42,8 @@ from aigc_admin.adapters.fastchat_openai import (
     completion_chunk,
     completion_params,
     embedding_response,
-    stream_pieces,
 )
+from aigc_admin.adapters.fastchat.worker_client import WorkerClient, stream_pieces
 from aigc_admin.adapters.net import free_port
 from tests.support.engine import (
     CONV_TEMPLATE,
@@ -501,6 +500,7 @@ async def test_the_gateway_tries_the_next_replica_when_one_fails_before_its_firs
         engine: Engine, workers: WorkerClient, redis_server: Any) -> None:
     import redis.asyncio as aioredis
 
+    from aigc_admin.adapters.db.channels import UsageStore
     from aigc_admin.gateway.keys import ChannelSnapshot, KeyCache
     from aigc_admin.gateway.limits import Limiter
     from aigc_admin.gateway.router import Answer, Gateway, Stream, generate_for
@@ -520,7 +520,7 @@ async def test_the_gateway_tries_the_next_replica_when_one_fails_before_its_firs
     table = RoutingTable(routes)
     await table.refresh()
     redis = aioredis.Redis.from_url(redis_server.url)
-    usage = UsageRecorder(60)
+    usage = UsageRecorder(60, UsageStore())
     gw = Gateway(pepper="p", keys=KeyCache(no_key), limiter=Limiter(redis, prefix=f"t{uuid.uuid4().hex[:8]}"),
                  usage=usage, routes=table, workers=workers, upstream=UpstreamClient())
     channel = ChannelSnapshot(id=1, tenant_id=1, enabled=True, expires_at=None, allowed_models=frozenset({MODEL}),

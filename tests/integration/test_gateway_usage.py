@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from aigc_admin.adapters.db import close_db, init_db, migrate
+from aigc_admin.adapters.db.channels import ChannelRepo, UsageStore
 from aigc_admin.adapters.db.models import ChannelUsage, ChatChannel, LLMModel, Tenant
-from aigc_admin.gateway.keys import hash_key, load_channel_snapshot, new_key
+from aigc_admin.gateway.keys import hash_key, new_key
 from aigc_admin.gateway.usage import UsageRecorder
 from aigc_admin.settings import load_settings
 
@@ -75,7 +76,7 @@ class Expected:
 
 async def test_thousand_records_sum_exactly(db: str) -> None:
     channels = [c.id for c in await make_channels(3)]
-    recorder = UsageRecorder(3600)
+    recorder = UsageRecorder(3600, UsageStore())
     expected = Expected()
     for i in range(1000):
         expected.record(recorder, channels[i % 3], MODELS[(i // 3) % 2], i % 97 + 1, i % 13)
@@ -97,7 +98,7 @@ async def test_thousand_records_sum_exactly(db: str) -> None:
 async def test_background_flush_and_aclose_flushes_the_remainder(db: str) -> None:
     channels = [c.id for c in await make_channels(2)]
     expected = Expected()
-    recorder = UsageRecorder(0.05)
+    recorder = UsageRecorder(0.05, UsageStore())
     recorder.start()
     expected.record(recorder, channels[0], "model-a", 10, 20)
     for _ in range(200):
@@ -108,7 +109,7 @@ async def test_background_flush_and_aclose_flushes_the_remainder(db: str) -> Non
     await recorder.aclose()
 
     # a long interval: only aclose writes these
-    async with UsageRecorder(3600) as late:
+    async with UsageRecorder(3600, UsageStore()) as late:
         for i in range(7):
             expected.record(late, channels[1], "model-b", i, 1)
     assert late.pending == {}
@@ -119,7 +120,8 @@ async def test_background_flush_and_aclose_flushes_the_remainder(db: str) -> Non
 async def test_failed_flush_keeps_the_aggregates_for_the_next(db: str, monkeypatch: pytest.MonkeyPatch,
                                                               caplog: pytest.LogCaptureFixture) -> None:
     channels = [c.id for c in await make_channels(3)]
-    recorder = UsageRecorder(3600)
+    store = UsageStore()
+    recorder = UsageRecorder(3600, store)
     expected = Expected()
     for i in range(100):
         expected.record(recorder, channels[i % 3], MODELS[i % 2], 3, 4)
@@ -146,7 +148,7 @@ async def test_failed_flush_keeps_the_aggregates_for_the_next(db: str, monkeypat
     assert await used_tokens(channels) == dict(expected.used)
 
     # the write fails half-way (usage rows written, used_tokens not yet): the one transaction rolls back
-    upsert = recorder._upsert
+    upsert = store._upsert
     half = iter([True])
 
     async def upsert_then_fail(conn: Any, dialect: str, rows: Any) -> None:
@@ -154,7 +156,7 @@ async def test_failed_flush_keeps_the_aggregates_for_the_next(db: str, monkeypat
         if next(half, False):
             raise RuntimeError("connection lost mid-transaction")
 
-    monkeypatch.setattr(recorder, "_upsert", upsert_then_fail)
+    monkeypatch.setattr(store, "_upsert", upsert_then_fail)
     for i in range(9):
         expected.record(recorder, channels[i % 3], "model-a", 2, 2)
     with pytest.raises(RuntimeError):
@@ -172,7 +174,7 @@ async def test_failed_flush_keeps_the_aggregates_for_the_next(db: str, monkeypat
 async def test_aclose_logs_what_it_could_not_write(db: str, monkeypatch: pytest.MonkeyPatch,
                                                    caplog: pytest.LogCaptureFixture) -> None:
     channels = [c.id for c in await make_channels(1)]
-    recorder = UsageRecorder(3600)
+    recorder = UsageRecorder(3600, UsageStore())
     recorder.record(channels[0], "model-a", 1, 2)
 
     async def down(batch: Any) -> int:
@@ -190,7 +192,7 @@ async def test_aclose_logs_what_it_could_not_write(db: str, monkeypatch: pytest.
 
 async def test_usage_of_a_deleted_channel_is_logged_and_dropped(db: str, caplog: pytest.LogCaptureFixture) -> None:
     kept, gone = await make_channels(2)
-    recorder = UsageRecorder(3600)
+    recorder = UsageRecorder(3600, UsageStore())
     recorder.record(kept.id, "model-a", 1, 1)
     recorder.record(gone.id, "model-a", 5, 5)
     await gone.delete()
@@ -205,7 +207,7 @@ async def test_aggregates_are_per_utc_day(db: str) -> None:
     channels = [c.id for c in await make_channels(1)]
     now = datetime(2026, 3, 1, 23, 59, 59, tzinfo=UTC)
     clock = [now]
-    recorder = UsageRecorder(3600, clock=lambda: clock[0])
+    recorder = UsageRecorder(3600, UsageStore(), clock=lambda: clock[0])
     recorder.record(channels[0], "model-a", 1, 1)
     clock[0] = now + timedelta(seconds=2)
     recorder.record(channels[0], "model-a", 2, 2)
@@ -223,10 +225,10 @@ async def test_load_channel_snapshot_reads_the_channel_and_its_models(db: str) -
     channel = await ChatChannel.create(name=f"c-{tag}", api_key_hash=hash_key(key, "pepper"), tenant=tenant,
                                        quota=1000, rpm_limit=5, tpm_limit=None, expires_at=expires)
     await channel.models.add(*models)
-    snap = await load_channel_snapshot(hash_key(key, "pepper"))
+    snap = await ChannelRepo().snapshot(hash_key(key, "pepper"))
     assert snap is not None
     assert (snap.id, snap.tenant_id, snap.enabled, snap.quota, snap.rpm, snap.tpm) == (
         channel.id, tenant.id, True, 1000, 5, None)
     assert snap.expires_at == expires
     assert snap.allowed_models == frozenset(m.model_name for m in models)
-    assert await load_channel_snapshot(hash_key(new_key(), "pepper")) is None
+    assert await ChannelRepo().snapshot(hash_key(new_key(), "pepper")) is None

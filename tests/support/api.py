@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from aigc_admin.app import create_app
 from aigc_admin.settings import Settings, load_settings
+from aigc_admin.web.app import create_app
 
 ADMIN_PASSWORD = "admin-pass-1234"
 USER_PASSWORD = "user-pass-1234"
@@ -52,7 +52,7 @@ class ApiHarness:
 
     def services(self) -> Any:
         """The app's domain services (for assertions that need more than GraphQL shows)."""
-        return self.app.state.runtime.services
+        return self.app.state.platform
 
     async def post(self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None,
                    tenant: object | None = None, headers: dict[str, str] | None = None) -> httpx.Response:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from aigc_admin.docs_gen import BEGIN, END, configuration_table, env_example, with_table
+from aigc_admin.cli.docs_gen import BEGIN, END, configuration_table, env_example, with_table
 
 ROOT = Path(__file__).resolve().parents[2]
 REGENERATE = ("regenerate with `aigc-admin generate docs`, or from the repository root: "
-              "python -c 'from aigc_admin.docs_gen import write_docs; write_docs()'")
+              "python -c 'from aigc_admin.cli.docs_gen import write_docs; write_docs()'")
 
 
 def _diff(have: str, want: str, name: str) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from aigc_admin.adapters.files import LocalFileStorage
+from aigc_admin.adapters.storage import LocalFileStorage
 from aigc_admin.domain.errors import DomainError
 from aigc_admin.domain.files.service import (
     FileLimits,

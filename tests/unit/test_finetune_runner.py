@@ -7,6 +7,7 @@ import dataclasses
 import json
 from typing import Any
 
+from aigc_admin.domain.capacity import GpuPool
 from aigc_admin.domain.finetunes.service import (
     FineTuneJob,
     FineTuneRunner,
@@ -53,6 +54,9 @@ class Repo:
 
     async def delete_logs(self, pk: int) -> None:
         self.logs = []
+
+    async def gpus_in_use(self) -> int:
+        return sum(j.params.proc_per_node for j in self.rows.values() if j.status == JobStatus.RUNNING)
 
     async def append_logs(self, pk: int, first_seq: int, lines: list[str]) -> None:
         self.logs += [LogLine(first_seq + i, line) for i, line in enumerate(lines)]
@@ -108,16 +112,24 @@ async def code(tenant_id: int) -> str:
     return "acme"
 
 
-def make(runtime: Runtime, **cfg: Any) -> tuple[FineTuneRunner, Repo, Events, Finisher]:
+def pool(gpus: int, repo: Repo) -> GpuPool:
+    """The GPU pool as the composition root registers training in it."""
+    p = GpuPool(gpus)
+    p.register("training", repo.gpus_in_use)
+    return p
+
+
+def make(runtime: Runtime, gpus: int = 0, **cfg: Any) -> tuple[FineTuneRunner, Repo, Events, Finisher]:
     repo, events, finisher = Repo(), Events(), Finisher()
     runner = FineTuneRunner(repo=repo, runtime=runtime, events=events, finisher=finisher, owner="t",  # type: ignore[arg-type]
-                            config=TrainingConfig(python="/py", program="/p/finetune.py", **cfg), tenant_code=code)
+                            config=TrainingConfig(python="/py", program="/p/finetune.py", **cfg), tenant_code=code,
+                            gpus=pool(gpus, repo))
     return runner, repo, events, finisher
 
 
 async def test_capacity_and_first_come_first_served() -> None:
     runtime = Runtime()
-    runner, repo, _, _ = make(runtime, max_running=2, gpu_capacity=4)
+    runner, repo, _, _ = make(runtime, gpus=4, max_running=2)
     a = repo.add()
     big = repo.add(params=HyperParams(proc_per_node=8))  # never fits: later jobs wait behind it
     c = repo.add()
@@ -136,9 +148,10 @@ async def test_gpus_held_by_deployments_count_against_the_same_capacity() -> Non
     async def deployment_gpus() -> int:
         return deployed
 
+    gpus = pool(4, repo)
+    gpus.register("deployments", deployment_gpus)
     runner = FineTuneRunner(repo=repo, runtime=runtime, events=events, finisher=finisher, owner="t",  # type: ignore[arg-type]
-                            config=TrainingConfig(python="/py", program="/p/finetune.py", gpu_capacity=4),
-                            tenant_code=code, other_gpus=deployment_gpus)
+                            config=TrainingConfig(python="/py", program="/p/finetune.py"), tenant_code=code, gpus=gpus)
     job = repo.add(params=HyperParams(proc_per_node=2))
     await runner.tick()
     assert runtime.started == [] and repo.rows[job.id].status == JobStatus.WAITING  # 3 + 2 > 4

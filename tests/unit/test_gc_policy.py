@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from aigc_admin.gc_policy import ConnectionHeap
+from aigc_admin.web.gc_policy import ConnectionHeap
 
 
 @pytest.fixture(autouse=True)

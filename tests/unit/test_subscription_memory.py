@@ -2,7 +2,7 @@
 
 graphql-core 3.3.x shares the subscription executor's ``_relevant_sub_fields`` memo with every
 per-event executor and fills it with entries no later event can hit (see
-``aigc_admin.resolvers.graphql_patches``). These tests drive a real strawberry schema through
+``aigc_admin.web.graphql_patches``). These tests drive a real strawberry schema through
 ``schema.subscribe`` and measure, while the subscription is still open:
 
 * the number of entries in the subscription executor's memo, and
@@ -27,7 +27,7 @@ import strawberry
 from graphql.execution import Executor
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from aigc_admin.resolvers import graphql_patches
+from aigc_admin.web import graphql_patches
 
 SMALL, LARGE = 200, 2_000
 # Retained growth allowed between SMALL and LARGE events (1,800 extra events) with the patch.

@@ -14,6 +14,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from aigc_admin.domain import events as topics
+
 log = logging.getLogger(__name__)
 SUBSCRIBER_BUFFER = 10_000
 
@@ -189,8 +191,6 @@ class _Topic:
 class AuditEventPublisher:
     """Publishes each written audit row on the 'audit' topic (feeds the auditLogAdded subscription)."""
 
-    TOPIC = "audit"
-
     def __init__(self, publisher: EventPublisher) -> None:
         self._pub = publisher
 
@@ -198,14 +198,10 @@ class AuditEventPublisher:
         data = dict(entry.__dict__)
         data["created_at"] = entry.created_at.isoformat() if entry.created_at else None
         try:
-            await self._pub.publish(self.TOPIC, data)
+            await self._pub.publish(topics.AUDIT, data)
         except (RedisConnectionError, RedisTimeoutError, OSError) as e:
             # the row is stored; only the live feed misses it
             log.warning("audit row %s stored but not published: %s", entry.id, e)
-
-
-def deployment_topics(tenant_id: int | None, deployment_id: int) -> list[str]:
-    return [f"deployment:{deployment_id}", f"deployments:tenant:{tenant_id if tenant_id is not None else 'none'}"]
 
 
 class DeploymentEventPublisher:
@@ -217,15 +213,11 @@ class DeploymentEventPublisher:
     async def deployment_changed(self, deployment: Any) -> None:
         data = {k: v for k, v in deployment.__dict__.items() if k not in ("runtime_handle",)}
         data["worker_addresses"] = list(deployment.worker_addresses)
-        for topic in deployment_topics(deployment.tenant_id, deployment.id):
+        for topic in (topics.deployment(deployment.id), topics.tenant_deployments(deployment.tenant_id)):
             try:
                 await self._pub.publish(topic, data)
             except (RedisConnectionError, RedisTimeoutError, OSError) as e:
                 log.warning("deployment %s changed but the event was not published: %s", deployment.id, e)
-
-
-def finetune_topic(job_pk: int) -> str:
-    return f"finetune:{job_pk}"
 
 
 class FineTuneLogPublisher:
@@ -237,7 +229,7 @@ class FineTuneLogPublisher:
     async def lines(self, job_pk: int, batch: list[Any], status: Any) -> None:
         payload = {"status": str(status), "lines": [{"seq": x.seq, "line": x.line} for x in batch]}
         try:
-            await self._pub.publish(finetune_topic(job_pk), payload)
+            await self._pub.publish(topics.finetune(job_pk), payload)
         except (RedisConnectionError, RedisTimeoutError, OSError) as e:
             # persisted already: a subscriber resumes from its cursor and reads them from the database
             log.warning("log lines of fine-tuning job %s stored but not published: %s", job_pk, e)

@@ -32,13 +32,13 @@ import string
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from aigc_admin.domain.channels.service import ChannelSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -74,53 +74,7 @@ def key_prefix(key: str) -> str:
     return key[:PREFIX_LENGTH]
 
 
-@dataclass(frozen=True, slots=True)
-class ChannelSnapshot:
-    """What the gateway needs to know about a channel, without touching the database."""
-
-    id: int
-    tenant_id: int
-    enabled: bool
-    expires_at: datetime | None
-    allowed_models: frozenset[str]
-    quota: int | None  # tokens; None = unlimited
-    rpm: int | None  # requests per minute; None = unlimited
-    tpm: int | None  # tokens per minute; None = unlimited
-
-    def expired(self, now: datetime | None = None) -> bool:
-        if self.expires_at is None:
-            return False
-        now = now or datetime.now(UTC)
-        expires = self.expires_at if self.expires_at.tzinfo else self.expires_at.replace(tzinfo=UTC)
-        return expires <= now
-
-    def usable(self, now: datetime | None = None) -> bool:
-        """Enabled and not expired (checked on every request: the cache may hold a key past its expiry)."""
-        return self.enabled and not self.expired(now)
-
-    def allows(self, model: str) -> bool:
-        """Whether the allow-list contains ``model`` (an empty allow-list allows nothing)."""
-        return model in self.allowed_models
-
-
 SnapshotLoader = Callable[[str], Awaitable[ChannelSnapshot | None]]
-
-
-async def load_channel_snapshot(key_hash: str) -> ChannelSnapshot | None:
-    """The default loader: the channel with this key hash and its allowed model names (two queries).
-
-    Needs Tortoise to be initialised; runs only on a cache miss.
-    """
-    from aigc_admin.adapters.db.models import ChatChannel
-
-    channel = await ChatChannel.filter(api_key_hash=key_hash).first()
-    if channel is None:
-        return None
-    names = await channel.models.all().values_list("model_name", flat=True)
-    return ChannelSnapshot(
-        id=channel.id, tenant_id=channel.tenant_id, enabled=channel.enabled, expires_at=channel.expires_at,
-        allowed_models=frozenset(str(n) for n in names), quota=channel.quota,
-        rpm=channel.rpm_limit, tpm=channel.tpm_limit)
 
 
 class _Flight:

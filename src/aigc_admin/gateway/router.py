@@ -23,7 +23,10 @@ from typing import Any
 
 import orjson
 
-from aigc_admin.adapters import fastchat_openai as fc
+from aigc_admin.adapters.fastchat import errors as fce
+from aigc_admin.adapters.fastchat import openai_mapping as fc
+from aigc_admin.adapters.fastchat.conversation import UnsupportedTemplate
+from aigc_admin.adapters.fastchat.worker_client import StreamPiece, WorkerClient, stream_pieces
 from aigc_admin.gateway.keys import ChannelSnapshot, KeyCache, hash_key, looks_like_key
 from aigc_admin.gateway.limits import Decision, Limiter
 from aigc_admin.gateway.routing import Route, RoutingTable
@@ -43,7 +46,7 @@ class Gateway:
     limiter: Limiter
     usage: UsageRecorder
     routes: RoutingTable
-    workers: fc.WorkerClient
+    workers: WorkerClient
     upstream: UpstreamClient
     _hashes: dict[str, str] = field(default_factory=dict)  # key → its HMAC (bounded; saves the HMAC per request)
 
@@ -58,24 +61,44 @@ class Gateway:
 
 @dataclass(slots=True)
 class Answer:
-    """A whole JSON response."""
+    """A whole JSON response; ``payload`` is the body parsed, when the gateway has it (for in-process callers)."""
 
     status: int
     body: bytes
     headers: Headers | None = None
+    payload: dict[str, Any] | None = None
 
 
-@dataclass(slots=True)
 class Stream:
-    """A server-sent-events response: ``events`` yields ready-made ``data: …\n\n`` bytes. Whoever
-    takes it must ``aclose()`` it, read or not: that settles the reservation and frees the upstream."""
+    """A streamed answer. ``events`` yields ready-made server-sent events (``data: …\n\n`` bytes, the /v1 wire
+    form); a local model's stream also offers ``pieces``, the structured text deltas the events are made of, for
+    in-process callers (take one or the other). Whoever takes a stream must ``aclose()`` it, read or not: that
+    settles the reservation and frees the worker or upstream."""
 
-    events: AsyncGenerator[bytes, None]
-    cleanup: Callable[[], None] | None = None  # idempotent; also run by the generator's own finally
+    __slots__ = ("_events", "_render", "_source", "cleanup")
+
+    def __init__(self, source: AsyncGenerator[Any, None], cleanup: Callable[[], None] | None = None,
+                 render: Callable[[AsyncGenerator[Any, None]], AsyncGenerator[bytes, None]] | None = None) -> None:
+        self._source = source  # SSE bytes as they came (upstream), or StreamPieces (local; rendered by ``render``)
+        self._render = render
+        self._events: AsyncGenerator[bytes, None] | None = None
+        self.cleanup = cleanup  # idempotent; also run by the source's own finally
+
+    @property
+    def events(self) -> AsyncGenerator[bytes, None]:
+        if self._events is None:
+            self._events = self._render(self._source) if self._render is not None else self._source
+        return self._events
+
+    @property
+    def pieces(self) -> AsyncGenerator[StreamPiece, None] | None:
+        return self._source if self._render is not None else None
 
     async def aclose(self) -> None:
         try:
-            await self.events.aclose()
+            if self._events is not None and self._events is not self._source:
+                await self._events.aclose()
+            await self._source.aclose()
         finally:
             if self.cleanup is not None:
                 self.cleanup()
@@ -152,6 +175,11 @@ def _body(raw: bytes) -> dict[str, Any]:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise ApiError(400, "The body is not valid JSON", "invalid_request_error", "invalid_json") from None
+    return check_request(body)
+
+
+def check_request(body: Any) -> dict[str, Any]:
+    """A request body the routes can take: a JSON object naming a model."""
     if not isinstance(body, dict):
         raise ApiError(400, "The body must be a JSON object", "invalid_request_error", "invalid_json")
     if not isinstance(body.get("model"), str) or not body["model"]:
@@ -263,9 +291,9 @@ async def embeddings(gw: Gateway, headers: Headers, raw: bytes) -> Answer | Stre
     except ApiError:
         _settle(gw, channel, route.model, reserved, {})
         raise
-    except fc.FastChatOpenAIError as e:
+    except fce.FastChatOpenAIError as e:
         _settle(gw, channel, route.model, reserved, {})
-        raise _engine_error(e) from None
+        raise engine_error(e) from None
     _settle(gw, channel, route.model, reserved, answer.get("usage") or {})
     return Answer(200, raw_answer)
 
@@ -360,7 +388,7 @@ async def generate_for(gw: Gateway, channel: ChannelSnapshot, body: dict[str, An
                 return await _upstream_stream(gw, channel, route, path, body, reserved, forward_usage=wanted)
             raw, answer = await _upstream_json(gw, route, path, body)
             _settle(gw, channel, route.model, reserved, answer.get("usage") or _charged(reserved))
-            return Answer(200, raw)
+            return Answer(200, raw, payload=answer)
         prepare = gw.workers.prepare_chat if kind == "chat" else gw.workers.prepare_completion
 
         async def params_on(worker: str) -> tuple[str, dict[str, Any]]:
@@ -371,10 +399,10 @@ async def generate_for(gw: Gateway, channel: ChannelSnapshot, body: dict[str, An
         reserved = await _admit(gw, channel, int(params["_prompt_tokens"]) + int(params["max_new_tokens"]))
         return await _local(gw, channel, route, worker, params, kind, stream, bool(
             (body.get("stream_options") or {}).get("include_usage")), reserved)
-    except fc.FastChatOpenAIError as e:
+    except fce.FastChatOpenAIError as e:
         if reserved is not None:
             _settle(gw, channel, route.model, reserved, {})
-        raise _engine_error(e) from None
+        raise engine_error(e) from None
     except BaseException:
         if reserved is not None:  # never keep a reservation of a request that was not served
             _settle(gw, channel, route.model, reserved, {})
@@ -394,11 +422,11 @@ def _once(fn: Callable[[], None]) -> Callable[[], None]:
     return run
 
 
-def _engine_error(e: fc.FastChatOpenAIError) -> ApiError:
-    if isinstance(e, fc.WorkerUnavailable):
+def engine_error(e: fce.FastChatOpenAIError) -> ApiError:
+    if isinstance(e, fce.WorkerUnavailable):
         return ApiError(503, "No healthy worker could serve this model; try again", "server_error",
                         "no_healthy_worker")
-    if isinstance(e, fc.InvalidRequest | fc.UnsupportedTemplate):
+    if isinstance(e, fce.InvalidRequest | UnsupportedTemplate):
         return ApiError(400, str(e.message if hasattr(e, "message") else e), "invalid_request_error",
                         "invalid_request")
     return ApiError(502, "The model worker failed to answer", "server_error", "worker_error")
@@ -411,10 +439,10 @@ async def _on_any_worker(gw: Gateway, route: Route, call: Any) -> Any:
     for worker in gw.routes.workers_in_order(route):
         try:
             return await call(worker)
-        except fc.WorkerUnavailable as e:
+        except fce.WorkerUnavailable as e:
             last = e
             gw.routes.poke()  # the health monitor will have news; refresh soon
-    raise last or fc.WorkerUnavailable(route.model, "no worker")
+    raise last or fce.WorkerUnavailable(route.model, "no worker")
 
 
 async def _local(gw: Gateway, channel: ChannelSnapshot, route: Route, worker: str, params: dict[str, Any],
@@ -422,7 +450,7 @@ async def _local(gw: Gateway, channel: ChannelSnapshot, route: Route, worker: st
     if not stream:
         try:
             result = await gw.workers.generate(worker, params)
-        except fc.WorkerUnavailable:
+        except fce.WorkerUnavailable:
             # it went away since the prompt was prepared (nothing was answered yet): the next replica
             others = [w for w in gw.routes.workers_in_order(route) if w != worker]
             if not others:
@@ -431,23 +459,23 @@ async def _local(gw: Gateway, channel: ChannelSnapshot, route: Route, worker: st
                                           lambda w: gw.workers.generate(w, params))
         answer = (fc.chat_completion if kind == "chat" else fc.completion)(route.model, result)
         _settle(gw, channel, route.model, reserved, answer["usage"])
-        return json_answer(answer)
+        return Answer(200, orjson.dumps(answer), payload=answer)
 
-    async def opened(w: str) -> tuple[AsyncGenerator[fc.StreamPiece, None], fc.StreamPiece]:
+    async def opened(w: str) -> tuple[AsyncGenerator[StreamPiece, None], StreamPiece]:
         """The stream of ``w`` with its first piece read: a worker that fails before its first byte is
         still an HTTP error, or a reason to try the next replica (nothing was sent to the client yet)."""
-        pieces = fc.stream_pieces(gw.workers.generate_stream(w, params))
+        pieces = stream_pieces(gw.workers.generate_stream(w, params))
         try:
             return pieces, await anext(pieces)
         except StopAsyncIteration:
-            return pieces, fc.StreamPiece("", "stop", {})
+            return pieces, StreamPiece("", "stop", {})
         except BaseException:
             await pieces.aclose()
             raise
 
     try:
         pieces, first = await opened(worker)
-    except fc.WorkerUnavailable:
+    except fce.WorkerUnavailable:
         others = [w for w in gw.routes.workers_in_order(route) if w != worker]
         if not others:
             raise
@@ -457,14 +485,25 @@ async def _local(gw: Gateway, channel: ChannelSnapshot, route: Route, worker: st
     usage: dict[str, int] = {}
     finish = _once(lambda: _settle(gw, channel, route.model, reserved, usage))
 
-    async def events() -> AsyncGenerator[bytes, None]:
+    async def deltas() -> AsyncGenerator[StreamPiece, None]:
+        """The worker's text deltas; the reservation is settled with the last usage when it ends."""
         nonlocal usage
+        try:
+            piece: StreamPiece | None = first
+            while piece is not None:
+                usage = piece.usage or usage
+                yield piece
+                piece = await anext(pieces, None)
+        finally:
+            await pieces.aclose()
+            finish()
+
+    async def events(source: AsyncGenerator[StreamPiece, None]) -> AsyncGenerator[bytes, None]:
+        """The deltas as OpenAI chunks, server-sent events."""
         try:
             if kind == "chat":
                 yield _sse(fc.chat_chunk(route.model, None, request_id, role="assistant"))
-            piece: fc.StreamPiece | None = first
-            while piece is not None:
-                usage = piece.usage or usage
+            async for piece in source:
                 if kind == "chat":
                     if piece.text:
                         yield _sse(fc.chat_chunk(route.model, piece.text, request_id))
@@ -472,19 +511,17 @@ async def _local(gw: Gateway, channel: ChannelSnapshot, route: Route, worker: st
                         yield _sse(fc.chat_chunk(route.model, None, request_id, piece.finish_reason))
                 else:
                     yield _sse(fc.completion_chunk(route.model, piece.text, request_id, piece.finish_reason))
-                piece = await anext(pieces, None)
             if include_usage:
                 yield _sse({"id": request_id, "object": "chat.completion.chunk" if kind == "chat"
                             else "text_completion", "model": route.model, "choices": [], "usage": usage})
-        except fc.FastChatOpenAIError as e:
-            failure = _engine_error(e)
+        except fce.FastChatOpenAIError as e:
+            failure = engine_error(e)
             yield _sse({"error": {"message": failure.message, "type": failure.type, "code": failure.code}})
         finally:
-            await pieces.aclose()
-            finish()
+            await source.aclose()
         yield _sse("[DONE]")
 
-    return Stream(events(), finish)
+    return Stream(deltas(), finish, events)
 
 
 def _upstream_headers(route: Route, accept: str) -> dict[str, str]:

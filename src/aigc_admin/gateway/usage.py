@@ -23,70 +23,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Protocol
 
-from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.expressions import F
-from tortoise.transactions import in_transaction
-
-from aigc_admin.adapters.db.models import ChatChannel
+from aigc_admin.domain.channels.service import UsageCounts, UsageKey
 
 log = logging.getLogger(__name__)
 
-UsageKey = tuple[int, str, date]  # (channel id, model name, UTC day)
-_COLUMNS = ("channel_id", "model_name", "day", "requests", "prompt_tokens", "completion_tokens")
-_COUNTERS = ("requests", "prompt_tokens", "completion_tokens")
+UsageAggregate = UsageCounts
 
 
-@dataclass(slots=True)
-class UsageAggregate:
-    requests: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    @property
-    def tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-    def add(self, other: UsageAggregate) -> None:
-        self.requests += other.requests
-        self.prompt_tokens += other.prompt_tokens
-        self.completion_tokens += other.completion_tokens
+class UsageStore(Protocol):
+    async def write(self, batch: dict[UsageKey, UsageCounts]) -> int:
+        """Write one flush's aggregates in one transaction; returns how many rows were written."""
+        ...
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _chunks(rows: list[tuple[Any, ...]], size: int) -> Iterable[list[tuple[Any, ...]]]:
-    for i in range(0, len(rows), size):
-        yield rows[i:i + size]
-
-
-def upsert_sql(dialect: str, n_rows: int) -> str:
-    """``INSERT … ON CONFLICT/DUPLICATE KEY UPDATE`` adding the counters of ``n_rows`` rows (6 params each)."""
-    if dialect == "mysql":
-        cols = ", ".join(f"`{c}`" for c in _COLUMNS)
-        values = ", ".join(["(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"] * n_rows)
-        update = ", ".join(f"`{c}` = `{c}` + VALUES(`{c}`)" for c in _COUNTERS)
-        return f"INSERT INTO `channel_usage` ({cols}) VALUES {values} ON DUPLICATE KEY UPDATE {update}"  # noqa: S608
-    cols = ", ".join(f'"{c}"' for c in _COLUMNS)
-    if dialect == "sqlite":
-        values = ", ".join(["(" + ", ".join(["?"] * len(_COLUMNS)) + ")"] * n_rows)
-    elif dialect == "postgres":
-        width = len(_COLUMNS)
-        values = ", ".join("(" + ", ".join(f"${r * width + i + 1}" for i in range(width)) + ")"
-                           for r in range(n_rows))
-    else:
-        raise NotImplementedError(f"usage upsert for dialect {dialect!r}")
-    update = ", ".join(f'"{c}" = "channel_usage"."{c}" + excluded."{c}"' for c in _COUNTERS)
-    # only constants and placeholders are interpolated: the values travel as parameters
-    return (f'INSERT INTO "channel_usage" ({cols}) VALUES {values} '  # noqa: S608
-            f'ON CONFLICT ("channel_id", "model_name", "day") DO UPDATE SET {update}')
 
 
 class UsageRecorder:
@@ -96,13 +52,12 @@ class UsageRecorder:
     gateway stopped serving: usage recorded after ``aclose`` waits for an explicit ``flush()``.
     """
 
-    def __init__(self, flush_interval: float, *, connection_name: str | None = None, batch_rows: int = 500,
+    def __init__(self, flush_interval: float, store: UsageStore, *,
                  clock: Callable[[], datetime] = _utc_now) -> None:
         if flush_interval <= 0:
             raise ValueError("flush_interval must be > 0 seconds")
         self._interval = flush_interval
-        self._connection_name = connection_name
-        self._batch_rows = max(1, batch_rows)
+        self._store = store
         self._clock = clock
         self._pending: dict[UsageKey, UsageAggregate] = {}
         self._lock = asyncio.Lock()
@@ -158,34 +113,7 @@ class UsageRecorder:
 
     async def _write(self, batch: dict[UsageKey, UsageAggregate]) -> int:
         """The database write of one flush: everything in one transaction."""
-        async with in_transaction(self._connection_name) as conn:
-            wanted = sorted({key[0] for key in batch})
-            existing = set(await ChatChannel.filter(id__in=wanted).using_db(conn).values_list("id", flat=True))
-            rows: list[tuple[Any, ...]] = []
-            totals: dict[int, int] = {}
-            dialect = conn.capabilities.dialect
-            for key in sorted(batch):  # one lock order for every process: no deadlock between gateways
-                channel_id, model, day = key
-                agg = batch[key]
-                if channel_id not in existing:
-                    log.warning("usage of deleted channel %s dropped: model=%s day=%s requests=%d prompt=%d "
-                                "completion=%d", channel_id, model, day, agg.requests, agg.prompt_tokens,
-                                agg.completion_tokens)
-                    continue
-                rows.append((channel_id, model, day if dialect == "postgres" else day.isoformat(),
-                             agg.requests, agg.prompt_tokens, agg.completion_tokens))
-                totals[channel_id] = totals.get(channel_id, 0) + agg.tokens
-            await self._upsert(conn, dialect, rows)
-            for channel_id in sorted(totals):
-                if totals[channel_id]:
-                    await ChatChannel.filter(id=channel_id).using_db(conn).update(
-                        used_tokens=F("used_tokens") + totals[channel_id])
-            return len(rows)
-
-    async def _upsert(self, conn: BaseDBAsyncClient, dialect: str, rows: list[tuple[Any, ...]]) -> None:
-        for chunk in _chunks(rows, self._batch_rows):
-            params = [value for row in chunk for value in row]
-            await conn.execute_query(upsert_sql(dialect, len(chunk)), params)
+        return await self._store.write(batch)
 
     # --- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:

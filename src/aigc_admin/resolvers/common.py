@@ -1,18 +1,21 @@
-"""Helpers shared by resolvers: paging, ids, mapping domain errors into payloads."""
+"""What every area's resolvers share: the context, the request's tenant, paging, ids, and typed mutation errors."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import functools
+import typing
+from collections.abc import Awaitable, Callable, Sequence
 from enum import Enum
 from typing import Any, TypeVar
 
 from strawberry.types import Info
 
-from aigc_admin.domain.errors import DomainError
+from aigc_admin.domain.errors import CommonErrorCode, DomainError
 from aigc_admin.resolvers.context import Context
-from aigc_admin.schema.types import Pagination
+from aigc_admin.schema.common import Page, Pagination
 
 P = TypeVar("P")
+T = TypeVar("T")
 MAX_PAGE = 100
 
 
@@ -31,14 +34,22 @@ def request_tenant(info: Info) -> int:
     return tenant_id
 
 
+def operator(info: Info) -> str:
+    """The signed-in caller's username (kept as the operator of what it changes)."""
+    principal = ctx(info).principal
+    return principal.username if principal else ""
+
+
 def page_args(p: Pagination | None) -> tuple[int, int]:
     p = p or Pagination()
     return max(0, p.offset), min(max(1, p.limit), MAX_PAGE)
 
 
-def parse_id(value: object, field: str = "id") -> int:
-    from aigc_admin.domain.errors import CommonErrorCode
+def page(items: Sequence[T], total: int, offset: int, limit: int) -> Page[T]:
+    return Page(items=list(items), total_count=total, offset=offset, limit=limit)
 
+
+def parse_id(value: object, field: str = "id") -> int:
     try:
         n = int(str(value))
     except ValueError:
@@ -48,20 +59,44 @@ def parse_id(value: object, field: str = "id") -> int:
     return n
 
 
-async def run_mutation(
-    info: Info,
-    payload: Callable[..., P],
-    error_type: Callable[..., Any],
-    code_enum: type[Enum],
-    action: Callable[[], Awaitable[dict[str, Any]]],
-) -> P:
-    """Run ``action``; expected failures become ``payload(errors=[...])`` and are noted for the audit log."""
-    try:
-        return payload(**await action())
-    except DomainError as e:
+# --- typed mutation errors ------------------------------------------------------------------------------------
+def typed_errors(resolver: Callable[..., Awaitable[P]]) -> Callable[..., Awaitable[P]]:
+    """Expected failures (``DomainError``) of a mutation become its payload's ``errors`` (Saleor's second error
+    channel), and are noted for the audit row. The payload type is the resolver's return annotation; its
+    ``errors`` list names the error type, whose ``code`` names the enum (a code it does not have: INVALID).
+    An error type may build its own list from the exception with a ``from_error`` classmethod."""
+
+    @functools.wraps(resolver)
+    async def wrapper(*args: Any, **kwargs: Any) -> P:
         try:
-            code = code_enum(e.code.value)
-        except ValueError:
-            code = code_enum("INVALID")
-        ctx(info).mutation_errors.append(f"{e.code.value}: {e.message}")
-        return payload(errors=[error_type(field=e.field, code=code, message=e.message)])
+            return await resolver(*args, **kwargs)
+        except DomainError as e:
+            info = kwargs.get("info") or next(a for a in args if isinstance(a, Info))
+            ctx(info).mutation_errors.append(f"{e.code.value}: {e.message}")
+            payload, error = _payload_types(resolver)
+            return payload(errors=errors_of(error, e))
+
+    return wrapper
+
+
+@functools.cache
+def _payload_types(resolver: Callable[..., Any]) -> tuple[Callable[..., Any], type]:
+    payload = typing.get_type_hints(resolver)["return"]
+    (error,) = typing.get_args(typing.get_type_hints(payload)["errors"])
+    return payload, error
+
+
+def errors_of(error: Any, e: DomainError) -> list[Any]:
+    """``e`` as a list of the GraphQL error type ``error``."""
+    custom = getattr(error, "from_error", None)
+    if custom is not None:
+        return list(custom(e))
+    return [error(field=e.field, code=code_of(error, e), message=e.message)]
+
+
+def code_of(error: Any, e: DomainError) -> Enum:
+    codes: type[Enum] = typing.get_type_hints(error)["code"]
+    try:
+        return codes(e.code.value)
+    except ValueError:
+        return codes("INVALID")

@@ -12,8 +12,6 @@ from graphql import OperationType as CoreOperationType
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from aigc_admin.domain.audit.service import AuditEntry
-
 log = logging.getLogger("aigc_admin.graphql")
 
 
@@ -73,18 +71,11 @@ class AuditMutations(SchemaExtension):
         errors += list(getattr(ctx, "mutation_errors", []))
         principal = getattr(ctx, "principal", None)
         login_input = args.get("login", {}).get("input", {}) if isinstance(args.get("login"), dict) else {}
-        operator = principal.username if principal else str(login_input.get("username", ""))
-        entry = AuditEntry(
-            trace_id=ctx.trace_id, operator=operator or "anonymous",
-            account_id=principal.account_id if principal else None, tenant_id=_tenant_of(ctx.tenant_id, args),
+        await ctx.services.audit.record_call(
+            principal=principal, operator=str(login_input.get("username", "")),
             operation=",".join(fields) or (ec.operation_name or "mutation"), variables=args,
-            duration_ms=int((time.perf_counter() - started) * 1000), success=not errors,
-            error="; ".join(errors)[:4000], remote_addr=ctx.remote_addr)
-        try:
-            await ctx.services.audit.record(entry)
-        except Exception:
-            # The mutation already happened; losing its audit row must be loud, never silent.
-            log.exception("could not write the audit row of %s (trace %s)", entry.operation, entry.trace_id)
+            duration_ms=int((time.perf_counter() - started) * 1000), error="; ".join(errors),
+            trace_id=ctx.trace_id, tenant_id=_tenant_of(ctx.tenant_id, args), remote_addr=ctx.remote_addr)
 
 
 def _root_fields(ec: Any) -> list[str]:

@@ -9,30 +9,26 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from aigc_admin.domain import events as topics
 from aigc_admin.domain.errors import DomainError
-from aigc_admin.domain.finetunes.service import FINISHED, FineTuneErrorCode, HyperParams, JobStatus
+from aigc_admin.domain.finetunes.service import FINISHED, HyperParams, JobStatus
 from aigc_admin.resolvers import live
 from aigc_admin.resolvers import permissions as perm
-from aigc_admin.resolvers.common import ctx, page_args, parse_id, request_tenant, run_mutation
+from aigc_admin.resolvers.common import ctx, operator, page, page_args, parse_id, request_tenant, typed_errors
 from aigc_admin.schema import finetunes as f
-from aigc_admin.schema import types as t
-
-
-def _payload(info: Info, action: Any) -> Any:
-    return run_mutation(info, f.FineTuneJobPayload, f.FineTuneError, FineTuneErrorCode, action)
+from aigc_admin.schema.common import Page, Pagination
 
 
 @strawberry.type
 class FineTuneQueries:
     @strawberry.field(permission_classes=perm.TENANT_MEMBER, description="The tenant's fine-tuning jobs, newest first.")
     async def fine_tuning_jobs(self, info: Info, status: list[f.FineTuneStatus] | None = None,  # type: ignore[valid-type]
-                               pagination: t.Pagination | None = None) -> t.Page[f.FineTuneJob]:
+                               pagination: Pagination | None = None) -> Page[f.FineTuneJob]:
         offset, limit = page_args(pagination)
         rows, total = await ctx(info).services.finetunes.list(
             tenant_id=request_tenant(info), statuses=[JobStatus(s) for s in status] if status else None,
             offset=offset, limit=limit)
-        return t.Page(items=[f.FineTuneJob.from_domain(j) for j in rows], total_count=total, offset=offset,
-                      limit=limit)
+        return page([f.FineTuneJob.from_domain(j) for j in rows], total, offset, limit)
 
     @strawberry.field(permission_classes=perm.TENANT_MEMBER)
     async def fine_tuning_job(self, info: Info, id: strawberry.ID) -> f.FineTuneJob | None:
@@ -74,44 +70,38 @@ class FineTuneQueries:
 class FineTuneMutations:
     @strawberry.mutation(permission_classes=perm.TENANT_MAINTAINER,
                          description="Request a fine-tune: WAITING until the training scheduler starts it.")
+    @typed_errors
     async def create_fine_tuning_job(self, info: Info, input: f.CreateFineTuneJobInput) -> f.FineTuneJobPayload:
-        async def action() -> dict[str, Any]:
-            c = ctx(info)
-            params = HyperParams(
-                epochs=input.epochs, train_batch_size=input.train_batch_size, eval_batch_size=input.eval_batch_size,
-                accumulation_steps=input.accumulation_steps, learning_rate=input.learning_rate,
-                weight_decay=input.weight_decay, warmup_ratio=input.warmup_ratio,
-                model_max_length=input.model_max_length, eval_steps=input.eval_steps, save_steps=input.save_steps,
-                save_total_limit=input.save_total_limit, logging_steps=input.logging_steps, lora=input.lora,
-                proc_per_node=input.proc_per_node)
-            job = await c.services.finetunes.create(
-                tenant_id=request_tenant(info), base_model_id=parse_id(input.base_model_id, "baseModelId"),
-                file_id=input.file_id, params=params, suffix=input.suffix,
-                channel_id=parse_id(input.channel_id, "channelId") if input.channel_id else None,
-                auto_deploy=input.auto_deploy, operator=c.principal.username if c.principal else "")
-            return {"job": f.FineTuneJob.from_domain(job)}
-        return await _payload(info, action)
+        params = HyperParams(
+            epochs=input.epochs, train_batch_size=input.train_batch_size, eval_batch_size=input.eval_batch_size,
+            accumulation_steps=input.accumulation_steps, learning_rate=input.learning_rate,
+            weight_decay=input.weight_decay, warmup_ratio=input.warmup_ratio, model_max_length=input.model_max_length,
+            eval_steps=input.eval_steps, save_steps=input.save_steps, save_total_limit=input.save_total_limit,
+            logging_steps=input.logging_steps, lora=input.lora, proc_per_node=input.proc_per_node)
+        job = await ctx(info).services.finetunes.create(
+            tenant_id=request_tenant(info), base_model_id=parse_id(input.base_model_id, "baseModelId"),
+            file_id=input.file_id, params=params, suffix=input.suffix,
+            channel_id=parse_id(input.channel_id, "channelId") if input.channel_id else None,
+            auto_deploy=input.auto_deploy, operator=operator(info))
+        return f.FineTuneJobPayload(job=f.FineTuneJob.from_domain(job))
 
     @strawberry.mutation(permission_classes=perm.TENANT_MAINTAINER, description="Cancel a waiting or running job.")
+    @typed_errors
     async def cancel_fine_tuning_job(self, info: Info, id: strawberry.ID) -> f.FineTuneJobPayload:
-        async def action() -> dict[str, Any]:
-            job = await ctx(info).services.finetunes.cancel(parse_id(id), tenant_id=request_tenant(info))
-            return {"job": f.FineTuneJob.from_domain(job)}
-        return await _payload(info, action)
+        job = await ctx(info).services.finetunes.cancel(parse_id(id), tenant_id=request_tenant(info))
+        return f.FineTuneJobPayload(job=f.FineTuneJob.from_domain(job))
 
     @strawberry.mutation(permission_classes=perm.TENANT_MAINTAINER, description="Run a failed or cancelled job again.")
+    @typed_errors
     async def retry_fine_tuning_job(self, info: Info, id: strawberry.ID) -> f.FineTuneJobPayload:
-        async def action() -> dict[str, Any]:
-            job = await ctx(info).services.finetunes.retry(parse_id(id), tenant_id=request_tenant(info))
-            return {"job": f.FineTuneJob.from_domain(job)}
-        return await _payload(info, action)
+        job = await ctx(info).services.finetunes.retry(parse_id(id), tenant_id=request_tenant(info))
+        return f.FineTuneJobPayload(job=f.FineTuneJob.from_domain(job))
 
     @strawberry.mutation(permission_classes=perm.TENANT_MAINTAINER, description="Delete a finished job.")
+    @typed_errors
     async def delete_fine_tuning_job(self, info: Info, id: strawberry.ID) -> f.FineTuneJobPayload:
-        async def action() -> dict[str, Any]:
-            await ctx(info).services.finetunes.delete(parse_id(id), tenant_id=request_tenant(info))
-            return {}
-        return await _payload(info, action)
+        await ctx(info).services.finetunes.delete(parse_id(id), tenant_id=request_tenant(info))
+        return f.FineTuneJobPayload()
 
 
 @strawberry.type
@@ -155,7 +145,7 @@ async def _log_stream(services: Any, job: Any, tenant: int | None, cursor: int) 
     """Stored lines after ``cursor``, ``_LIVE``, then live batches until the job has finished."""
     finetunes = services.finetunes
     # subscribe first, then replay: a line published meanwhile is either replayed or seen live
-    async with services.events.subscribe(f"finetune:{job.id}") as events:
+    async with services.events.subscribe(topics.finetune(job.id)) as events:
         while True:
             stored = await finetunes.logs(job.id, tenant_id=tenant, after=cursor, limit=5000)
             if not stored:

@@ -8,6 +8,7 @@ import strawberry
 
 from aigc_admin.domain.datasets import formats as fmt
 from aigc_admin.domain.datasets import service as ds
+from aigc_admin.domain.errors import DomainError
 
 DatasetFormat = strawberry.enum(fmt.DatasetFormat, description="A JSONL record shape: OpenAI messages, alpaca or "
                                                                 "sharegpt.")
@@ -73,6 +74,22 @@ class DatasetError:
     code: DatasetErrorCode  # type: ignore[valid-type]
     message: str
     line: int | None = None
+
+    @classmethod
+    def from_error(cls, e: DomainError) -> list[DatasetError]:
+        """An import's bad lines, one error each (and how many more there were); any other failure as itself."""
+        if isinstance(e, ds.ImportFailed):
+            errors = [cls(field="fileId", code=ds.DatasetErrorCode.INVALID, message=x.message, line=x.line)
+                      for x in e.errors]
+            if e.more:
+                errors.append(cls(field="fileId", code=ds.DatasetErrorCode.INVALID,
+                                  message=f"{e.more} more bad lines not listed"))
+            return errors
+        try:
+            code = ds.DatasetErrorCode(e.code.value)
+        except ValueError:
+            code = ds.DatasetErrorCode.INVALID
+        return [cls(field=e.field, code=code, message=e.message)]
 
 
 @strawberry.type

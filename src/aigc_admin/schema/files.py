@@ -6,6 +6,7 @@ from datetime import datetime
 
 import strawberry
 
+from aigc_admin.domain.errors import DomainError
 from aigc_admin.domain.files import service as fs
 
 Purpose = strawberry.enum(fs.Purpose, description="What a file is for; the fine-tuning purposes are validated as "
@@ -49,6 +50,17 @@ class FileError:
     code: FileErrorCode  # type: ignore[valid-type]
     message: str
     lines: list[LineError] = strawberry.field(default_factory=list)
+
+    @classmethod
+    def from_error(cls, e: DomainError) -> list[FileError]:
+        """INVALID_JSONL with its line errors; any other failure with its own code."""
+        try:
+            code = fs.FileErrorCode(e.code.value)
+        except ValueError:
+            code = fs.FileErrorCode.INVALID
+        lines = [LineError(line=x.line, message=x.message) for x in e.lines] \
+            if isinstance(e, fs.FileValidationError) else []
+        return [cls(field=e.field, code=code, message=e.message, lines=lines)]
 
 
 @strawberry.type

@@ -1,8 +1,9 @@
 """The function RQ executes for every platform job, and the context handed to each task.
 
 ``JobQueue.enqueue("pkg.module:func", job_id=..., **kwargs)`` makes a worker call
-``run("pkg.module:func", **kwargs)``, which loads settings from the environment, opens Tortoise in
-a fresh event loop, awaits ``func(ctx, **kwargs)`` and closes everything again.
+``run("pkg.module:func", **kwargs)``, which loads settings from the environment, opens the platform
+(bootstrap: Tortoise, Redis, the services) in a fresh event loop, awaits ``func(ctx, **kwargs)`` and closes
+everything again.
 """
 
 from __future__ import annotations
@@ -12,15 +13,14 @@ import importlib
 import inspect
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio as aioredis
 from rq import get_current_job
 
-from aigc_admin.adapters.db import close_db, init_db
 from aigc_admin.adapters.queue import META_ID
 from aigc_admin.adapters.redis_conn import RedisEndpoint
+from aigc_admin.bootstrap import Platform, open_platform
 from aigc_admin.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -28,23 +28,14 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class JobContext:
-    """What a task gets: settings, the Redis endpoint (``aredis()`` for a shared async client), its id."""
+    """What a task gets: the platform (every service, built on first use) and its job id."""
 
-    settings: Settings
-    redis: RedisEndpoint
+    platform: Platform
     job_id: str | None = None
-    _aredis: aioredis.Redis | None = field(default=None, repr=False)
 
-    def aredis(self) -> aioredis.Redis:
-        if self._aredis is None:
-            self._aredis = self.redis.async_client()
-        return self._aredis
-
-    async def aclose(self) -> None:
-        if self._aredis is not None:
-            await self._aredis.aclose()
-            self._aredis = None
-        self.redis.close()
+    @property
+    def settings(self) -> Settings:
+        return self.platform.settings
 
 
 def open_endpoint(settings: Settings, *, allow_embedded: bool = False) -> RedisEndpoint:
@@ -71,21 +62,17 @@ def import_function(func_path: str) -> Callable[..., Any]:
 
 async def execute(settings: Settings, func_path: str, kwargs: dict[str, Any], *, job_id: str | None = None,
                   allow_embedded: bool = False) -> Any:
-    """Open the database and Redis, await ``func(ctx, **kwargs)``, close both whatever happens."""
+    """Open the platform (database, Redis), await ``func(ctx, **kwargs)``, close it whatever happens."""
     fn = import_function(func_path)
-    ctx = JobContext(settings=settings, redis=open_endpoint(settings, allow_embedded=allow_embedded),
-                     job_id=job_id)
+    endpoint = open_endpoint(settings, allow_embedded=allow_embedded)
     try:
-        await init_db(settings)
-        result = fn(ctx, **kwargs)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
+        async with open_platform(settings, endpoint=endpoint) as platform:
+            result = fn(JobContext(platform, job_id), **kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
     finally:
-        try:
-            await close_db()
-        finally:
-            await ctx.aclose()
+        endpoint.close()
 
 
 def run(func_path: str, /, **kwargs: Any) -> Any:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import builtins
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
+
+from aigc_admin.domain.roles import Principal
+
+log = logging.getLogger(__name__)
 
 MASK = "***"
 SECRET_KEY_RE = re.compile(r"pass(word)?|secret|token|api_?key|credential|authorization|^key$", re.IGNORECASE)
@@ -73,6 +78,21 @@ class AuditService:
         if self.publisher is not None:
             await self.publisher.audit_added(saved)
         return saved
+
+    async def record_call(self, *, principal: Principal | None, operation: str, variables: dict[str, Any],
+                          duration_ms: int, error: str, trace_id: str, tenant_id: int | None, remote_addr: str,
+                          operator: str = "") -> None:
+        """The audit row of one operation (a mutation, an upload): who, where, what, how long, the outcome.
+        Never raises: the operation already happened, and losing its row is logged loudly instead."""
+        entry = AuditEntry(
+            trace_id=trace_id, operator=(principal.username if principal else operator) or "anonymous",
+            account_id=principal.account_id if principal else None, tenant_id=tenant_id, operation=operation,
+            variables=variables, duration_ms=duration_ms, success=not error, error=error[:4000],
+            remote_addr=remote_addr)
+        try:
+            await self.record(entry)
+        except Exception:
+            log.exception("could not write the audit row of %s (trace %s)", operation, trace_id)
 
     async def list(self, flt: AuditFilter, *, offset: int, limit: int) -> tuple[builtins.list[AuditEntry], int]:
         return await self.repo.list(flt, offset=offset, limit=limit)

@@ -70,6 +70,56 @@ class UsageRow:
     completion_tokens: int
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelSnapshot:
+    """What the gateway needs to know about a channel to admit a request, kept in memory by every process."""
+
+    id: int
+    tenant_id: int
+    enabled: bool
+    expires_at: datetime | None
+    allowed_models: frozenset[str]
+    quota: int | None  # tokens; None = unlimited
+    rpm: int | None  # requests per minute; None = unlimited
+    tpm: int | None  # tokens per minute; None = unlimited
+
+    def expired(self, now: datetime | None = None) -> bool:
+        if self.expires_at is None:
+            return False
+        now = now or datetime.now(UTC)
+        expires = self.expires_at if self.expires_at.tzinfo else self.expires_at.replace(tzinfo=UTC)
+        return expires <= now
+
+    def usable(self, now: datetime | None = None) -> bool:
+        """Enabled and not expired (checked on every request: the cache may hold a key past its expiry)."""
+        return self.enabled and not self.expired(now)
+
+    def allows(self, model: str) -> bool:
+        """Whether the allow-list contains ``model`` (an empty allow-list allows nothing)."""
+        return model in self.allowed_models
+
+
+UsageKey = tuple[int, str, date]  # (channel id, model name, UTC day)
+
+
+@dataclass(slots=True)
+class UsageCounts:
+    """Requests and tokens of one (channel, model, day), as the gateway aggregates them before writing."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def add(self, other: UsageCounts) -> None:
+        self.requests += other.requests
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+
+
 class ChannelRepository(Protocol):
     async def get(self, channel_id: int) -> Channel | None: ...
     async def create(self, *, tenant_id: int, name: str, key_hash: str, key_prefix: str, operator: str,

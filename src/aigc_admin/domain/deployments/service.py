@@ -14,12 +14,13 @@ import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
+from aigc_admin.domain.capacity import GpuPool
 from aigc_admin.domain.deployments.entities import (
     ACTIVE_STATUSES,
     Deployment,
@@ -115,15 +116,13 @@ class DeployRequest:
 
 class DeploymentService:
     def __init__(self, *, repo: DeploymentRepository, models: ModelService, jobs: JobEnqueuer,
-                 events: DeploymentEvents, runtime: Runtime, gpu_capacity: int,
-                 other_gpus: Callable[[], Awaitable[int]] | None = None) -> None:
+                 events: DeploymentEvents, runtime: Runtime, gpus: GpuPool) -> None:
         self.repo = repo
-        self.other_gpus = other_gpus  # GPUs held by others on the same capacity (training jobs)
+        self.gpus = gpus  # shared with every other GPU consumer (training jobs, ...)
         self.runtime = runtime
         self.models = models
         self.jobs = jobs
         self.events = events
-        self.gpu_capacity = gpu_capacity
 
     async def get(self, deployment_id: int, *, tenant_id: int | None = None) -> Deployment:
         d = await self.repo.get(deployment_id)
@@ -230,11 +229,10 @@ class DeploymentService:
     async def _check_capacity(self, extra_gpus: int) -> None:
         if extra_gpus <= 0:
             return
-        used = await self.repo.gpus_in_use() + (await self.other_gpus() if self.other_gpus else 0)
-        if used + extra_gpus > self.gpu_capacity:
+        used, total = await self.gpus.in_use(), self.gpus.total
+        if used + extra_gpus > total:
             raise _error(DeploymentErrorCode.INSUFFICIENT_CAPACITY,
-                         f"{extra_gpus} GPU(s) asked, {max(0, self.gpu_capacity - used)} of {self.gpu_capacity} free",
-                         "gpusPerReplica")
+                         f"{extra_gpus} GPU(s) asked, {max(0, total - used)} of {total} free", "gpusPerReplica")
 
 
 # --- worker side -----------------------------------------------------------------------------

@@ -13,12 +13,12 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from aigc_admin.domain.capacity import GpuPool
 from aigc_admin.domain.deployments.templates import TRAIN_VARIABLES, Rendered, render
 from aigc_admin.domain.errors import DomainError, NotFound
 from aigc_admin.domain.runtime import (
@@ -153,6 +153,7 @@ class Progress:
 
 
 class FineTuneRepository(Protocol):
+    async def gpus_in_use(self) -> int: ...
     async def create(self, **values: Any) -> FineTuneJob: ...
     async def get(self, pk: int) -> FineTuneJob | None: ...
     async def update(self, pk: int, **changes: Any) -> FineTuneJob: ...
@@ -201,8 +202,8 @@ def model_name(base: str, tenant_code: str, suffix: str) -> str:
 
 class FineTuneService:
     def __init__(self, *, repo: FineTuneRepository, lookup: Lookup, storage_dir: str,
-                 events: LogEvents | None = None, gpu_capacity: int | None = None) -> None:
-        self.gpu_capacity = gpu_capacity  # a job asking for more could never start (and would block the queue)
+                 events: LogEvents | None = None, gpus: GpuPool | None = None) -> None:
+        self.gpus = gpus  # a job asking for more than the pool has could never start (and would block the queue)
         self.events = events
         self.repo = repo
         self.lookup = lookup
@@ -221,8 +222,8 @@ class FineTuneService:
     async def create(self, *, tenant_id: int, base_model_id: int, file_id: str, params: HyperParams, suffix: str = "",
                      channel_id: int | None = None, auto_deploy: bool = False, operator: str = "") -> FineTuneJob:
         check_params(params)
-        if self.gpu_capacity is not None and params.proc_per_node > self.gpu_capacity:
-            raise DomainError(FineTuneErrorCode.INVALID, f"procPerNode: at most {self.gpu_capacity} GPU(s) "
+        if self.gpus is not None and params.proc_per_node > self.gpus.total:
+            raise DomainError(FineTuneErrorCode.INVALID, f"procPerNode: at most {self.gpus.total} GPU(s) "
                               "(runtime.gpu.num); the job could never start", "procPerNode")
         if suffix and not re.match(r"^[A-Za-z0-9_-]{1,40}$", suffix):
             raise DomainError(FineTuneErrorCode.INVALID, "suffix: 1-40 letters, digits, '-' or '_'", "suffix")
@@ -291,7 +292,6 @@ class TrainingConfig:
     python: str  # the engine environment's interpreter
     program: str  # path of engine/finetune.py
     max_running: int = 1
-    gpu_capacity: int = 0
     image: str = ""  # docker/kubernetes: an image with the engine environment
     volumes: tuple[VolumeMount, ...] = ()  # docker/kubernetes: the engine, the program, the base models
     storage_dir: str = ""  # mounted read-write (data file in, weights out) outside the local runtime
@@ -333,10 +333,10 @@ def render_training(content: str, cfg: TrainingConfig, job: FineTuneJob) -> Rend
 class FineTuneRunner:
     def __init__(self, *, repo: FineTuneRepository, runtime: Runtime, events: LogEvents, finisher: Finisher,
                  config: TrainingConfig, owner: str, tenant_code: Any,
-                 templates: TrainingTemplates | None = None,
-                 other_gpus: Callable[[], Awaitable[int]] | None = None) -> None:
+                 templates: TrainingTemplates | None = None, gpus: GpuPool | None = None) -> None:
         self.templates = templates
-        self.other_gpus = other_gpus  # GPUs held by others on the same capacity (deployments)
+        # shared with every GPU consumer; training's own running jobs are registered in it too
+        self.gpus = gpus or GpuPool(0)
         self.repo = repo
         self.runtime = runtime
         self.events = events
@@ -353,15 +353,14 @@ class FineTuneRunner:
             except Exception:
                 log.exception("following fine-tuning job %s failed", job.job_id)
         await self._stop_cancelled()
-        others = await self.other_gpus() if self.other_gpus is not None else 0
-        await self._start_waiting(len(running), sum(j.params.proc_per_node for j in running) + others)
+        await self._start_waiting(len(running), await self.gpus.in_use())
 
     async def _start_waiting(self, running: int, gpus_in_use: int) -> None:
         waiting, _ = await self.repo.list(tenant_id=None, statuses=[JobStatus.WAITING], offset=0, limit=10_000)
         for job in sorted(waiting, key=lambda j: j.id):  # first come, first served
             if running >= self.config.max_running:
                 return
-            if job.params.proc_per_node and gpus_in_use + job.params.proc_per_node > self.config.gpu_capacity:
+            if job.params.proc_per_node and gpus_in_use + job.params.proc_per_node > self.gpus.total:
                 return  # keep the order: a big job is not overtaken forever by small ones
             volumes = self._volumes(job)
             try:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aigc_admin.adapters.db.models import SysAudit
 from aigc_admin.workers.runner import JobContext
 
 log = logging.getLogger(__name__)
@@ -17,7 +15,6 @@ async def retention(ctx: JobContext) -> dict[str, Any]:
     days = ctx.settings.audit_retention_days
     if days <= 0:
         return {"deleted": 0, "cutoff": None}
-    cutoff = datetime.now(UTC) - timedelta(days=days)
-    deleted = await SysAudit.filter(created_at__lt=cutoff).delete()
+    deleted, cutoff = await ctx.platform.audit.purge(older_than_days=days)
     log.info("audit retention: deleted %d rows older than %s", deleted, cutoff.isoformat())
     return {"deleted": deleted, "cutoff": cutoff.isoformat()}

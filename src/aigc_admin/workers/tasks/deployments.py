@@ -5,33 +5,31 @@ from __future__ import annotations
 from typing import Any
 
 from aigc_admin.workers.runner import JobContext
-from aigc_admin.workers.wiring import deployment_runner
 
 
 async def deploy(ctx: JobContext, deployment_id: int) -> dict[str, Any]:
-    async with deployment_runner(ctx.settings, ctx.aredis()) as runner:
-        try:
-            d = await runner.deploy(deployment_id)
-        except Exception as e:
-            # never leave a deployment PENDING/STARTING because its job crashed
-            await runner.fail(deployment_id, f"deploy job crashed: {type(e).__name__}: {e}")
-            raise
-        await runner.reconcile()
+    runner = ctx.platform.deployment_runner
+    try:
+        d = await runner.deploy(deployment_id)
+    except Exception as e:
+        # never leave a deployment PENDING/STARTING because its job crashed
+        await runner.fail(deployment_id, f"deploy job crashed: {type(e).__name__}: {e}")
+        raise
+    await runner.reconcile()
     return {"deployment": deployment_id, "status": d.status.value if d else None, "reason": d.reason if d else ""}
 
 
 async def undeploy(ctx: JobContext, deployment_id: int) -> dict[str, Any]:
-    async with deployment_runner(ctx.settings, ctx.aredis()) as runner:
-        try:
-            d = await runner.undeploy(deployment_id)
-        except Exception as e:
-            # never leave it STOPPING for good: FAILED can be undeployed (or redeployed) again
-            await runner.fail(deployment_id, f"undeploy job crashed: {type(e).__name__}: {e}")
-            raise
-        await runner.reconcile()
+    runner = ctx.platform.deployment_runner
+    try:
+        d = await runner.undeploy(deployment_id)
+    except Exception as e:
+        # never leave it STOPPING for good: FAILED can be undeployed (or redeployed) again
+        await runner.fail(deployment_id, f"undeploy job crashed: {type(e).__name__}: {e}")
+        raise
+    await runner.reconcile()
     return {"deployment": deployment_id, "status": d.status.value if d else None}
 
 
 async def reconcile(ctx: JobContext) -> dict[str, int]:
-    async with deployment_runner(ctx.settings, ctx.aredis()) as runner:
-        return await runner.reconcile()
+    return await ctx.platform.deployment_runner.reconcile()

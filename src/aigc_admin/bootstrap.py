@@ -1,0 +1,396 @@
+"""The composition root: every adapter and service of the platform, built once from settings into one object.
+
+The API process, the RQ job runner, the scheduler, ``up`` and ``aigc-admin job`` all get their services
+from a ``Platform`` (``open_platform``); nothing else constructs adapters. Each part is built on first use
+(a job that deploys never builds the gateway, and a worker never reads the JWT or encryption secrets it
+does not need) and closed by ``aclose``.
+
+To add an area: build its service here as one more cached property (and register it with the GPU pool if
+it holds GPUs); see docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from functools import cached_property
+from typing import Any
+
+import httpx
+import redis.asyncio as aioredis
+
+import aigc_admin
+from aigc_admin.adapters.db import close_db, init_db, migrate
+from aigc_admin.adapters.db.accounts import AccountRepo
+from aigc_admin.adapters.db.audit import AuditRepo
+from aigc_admin.adapters.db.channels import ChannelRepo, UsageStore
+from aigc_admin.adapters.db.datasets import DatasetRepo
+from aigc_admin.adapters.db.deployments import DeploymentRepo
+from aigc_admin.adapters.db.dicts import DictRepo
+from aigc_admin.adapters.db.files import FileRepo
+from aigc_admin.adapters.db.finetunes import FineTuneLookup, FineTuneRepo, ModelFinisher
+from aigc_admin.adapters.db.lookups import Lookups
+from aigc_admin.adapters.db.model_registry import ModelRepo
+from aigc_admin.adapters.db.templates import TemplateRepo
+from aigc_admin.adapters.db.tenants import TenantRepo
+from aigc_admin.adapters.events import (
+    AuditEventPublisher,
+    DeploymentEventPublisher,
+    EventHub,
+    EventPublisher,
+    FineTuneLogPublisher,
+)
+from aigc_admin.adapters.fastchat.controller import FastChatController
+from aigc_admin.adapters.fastchat.managed import ManagedFastChat
+from aigc_admin.adapters.fastchat.worker_client import WorkerClient
+from aigc_admin.adapters.ldap import LdapDirectory
+from aigc_admin.adapters.queue import JobQueue
+from aigc_admin.adapters.redis_conn import RedisEndpoint
+from aigc_admin.adapters.security import Argon2Hasher, FernetBox, JwtTokens, RedisLoginAttempts
+from aigc_admin.adapters.storage import FileLines, LocalFileStorage
+from aigc_admin.adapters.tokenizer import token_counter
+from aigc_admin.domain.accounts.identity import IdentityService
+from aigc_admin.domain.accounts.service import AccountService
+from aigc_admin.domain.audit.service import AuditService
+from aigc_admin.domain.capacity import GpuPool
+from aigc_admin.domain.channels.service import ChannelInput, ChannelService
+from aigc_admin.domain.datasets.service import DatasetService
+from aigc_admin.domain.deployments.service import DeploymentRunner, DeploymentService, DeployRequest, EngineConfig
+from aigc_admin.domain.deployments.templates import TemplateService
+from aigc_admin.domain.dicts.service import DictService
+from aigc_admin.domain.files.service import FileLimits, FileService
+from aigc_admin.domain.finetunes.service import FineTuneJob, FineTuneRunner, FineTuneService, TrainingConfig
+from aigc_admin.domain.models.service import ModelService
+from aigc_admin.domain.runtime import Runtime, VolumeMount
+from aigc_admin.domain.tenants.service import TenantService
+from aigc_admin.gateway.channel_keys import ChannelKeys, KeyCacheEvictor
+from aigc_admin.gateway.keys import KeyCache, invalidation_channel, publish_invalidation
+from aigc_admin.gateway.limits import Limiter
+from aigc_admin.gateway.model_calls import GatewayModelCalls
+from aigc_admin.gateway.router import Gateway
+from aigc_admin.gateway.routing import RoutingTable, load_routes
+from aigc_admin.gateway.upstream import UpstreamClient
+from aigc_admin.gateway.usage import UsageRecorder
+from aigc_admin.loops.health_monitor import HealthMonitor
+from aigc_admin.loops.locked import ControlLoop
+from aigc_admin.settings import Settings
+
+log = logging.getLogger("aigc_admin")
+TRAINING_PROGRAM = f"{aigc_admin.__path__[0]}/engine/finetune.py"
+
+
+def runtime_for(settings: Settings) -> Runtime:
+    """The configured runtime backend (imported only when chosen: docker and kubernetes are heavy)."""
+    if settings.runtime_backend == "docker":
+        from aigc_admin.adapters.runtime.docker import DockerRuntime
+
+        return DockerRuntime.from_settings(settings)
+    if settings.runtime_backend == "kubernetes":
+        from aigc_admin.adapters.runtime.kubernetes import KubernetesRuntime
+
+        return KubernetesRuntime.from_settings(settings)
+    return local_runtime(settings)
+
+
+def local_runtime(settings: Settings) -> Runtime:
+    from aigc_admin.adapters.runtime.local import LocalRuntime
+
+    return LocalRuntime.from_settings(settings)
+
+
+def engine_config(settings: Settings) -> EngineConfig:
+    return EngineConfig(python=settings.engine_python_path if settings.runtime_backend == "local" else "python3",
+                        image=settings.engine_image, controller_address=settings.service_fschat_controller_host,
+                        device=settings.engine_device, start_timeout=float(settings.engine_start_timeout),
+                        volumes=tuple(VolumeMount(mount_path=c, host_path=h, read_only=ro)
+                                      for h, c, ro in settings.engine_mounts),
+                        model_claim=settings.runtime_k8s_volume_name if settings.runtime_backend == "kubernetes"
+                        else "", tolerations=tuple(json.loads(settings.runtime_k8s_tolerations or "[]")))
+
+
+def file_limits(settings: Settings) -> FileLimits:
+    return FileLimits(max_bytes=settings.files_max_bytes, max_line_bytes=settings.files_max_line_bytes,
+                      max_errors=settings.files_max_errors)
+
+
+class Platform:
+    """Every adapter and service, each built on first use. Open it with ``open_platform``."""
+
+    def __init__(self, settings: Settings, endpoint: RedisEndpoint, redis: aioredis.Redis) -> None:
+        self.settings = settings
+        self.endpoint = endpoint
+        self.redis = redis
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._stop = asyncio.Event()
+
+    # --- shared adapters -------------------------------------------------------------------------------
+    @cached_property
+    def publisher(self) -> EventPublisher:
+        return EventPublisher(self.redis, prefix=self.settings.redis_prefix)
+
+    @cached_property
+    def events(self) -> EventHub:
+        """Subscriptions: one Redis subscription per topic in this process, fanned out locally."""
+        return EventHub(self.redis, prefix=self.settings.redis_prefix)
+
+    @cached_property
+    def runtime(self) -> Runtime:
+        return runtime_for(self.settings)
+
+    @cached_property
+    def jobs(self) -> JobQueue:
+        return JobQueue(self.endpoint)
+
+    @cached_property
+    def controller(self) -> FastChatController:
+        return FastChatController(self.settings.service_fschat_controller_host)
+
+    @cached_property
+    def gpus(self) -> GpuPool:
+        """runtime.gpu.num, shared by every GPU consumer: each registers what it holds here."""
+        pool = GpuPool(self.settings.runtime_gpu_num)
+        pool.register("deployments", DeploymentRepo().gpus_in_use)
+        pool.register("training", FineTuneRepo().gpus_in_use)
+        return pool
+
+    @cached_property
+    def tokens(self) -> JwtTokens:
+        s = self.settings
+        return JwtTokens(s.jwt_secret(), issuer=s.server_name, ttl_seconds=s.auth_token_ttl_hours * 3600)
+
+    @cached_property
+    def lookups(self) -> Lookups:
+        return Lookups()
+
+    # --- services --------------------------------------------------------------------------------------
+    @cached_property
+    def accounts(self) -> AccountService:
+        s = self.settings
+        return AccountService(
+            accounts=AccountRepo(), hasher=Argon2Hasher(), tokens=self.tokens,
+            attempts=RedisLoginAttempts(self.redis, prefix=s.redis_prefix, max_failures=s.auth_lockout_attempts,
+                                        lock_seconds=s.auth_lockout_minutes * 60),
+            directory=LdapDirectory.from_settings(s) if s.ldap_host else None, group_mapping=s.group_mapping)
+
+    @cached_property
+    def identity(self) -> IdentityService:
+        return IdentityService(tokens=self.tokens, accounts=AccountRepo())
+
+    @cached_property
+    def tenants(self) -> TenantService:
+        return TenantService(tenants=TenantRepo())
+
+    @cached_property
+    def audit(self) -> AuditService:
+        return AuditService(repo=AuditRepo(), publisher=AuditEventPublisher(self.publisher))
+
+    @cached_property
+    def dicts(self) -> DictService:
+        return DictService(repo=DictRepo())
+
+    @cached_property
+    def models(self) -> ModelService:
+        return ModelService(repo=ModelRepo(), secrets=FernetBox(self.settings.encryption_key()))
+
+    @cached_property
+    def templates(self) -> TemplateService:
+        return TemplateService(repo=TemplateRepo())
+
+    @cached_property
+    def deployments(self) -> DeploymentService:
+        return DeploymentService(repo=DeploymentRepo(), models=self.models, jobs=self.jobs,
+                                 events=DeploymentEventPublisher(self.publisher), runtime=self.runtime,
+                                 gpus=self.gpus)
+
+    @cached_property
+    def channels(self) -> ChannelService:
+        s = self.settings
+        return ChannelService(repo=ChannelRepo(), keys=ChannelKeys(s.encryption_key()),
+                              cache=KeyCacheEvictor(self.redis, s.redis_prefix))
+
+    @cached_property
+    def files(self) -> FileService:
+        s = self.settings
+        return FileService(repo=FileRepo(), storage=LocalFileStorage(s.storage_dir), limits=file_limits(s),
+                           counter=token_counter(s.files_tokenizer_path))
+
+    @cached_property
+    def datasets(self) -> DatasetService:
+        return DatasetService(repo=DatasetRepo(), files=FileLines(self.settings.storage_dir))
+
+    @cached_property
+    def finetunes(self) -> FineTuneService:
+        s = self.settings
+        return FineTuneService(repo=FineTuneRepo(), lookup=FineTuneLookup(s.storage_dir), gpus=self.gpus,
+                               storage_dir=str(s.storage_dir), events=FineTuneLogPublisher(self.publisher))
+
+    # --- the workers' side of deployments and fine-tuning ---------------------------------------------------
+    @cached_property
+    def deployment_runner(self) -> DeploymentRunner:
+        return self.deployment_runner_on(self.runtime)
+
+    def deployment_runner_on(self, runtime: Runtime) -> DeploymentRunner:
+        """A deployment runner on ``runtime`` (the configured one: ``deployment_runner``)."""
+        return DeploymentRunner(repo=DeploymentRepo(), runtime=runtime, controller=self.controller,
+                                templates=TemplateRepo(), events=DeploymentEventPublisher(self.publisher),
+                                engine=engine_config(self.settings), owner=self.settings.redis_prefix)
+
+    @cached_property
+    def training_runner(self) -> FineTuneRunner:
+        s = self.settings
+
+        async def deploy(job: FineTuneJob, model_id: int) -> None:
+            await self.deployments.deploy(DeployRequest(model_id=model_id, gpus_per_replica=job.params.proc_per_node),
+                                          tenant_id=job.tenant_id, operator=job.operator)
+
+        async def invalidate(key_hash: str) -> None:
+            await publish_invalidation(self.redis, invalidation_channel(s.redis_prefix), key_hash)
+
+        engine = engine_config(s)
+        return FineTuneRunner(
+            repo=FineTuneRepo(), runtime=self.runtime, events=FineTuneLogPublisher(self.publisher),
+            finisher=ModelFinisher(deploy=deploy, invalidate_key=invalidate),
+            config=TrainingConfig(python=engine.python, program=TRAINING_PROGRAM, max_running=s.finetune_max_running,
+                                  image=s.engine_image, volumes=engine.volumes, storage_dir=str(s.storage_dir)),
+            owner=s.redis_prefix, tenant_code=FineTuneLookup(s.storage_dir).tenant_code, templates=TemplateRepo(),
+            gpus=self.gpus)
+
+    @cached_property
+    def managed_fastchat(self) -> ManagedFastChat | None:
+        """The FastChat controller and API server the platform runs itself (fastchat.managed), if it does."""
+        s = self.settings
+        if not s.fastchat_managed:
+            return None
+        return ManagedFastChat(runtime=local_runtime(s), python=s.engine_python_path,
+                               controller_url=s.service_fschat_controller_host, api_url=s.service_local_ai_host,
+                               owner=s.redis_prefix)
+
+    # --- the gateway and the model-call port ----------------------------------------------------------
+    @cached_property
+    def gateway(self) -> Gateway:
+        s = self.settings
+        channels = ChannelRepo()
+        return Gateway(
+            pepper=s.encryption_key(), keys=KeyCache(channels.snapshot),
+            limiter=Limiter(self.redis, prefix=s.redis_prefix, seeder=channels.used_tokens, leases=True),
+            usage=UsageRecorder(s.gateway_usage_flush, UsageStore()),
+            routes=RoutingTable(lambda: load_routes(self.models, self.deployments),
+                                refresh_interval=s.gateway_routes_refresh),
+            workers=WorkerClient(self._http), upstream=UpstreamClient(connect_timeout=3, timeout=600))
+
+    @cached_property
+    def _http(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(timeout=httpx.Timeout(600, connect=3), limits=httpx.Limits(max_connections=1000))
+
+    @cached_property
+    def model_calls(self) -> GatewayModelCalls:
+        """Chat requests from inside the platform, with the gateway's routing, limits and usage."""
+        return GatewayModelCalls(self.gateway, self.channels)
+
+    # --- lifecycle ---------------------------------------------------------------------------------------
+    async def first_start(self) -> str | None:
+        """First-start data: built-in templates, the default channel (server.aigc.channel.key), the platform
+        administrator. Returns the administrator's generated password, if one was made."""
+        s = self.settings
+        await TemplateRepo().ensure_builtin()
+        if s.server_aigc_channel_key:
+            tenant = await self.tenants.tenants.get_by_code("default")
+            if tenant is None:
+                tenant = await self.tenants.create(name="Default", code="default")
+            # the original's default channel, with the operator's key (there is no built-in one); no model yet
+            if await self.channels.create_with_key(s.server_aigc_channel_key, ChannelInput(alias="default"),
+                                                   tenant_id=tenant.id, name="default"):
+                log.info("created the default channel (tenant 'default') with the configured key")
+        return await self.accounts.ensure_admin(s.server_admin_user, s.server_admin_pass or None)
+
+    def control_loops(self) -> list[ControlLoop]:
+        """The API process's control loops: the health monitor and the training scheduler (0 s: off)."""
+        s = self.settings
+        loops = []
+        if s.health_interval > 0:
+            monitor = HealthMonitor(runner=self.deployment_runner, controller=self.controller, events=self.publisher,
+                                    managed=self.managed_fastchat)
+            loops.append(ControlLoop("health-monitor", max(0.5, s.health_interval), monitor.probe_once))
+        if s.finetune_interval > 0:
+            loops.append(ControlLoop("training-scheduler", max(0.2, s.finetune_interval), self.training_runner.tick))
+        return loops
+
+    async def serve(self) -> None:
+        """Start what the API process runs in the background: the gateway's caches, usage writer and routing
+        table, and the control loops. ``aclose`` stops them."""
+        gw, s = self.gateway, self.settings
+        gw.usage.start()
+        await gw.routes.refresh()
+        self._spawn(gw.keys.run_invalidation_listener(self.redis, invalidation_channel(s.redis_prefix)),
+                    "key-invalidation")
+        self._spawn(gw.routes.run(self._stop), "routes-refresh")
+        for loop in self.control_loops():
+            self._spawn(loop.run(self.redis, prefix=s.redis_prefix, stop=self._stop), loop.name)
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        self._tasks.append(asyncio.create_task(coro, name=name))
+
+    async def aclose(self) -> None:
+        self._stop.set()
+        built = self.__dict__
+        if "gateway" in built:
+            await self.gateway.limiter.aclose()  # settlements still pending reach Redis
+            await self.gateway.usage.aclose()  # no usage is lost at shutdown
+            await self.gateway.upstream.aclose()
+        for task in self._tasks:
+            if not task.done() and task.get_name() in ("key-invalidation",):
+                task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if "_http" in built:
+            await self._http.aclose()
+        if "controller" in built:
+            await self.controller.aclose()
+        if "events" in built:
+            await self.events.close()
+        if "jobs" in built:
+            self.jobs.close()
+        close = getattr(built.get("runtime"), "close", None)
+        if close is not None:
+            close()
+
+
+@contextlib.asynccontextmanager
+async def open_platform(settings: Settings, *, endpoint: RedisEndpoint | None = None,
+                        apply_migrations: bool = False) -> AsyncIterator[Platform]:
+    """The database and Redis opened for this process (an embedded Redis started unless ``endpoint`` is given:
+    ``up`` shares one), a ``Platform`` on them, and everything closed again on exit."""
+    ep = endpoint or RedisEndpoint.open(settings)
+    try:
+        if apply_migrations:
+            await migrate(settings)
+        await init_db(settings)
+        redis = ep.async_client()
+        platform = Platform(settings, ep, redis)
+        try:
+            yield platform
+        finally:
+            try:
+                await platform.aclose()
+            finally:
+                await redis.aclose()
+                await close_db()
+    finally:
+        if endpoint is None:
+            ep.close()
+
+
+def stop_owned_workloads(settings: Settings) -> None:
+    """Stop every local workload this platform started (``up`` owns them: the FastChat controller and API
+    server and the model workers; ``start`` leaves workloads running, they outlive API restarts)."""
+    async def stop_all() -> None:
+        runtime: Any = local_runtime(settings)
+        for handle in await runtime.list_owned():
+            await runtime.stop(handle)
+
+    asyncio.run(stop_all())

@@ -1,0 +1,60 @@
+"""`aigc-admin up`: API in this process, an RQ worker and the scheduler as children, one embedded Redis."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from aigc_admin.adapters.redis_conn import RedisEndpoint
+from aigc_admin.bootstrap import stop_owned_workloads
+from aigc_admin.settings import Settings
+
+
+def settings_env(settings: Settings, **overrides: str) -> dict[str, str]:
+    """This process's environment with exactly these settings (for child processes)."""
+    env = {k: v for k, v in os.environ.items() if k != "AIGC_CONFIG_PATH"}
+    return env | settings.to_env() | overrides
+
+
+def run_all(settings: Settings) -> None:
+    import uvicorn
+
+    from aigc_admin.web.app import create_app
+
+    # Everything on one machine: the platform also runs the FastChat controller and openai_api_server.
+    settings = settings.model_copy(update={"fastchat_managed": True})
+    # uvicorn re-raises the signal that stopped it; with SIGTERM's default action that would kill this
+    # process before the clean-up below. Turn it into KeyboardInterrupt, like Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
+    endpoint = RedisEndpoint.open(settings)
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        env = settings_env(settings, AIGC_REDIS_HOSTS=endpoint.url)
+        cli = [sys.executable, "-m", "aigc_admin.cli"]
+        children.append(subprocess.Popen([*cli, "worker"], env=env))
+        children.append(subprocess.Popen([*cli, "cronjob", "start"], env=env))
+        host, port = settings.listen
+        print(f"\n  aigc-admin is starting: GraphiQL at {settings.public_url}/graphql\n"
+              f"  data in {settings.storage_dir}; Ctrl-C stops everything\n", flush=True)
+        uvicorn.run(create_app(settings, endpoint=endpoint), host=host, port=port, log_config=None,
+                    access_log=settings.server_access_log, ws_per_message_deflate=settings.server_ws_compression)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for child in children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+        # `up` owns everything it started: the FastChat processes and the model workers
+        stop_owned_workloads(settings)
+        endpoint.close()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -1,0 +1,44 @@
+"""Health monitor: every few seconds probe the controller and every deployed worker, record what was found on
+the deployments and publish it (the ``fastchatHealth`` subscription). When ``fastchat.managed`` is on it also
+keeps the FastChat controller and API server running (starting them again when they died)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from aigc_admin.adapters.fastchat.controller import FastChatController
+from aigc_admin.adapters.fastchat.managed import ManagedFastChat
+from aigc_admin.domain import events as topics
+from aigc_admin.domain.deployments.entities import Deployment, HealthRecord
+from aigc_admin.domain.deployments.service import DeploymentRunner
+from aigc_admin.domain.events import Publisher
+
+log = logging.getLogger(__name__)
+
+
+class HealthMonitor:
+    def __init__(self, *, runner: DeploymentRunner, controller: FastChatController, events: Publisher,
+                 managed: ManagedFastChat | None = None) -> None:
+        self.runner = runner
+        self.controller = controller
+        self.events = events
+        self.managed = managed
+
+    async def probe_once(self) -> dict[str, Any]:
+        """One round: controller liveness, every worker's status; deployments updated; event published."""
+        if self.managed is not None:
+            try:
+                await self.managed.ensure()
+            except Exception:
+                log.exception("could not start the managed FastChat processes")
+        seen: list[tuple[Deployment, HealthRecord]] = []
+        await self.runner.check_health(seen)  # what the probes found goes straight into the event (no N+1 reads)
+        alive = await self.controller.alive()
+        workers = [{"deployment_id": d.id, "tenant_id": d.tenant_id, "address": h.worker_address,
+                    "healthy": h.healthy, "speed": h.speed, "queue_length": h.queue_length, "detail": h.detail}
+                   for d, h in seen]
+        event = {"controller_alive": alive, "checked_at": datetime.now(UTC).isoformat(), "workers": workers}
+        await self.events.publish(topics.FASTCHAT_HEALTH, event)
+        return event

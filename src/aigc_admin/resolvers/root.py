@@ -1,0 +1,52 @@
+"""The GraphQL schema: every area's queries, mutations and subscriptions, and the safety extensions.
+
+An area adds its ``<Area>Queries`` / ``<Area>Mutations`` / ``<Area>Subscriptions`` classes to the lists below;
+nothing else here changes. ``schema.graphql`` is ``export_sdl()`` (``make schema``)."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.tools import merge_types
+
+from aigc_admin.resolvers.accounts import AccountMutations, AccountQueries
+from aigc_admin.resolvers.audit import AuditQueries, AuditSubscriptions
+from aigc_admin.resolvers.channels import ChannelMutations, ChannelQueries
+from aigc_admin.resolvers.datasets import DatasetMutations, DatasetQueries
+from aigc_admin.resolvers.deployments import DeploymentMutations, DeploymentQueries, DeploymentSubscriptions
+from aigc_admin.resolvers.dicts import DictMutations, DictQueries
+from aigc_admin.resolvers.extensions import AuditMutations, TraceMaskErrors
+from aigc_admin.resolvers.files import FileMutations, FileQueries
+from aigc_admin.resolvers.finetunes import FineTuneMutations, FineTuneQueries, FineTuneSubscriptions
+from aigc_admin.resolvers.models import ModelMutations, ModelQueries
+from aigc_admin.resolvers.playground import PlaygroundSubscriptions
+from aigc_admin.resolvers.templates import TemplateMutations, TemplateQueries
+from aigc_admin.resolvers.tenants import TenantMutations, TenantQueries
+
+Query = merge_types("Query", (AccountQueries, TenantQueries, AuditQueries, DictQueries, ModelQueries,
+                              DeploymentQueries, TemplateQueries, ChannelQueries, DatasetQueries, FileQueries,
+                              FineTuneQueries))
+Mutation = merge_types("Mutation", (AccountMutations, TenantMutations, DictMutations, ModelMutations,
+                                    DeploymentMutations, TemplateMutations, ChannelMutations, DatasetMutations,
+                                    FileMutations, FineTuneMutations))
+Subscription = merge_types("Subscription", (DeploymentSubscriptions, PlaygroundSubscriptions, FineTuneSubscriptions,
+                                            AuditSubscriptions))
+
+
+def build_schema(*, max_depth: int = 12, max_tokens: int = 2000, max_aliases: int = 30) -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=[
+            lambda: QueryDepthLimiter(max_depth=max_depth),
+            lambda: MaxTokensLimiter(max_token_count=max_tokens),
+            lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+            AuditMutations,
+            TraceMaskErrors,
+        ],
+    )
+
+
+def export_sdl() -> str:
+    return build_schema().as_str() + "\n"

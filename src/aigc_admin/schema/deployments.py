@@ -1,0 +1,110 @@
+"""Deployments, their logs and health."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from aigc_admin.domain.deployments import entities as dep
+from aigc_admin.domain.deployments.service import DeploymentErrorCode as _DeploymentErrorCode
+
+DeploymentStatus = strawberry.enum(dep.DeploymentStatus, description="Where a deployment is in its life.")
+Engine = strawberry.enum(dep.Engine, description="The FastChat worker that serves a deployment.")
+DeploymentErrorCode = strawberry.enum(_DeploymentErrorCode, description="Codes of deployment failures.")
+
+
+@strawberry.type(description="A model deployed as FastChat workers on the configured runtime.")
+class Deployment:
+    id: strawberry.ID
+    model_id: strawberry.ID
+    model_name: str
+    tenant_id: strawberry.ID | None
+    status: DeploymentStatus  # type: ignore[valid-type]
+    reason: str
+    engine: Engine  # type: ignore[valid-type]
+    replicas: int
+    gpus_per_replica: int
+    label: str
+    quantization: str
+    runtime_backend: str
+    worker_addresses: list[str]
+    operator: str
+    created_at: datetime | None
+    started_at: datetime | None
+    stopped_at: datetime | None
+
+    @classmethod
+    def from_domain(cls, d: dep.Deployment) -> Deployment:
+        return cls(id=strawberry.ID(str(d.id)), model_id=strawberry.ID(str(d.model_id)), model_name=d.model_name,
+                   tenant_id=strawberry.ID(str(d.tenant_id)) if d.tenant_id is not None else None, status=d.status,
+                   reason=d.reason, engine=d.engine, replicas=d.replicas, gpus_per_replica=d.gpus_per_replica,
+                   label=d.label, quantization=d.quantization, runtime_backend=d.runtime_backend,
+                   worker_addresses=list(d.worker_addresses), operator=d.operator, created_at=d.created_at,
+                   started_at=d.started_at, stopped_at=d.stopped_at)
+
+    @classmethod
+    def from_event(cls, data: dict) -> Deployment:
+        def when(key: str) -> datetime | None:
+            return datetime.fromisoformat(data[key]) if data.get(key) else None
+        return cls(id=strawberry.ID(str(data["id"])), model_id=strawberry.ID(str(data["model_id"])),
+                   model_name=data["model_name"],
+                   tenant_id=strawberry.ID(str(data["tenant_id"])) if data.get("tenant_id") is not None else None,
+                   status=dep.DeploymentStatus(data["status"]), reason=data.get("reason", ""),
+                   engine=dep.Engine(data["engine"]), replicas=int(data["replicas"]),
+                   gpus_per_replica=int(data["gpus_per_replica"]), label=data.get("label", ""),
+                   quantization=data.get("quantization", ""), runtime_backend=data.get("runtime_backend", ""),
+                   worker_addresses=list(data.get("worker_addresses", [])), operator=data.get("operator", ""),
+                   created_at=when("created_at"), started_at=when("started_at"), stopped_at=when("stopped_at"))
+
+
+@strawberry.type(description="Log lines of one replica; pass cursor back as since to continue.")
+class LogLines:
+    lines: list[str]
+    cursor: int
+
+
+@strawberry.type(description="One probe of a worker.")
+class HealthProbe:
+    worker_address: str
+    healthy: bool
+    speed: float
+    queue_length: int
+    detail: str
+    checked_at: datetime
+
+
+@strawberry.type(description="The FastChat controller and the workers of the request's tenant, as last probed.")
+class FastChatHealth:
+    controller_alive: bool
+    checked_at: datetime
+    workers: list[HealthProbe]
+
+
+@strawberry.type(description="An expected failure of a deployment mutation.")
+class DeploymentError:
+    field: str | None
+    code: DeploymentErrorCode  # type: ignore[valid-type]
+    message: str
+
+
+@strawberry.input
+class DeployModelInput:
+    model_id: strawberry.ID
+    replicas: int = 1
+    gpus_per_replica: int = 0
+    label: str = strawberry.field(default="", description="Node label value (Kubernetes nodeSelector).")
+    quantization: str = strawberry.field(default="", description="'' or '8bit'.")
+    engine: Engine = dep.Engine.MODEL_WORKER  # type: ignore[valid-type]
+
+
+@strawberry.input
+class ScaleDeploymentInput:
+    id: strawberry.ID
+    replicas: int
+
+
+@strawberry.type
+class DeploymentPayload:
+    deployment: Deployment | None = None
+    errors: list[DeploymentError] = strawberry.field(default_factory=list)
