@@ -543,3 +543,69 @@ async def test_the_gateway_tries_the_next_replica_when_one_fails_before_its_firs
         server.close()
         await gw.limiter.aclose()
         await redis.aclose()
+
+
+async def test_the_model_call_port_answers_in_structured_chunks_from_a_real_worker(
+        engine: Engine, workers: WorkerClient, redis_server: Any) -> None:
+    """In-process callers (playground, evaluation, assistants) take the gateway's path and get text deltas,
+    not server-sent-event bytes; the call is admitted, settled and counted like a /v1 request."""
+    import redis.asyncio as aioredis
+
+    from aigc_admin.adapters.db.channels import UsageStore
+    from aigc_admin.domain.channels.service import ChannelSnapshot
+    from aigc_admin.domain.errors import NotFound
+    from aigc_admin.domain.model_calls import ModelCallError, ModelCallErrorCode
+    from aigc_admin.gateway.keys import KeyCache
+    from aigc_admin.gateway.limits import Limiter
+    from aigc_admin.gateway.model_calls import GatewayModelCalls
+    from aigc_admin.gateway.router import Gateway
+    from aigc_admin.gateway.routing import Route, RoutingTable
+    from aigc_admin.gateway.upstream import UpstreamClient
+    from aigc_admin.gateway.usage import UsageRecorder
+
+    channel = ChannelSnapshot(id=1, tenant_id=7, enabled=True, expires_at=None, allowed_models=frozenset({MODEL}),
+                              quota=None, rpm=None, tpm=None)
+
+    class TenantSevensChannel:  # the channel service's lookup: channel 1 belongs to tenant 7 only
+        async def key_hash_of(self, channel_id: int, *, tenant_id: int) -> str:
+            if (channel_id, tenant_id) != (1, 7):
+                raise NotFound("channel", channel_id, "channelId")
+            return "hash-1"
+
+    async def snapshot(key_hash: str) -> ChannelSnapshot | None:
+        return channel if key_hash == "hash-1" else None
+
+    async def routes() -> dict[str, Route]:
+        return {MODEL: Route(MODEL, "chat", True, workers=(engine.worker_url,)), "other": Route("other", "chat", True)}
+
+    table = RoutingTable(routes)
+    await table.refresh()
+    redis = aioredis.Redis.from_url(redis_server.url)
+    usage = UsageRecorder(60, UsageStore())
+    gw = Gateway(pepper="p", keys=KeyCache(snapshot), limiter=Limiter(redis, prefix=f"t{uuid.uuid4().hex[:8]}"),
+                 usage=usage, routes=table, workers=workers, upstream=UpstreamClient())
+    calls = GatewayModelCalls(gw, TenantSevensChannel())  # type: ignore[arg-type]
+    try:
+        chunks = [c async for c in await calls.stream_chat({**CHAT, "model": MODEL}, tenant_id=7, channel_id=1)]
+        assert chunks and all(isinstance(c.content, str) for c in chunks)
+        assert "".join(c.content for c in chunks)  # the tiny model says something
+        last = chunks[-1]
+        assert last.finish_reason in ("stop", "length") and last.usage is not None
+        assert last.usage.completion_tokens > 0 and last.usage.prompt_tokens > 0
+        reply = await calls.chat({**CHAT, "model": MODEL, "stream": True}, tenant_id=7, channel_id=1)
+        assert reply.content and reply.finish_reason in ("stop", "length") and reply.usage.total_tokens > 0
+        assert reply.raw["object"] == "chat.completion"
+        # refusals are typed, before any chunk
+        with pytest.raises(ModelCallError) as refused:
+            await calls.stream_chat({**CHAT, "model": "other"}, tenant_id=7, channel_id=1)
+        assert refused.value.code == ModelCallErrorCode.NOT_ALLOWED and refused.value.reason == "model_not_allowed"
+        with pytest.raises(ModelCallError) as missing:
+            await calls.chat({**CHAT, "model": MODEL}, tenant_id=8, channel_id=1)  # another tenant's channel
+        assert missing.value.code == ModelCallErrorCode.NOT_FOUND
+        with pytest.raises(ModelCallError) as invalid:
+            await calls.chat({"messages": CONVERSATION}, tenant_id=7, channel_id=1)
+        assert invalid.value.code == ModelCallErrorCode.INVALID
+        assert sum(a.requests for a in usage.pending.values()) == 2  # both answers counted; refusals not
+    finally:
+        await gw.limiter.aclose()
+        await redis.aclose()

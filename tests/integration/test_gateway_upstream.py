@@ -240,3 +240,39 @@ async def test_a_client_leaving_a_stream_frees_the_upstream_and_is_charged(
         finally:
             server.should_exit = True
             await serving
+
+
+async def test_the_model_call_port_takes_the_gateway_path_to_an_external_model(
+        upstream: str, tmp_path: Path, redis_server: RedisServer) -> None:
+    """What the playground, evaluation and assistants use: the channel's allowed models, limits and usage apply
+    as on /v1, and the upstream's events come back as structured chunks (with the usage, asked for)."""
+    from aigc_admin.domain.model_calls import ChatChunk, ModelCallError, ModelCallErrorCode, Usage
+
+    extra = {"gateway.routes.refresh": 0.2, "gateway.usage.flush": 0.2}
+    async with ApiHarness.running(storage=tmp_path, redis_url=redis_server.url, extra=extra) as api:
+        name = unique("gpt")
+        _, channel_id = await _external_channel(api, upstream, name, rpmLimit=3)
+        tenant_id = (await m.ChatChannel.get(id=channel_id)).tenant_id  # type: ignore[attr-defined]
+        calls = api.services().model_calls
+        body = {"model": name, "messages": [{"role": "user", "content": "hi"}]}
+        reply = await calls.chat(body, tenant_id=tenant_id, channel_id=channel_id)
+        assert reply.content == "Hello!" and reply.finish_reason == "stop" and reply.usage == Usage(7, 3)
+        chunks = [c async for c in await calls.stream_chat(body, tenant_id=tenant_id, channel_id=channel_id)]
+        assert [c.content for c in chunks if c.content] == ["Hel", "lo", "!"]
+        assert chunks[-1] == ChatChunk(usage=Usage(7, 3))
+        with pytest.raises(ModelCallError) as refused:  # the model exists, but this channel may not call it
+            await calls.chat({**body, "model": unique("other")}, tenant_id=tenant_id, channel_id=channel_id)
+        assert refused.value.code in (ModelCallErrorCode.NOT_FOUND, ModelCallErrorCode.NOT_ALLOWED)
+        with pytest.raises(ModelCallError) as foreign:  # a channel of another tenant is not found
+            await calls.chat(body, tenant_id=tenant_id + 1000, channel_id=channel_id)
+        assert foreign.value.code == ModelCallErrorCode.NOT_FOUND
+        await calls.chat(body, tenant_id=tenant_id, channel_id=channel_id)
+        with pytest.raises(ModelCallError) as limited:  # rpmLimit 3: the fourth call in the minute
+            await calls.chat(body, tenant_id=tenant_id, channel_id=channel_id)
+        assert limited.value.code == ModelCallErrorCode.RATE_LIMITED and limited.value.retry_after
+        for _ in range(50):
+            rows = await m.ChannelUsage.filter(channel_id=channel_id)
+            if rows and rows[0].requests == 3:
+                break
+            await asyncio.sleep(0.1)
+        assert rows[0].requests == 3 and rows[0].prompt_tokens == 21  # charged like /v1 requests

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from aigc_admin.domain.datasets import formats as f
-from aigc_admin.domain.datasets.formats import DatasetFormat, FormatError
+from aigc_admin.domain import chat_format as f
+from aigc_admin.domain.chat_format import DatasetFormat, FormatError
 
 MESSAGES = {"messages": [
     {"role": "system", "content": "You are terse."},
@@ -92,22 +92,22 @@ def test_lines_and_turns() -> None:
 
 
 @pytest.mark.parametrize(("record", "message"), [
-    ({"messages": []}, "messages must be a non-empty list"),
-    ({"messages": "hi"}, "messages must be a non-empty list"),
-    ({"messages": [{"role": "user"}]}, r"messages\[1\].content must be a string"),
+    ({"messages": []}, "\"messages\" must be a non-empty list"),
+    ({"messages": "hi"}, "\"messages\" must be a non-empty list"),
+    ({"messages": [{"role": "user"}]}, r"messages\[0\].content must be a string"),
     ({"messages": [{"role": "user", "content": [{"type": "text", "text": "x"}]}]},
-     r"messages\[1\].content must be a string"),
-    ({"messages": [{"role": "tool", "content": "x"}]}, "'tool' is not one of system, user, assistant"),
+     r"messages\[0\].content must be a string"),
+    ({"messages": [{"role": "tool", "content": "x"}]}, r'messages\[0\].role must be one of system, user, assistant \(got "tool"\)'),
     ({"messages": [{"role": "system", "content": "x"}]}, "at least one user or assistant message"),
     ({"messages": [{"role": "user", "content": "a"}, {"role": "system", "content": "b"}]},
-     "'system' may appear only as the first message"),
-    ({"conversations": [{"from": "bot", "value": "x"}]}, "'bot' is not one of system, human, gpt"),
-    ({"conversations": [{"from": "human"}]}, r"conversations\[1\].value must be a string"),
+     r"messages\[1\]: a system message may only come first"),
+    ({"conversations": [{"from": "bot", "value": "x"}]}, r"conversations\[0\].from must be one of system, human, gpt"),
+    ({"conversations": [{"from": "human"}]}, r"conversations\[0\].value must be a string"),
     ({"system": "a", "conversations": [{"from": "system", "value": "b"}, {"from": "human", "value": "c"}]},
      "system prompt is given twice"),
     ({"instruction": "x"}, "output must be a string"),
     ({"instruction": "", "input": "", "output": "y"}, "instruction and input are both empty"),
-    ({"instruction": "x", "output": "y", "history": [["only question"]]}, r"history\[1\] must be a \[question"),
+    ({"instruction": "x", "output": "y", "history": [["only question"]]}, r"history\[0\] must be a \[question"),
     ({"instruction": "x", "output": "y", "history": "nope"}, "history must be a list"),
 ])
 def test_bad_records(record: object, message: str) -> None:
@@ -140,3 +140,21 @@ def test_multi_turn_to_alpaca_uses_history() -> None:
                            for i in range(3) for j in range(2)]}
     assert f.convert(record, DatasetFormat.ALPACA) == {
         "instruction": "q2", "input": "", "output": "a2", "history": [["q0", "a0"], ["q1", "a1"]]}
+
+
+@pytest.mark.parametrize("record", [
+    {"messages": [{"role": "user", "content": "a"}, {"role": "system", "content": "b"},
+                  {"role": "assistant", "content": "c"}]},
+    {"messages": [{"role": "user", "content": "a"}, {"role": "bot", "content": "b"}]},
+    {"messages": [{"role": "user", "content": 5}, {"role": "assistant", "content": "b"}]},
+    {"messages": []},
+])
+def test_uploads_and_datasets_read_a_record_with_the_same_rules(record: object) -> None:
+    """One chat-format module: an upload's validation reports what a dataset import reports for the same record
+    (training only adds its own rules on top: alternation, an answer last, no empty content)."""
+    from aigc_admin.domain.files.service import validate_chat_jsonl
+
+    with pytest.raises(FormatError) as as_dataset:
+        f.read(record, DatasetFormat.MESSAGES)
+    as_upload = validate_chat_jsonl([json.dumps(record).encode()])
+    assert [e.message for e in as_upload.errors] == [as_dataset.value.message]

@@ -6,7 +6,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import Info
 
-from aigc_admin.domain.datasets.formats import DatasetFormat
+from aigc_admin.domain.chat_format import DatasetFormat
 from aigc_admin.domain.datasets.service import DatasetErrorCode, DatasetInput, ExportBuffer, SampleInput
 from aigc_admin.domain.errors import DomainError
 from aigc_admin.resolvers import permissions as perm

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import strawberry
 
-from aigc_admin.domain.datasets import formats as fmt
+from aigc_admin.domain import chat_format as fmt
 from aigc_admin.domain.datasets import service as ds
 from aigc_admin.domain.errors import DomainError
 

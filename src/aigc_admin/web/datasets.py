@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from aigc_admin.domain.datasets.formats import DatasetFormat
+from aigc_admin.domain.chat_format import DatasetFormat
 from aigc_admin.domain.errors import DomainError
 from aigc_admin.domain.roles import TenantRole
 from aigc_admin.web.rest import attachment, authorize, error

@@ -13,7 +13,7 @@ from tortoise.transactions import in_transaction
 
 from aigc_admin.adapters.db import models as m
 from aigc_admin.adapters.db.paging import page
-from aigc_admin.domain.datasets.formats import DatasetFormat, Message
+from aigc_admin.domain.chat_format import DatasetFormat, Message
 from aigc_admin.domain.datasets.service import (
     Dataset,
     DatasetErrorCode,

@@ -18,8 +18,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from aigc_admin.domain.datasets import formats as f
-from aigc_admin.domain.datasets.formats import Conversation, DatasetFormat, FormatError, Message
+from aigc_admin.domain import chat_format as f
+from aigc_admin.domain.chat_format import Conversation, DatasetFormat, FormatError, Message
 from aigc_admin.domain.errors import DomainError, NotFound
 
 MAX_IMPORT_ROWS = 100_000

@@ -29,8 +29,9 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
+from aigc_admin.domain.chat_format import FormatError, training_sample
 from aigc_admin.domain.errors import DomainError
 
 MIB = 1024 * 1024
@@ -62,7 +63,6 @@ class Purpose(StrEnum):
 
 
 CHAT_PURPOSES = frozenset({Purpose.FINE_TUNE, Purpose.FINE_TUNE_EVAL})
-ROLES = ("system", "user", "assistant")
 
 
 @dataclass(frozen=True)
@@ -226,44 +226,6 @@ def estimate_tokens(text: str) -> int:
     return -(-ascii_chars // 4) + (len(text) - ascii_chars)
 
 
-def _sample_error(obj: Any) -> tuple[str | None, list[str]]:
-    """(the first problem of a parsed line, or None; the contents of its messages)."""
-    if not isinstance(obj, dict):
-        return "a line must be a JSON object with \"messages\"", []
-    messages = obj.get("messages")
-    if not isinstance(messages, list) or not messages:
-        return "\"messages\" must be a non-empty list", []
-    contents: list[str] = []
-    offset = 0  # index of the first non-system message
-    for i, message in enumerate(messages):
-        where = f"messages[{i}]"
-        if not isinstance(message, dict):
-            return f"{where} must be an object with \"role\" and \"content\"", []
-        role, content = message.get("role"), message.get("content")
-        if not isinstance(role, str) or role not in ROLES:
-            got = json.dumps(role, ensure_ascii=False)[:40]
-            return f"{where}.role must be one of {', '.join(ROLES)} (got {got})", []
-        if not isinstance(content, str):
-            return f"{where}.content must be a string", []
-        if not content.strip():
-            return f"{where}.content is empty", []
-        if role == "system":
-            if i != 0:
-                return f"{where}: a system message may only come first", []
-            offset = 1
-        else:
-            expected = "user" if (i - offset) % 2 == 0 else "assistant"
-            if role != expected:
-                return (f"{where}.role is {role} but {expected} was expected "
-                        "(user and assistant must alternate, starting with user)"), []
-        contents.append(content)
-    if len(messages) - offset < 2:
-        return "a sample needs at least one user and one assistant message", []
-    if messages[-1].get("role") != "assistant":
-        return "the last message must be from the assistant", []
-    return None, contents
-
-
 class ChatJsonlValidator:
     """Validates chat JSONL one line at a time (bounded memory: one line, the first ``max_errors`` errors)."""
 
@@ -315,9 +277,10 @@ class ChatJsonlValidator:
         except RecursionError:
             self._error("not valid JSON: nested too deeply")
             return
-        problem, contents = _sample_error(obj)
-        if problem is not None:
-            self._error(problem)
+        try:
+            contents = [m["content"] for m in training_sample(obj).as_messages()]
+        except FormatError as e:
+            self._error(e.message)
             return
         self.samples += 1
         content_tokens = (self.counter.count(contents) if self.counter is not None

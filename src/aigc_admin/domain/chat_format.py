@@ -1,4 +1,6 @@
-"""Conversion between the three JSONL record shapes of chat fine-tuning data (pure functions).
+"""Chat samples, the one place for their rules: reading and writing the three JSONL record shapes of chat
+fine-tuning data, and what a sample must be to train on (pure functions). Uploaded files (files area) and
+datasets (datasets area) both use it.
 
 - ``messages`` (OpenAI): ``{"messages": [{"role": "system"|"user"|"assistant", "content": "…"}, …]}``
 - ``alpaca``: ``{"instruction", "input", "output", "system"?, "history"?: [[question, answer], …]}``
@@ -8,7 +10,11 @@
 Everything goes through :class:`Conversation`: an optional system prompt and the user/assistant messages.
 Alpaca's ``instruction`` and ``input`` form the last user message, joined by a newline (as LLaMA-Factory
 does); a conversation parsed from alpaca remembers the split so that it is written back the same way.
-Records that cannot be read or written raise :class:`FormatError` (a ``ValueError``) with a message.
+Records that cannot be read or written raise :class:`FormatError` (a ``ValueError``) with a message that
+names the place with JSON indices (``messages[0].role``).
+
+A training sample (``training_sample``) is stricter than a record: OpenAI messages, no empty content, user and
+assistant in turn starting with the user, and the assistant's answer last.
 """
 
 from __future__ import annotations
@@ -57,8 +63,7 @@ class Conversation:
             raise FormatError("a conversation needs at least one user or assistant message")
         for i, m in enumerate(self.messages):
             if m.role not in ("user", "assistant"):
-                where = "only as the first message" if m.role == "system" else "not at all"
-                raise FormatError(f"message {i + 1}: role {m.role!r} may appear {where}")
+                raise FormatError(f"message {i + 1}: {_misplaced(m.role)}")
         if self.alpaca_split is not None and self.last_user() != join_instruction(*self.alpaca_split):
             object.__setattr__(self, "alpaca_split", None)  # stale after an edit: no longer applies
 
@@ -86,6 +91,10 @@ class Conversation:
         return self.alpaca_split or (self.last_user(), "")
 
 
+def _misplaced(role: str) -> str:
+    return "a system message may only come first" if role == "system" else f"role {role!r} is not allowed"
+
+
 def join_instruction(instruction: str, input: str) -> str:
     return f"{instruction}\n{input}" if input else instruction
 
@@ -104,12 +113,17 @@ def _object(record: object) -> Mapping[str, Any]:
 
 def _list(value: object, where: str) -> Sequence[Any]:
     if not isinstance(value, list) or not value:
-        raise FormatError(f"{where} must be a non-empty list")
+        raise FormatError(f"\"{where}\" must be a non-empty list")
     return value
 
 
-def _conversation(pairs: list[tuple[str, str]], split: tuple[str, str] | None = None) -> Conversation:
-    """From (role, content) pairs; a system message may only come first."""
+def _conversation(pairs: list[tuple[str, str]], where: str, split: tuple[str, str] | None = None,
+                  first: int = 0) -> Conversation:
+    """From (role, content) pairs; a system message may only come first (``where[i]`` names the pair at ``i``;
+    ``first``: the index of the first pair in the record)."""
+    for i, (role, _) in enumerate(pairs[1:], 1):
+        if role == "system":
+            raise FormatError(f"{where}[{i - first}]: a system message may only come first")
     system = ""
     if pairs and pairs[0][0] == "system":
         system = pairs[0][1]
@@ -134,14 +148,15 @@ def detect(record: object) -> DatasetFormat:
 def from_messages(record: object) -> Conversation:
     items = _list(_object(record).get("messages"), "messages")
     pairs: list[tuple[str, str]] = []
-    for i, item in enumerate(items, 1):
+    for i, item in enumerate(items):
         if not isinstance(item, Mapping):
-            raise FormatError(f"messages[{i}] must be an object with role and content")
-        role = _text(item.get("role"), f"messages[{i}].role")
-        if role not in ROLES:
-            raise FormatError(f"messages[{i}].role {role!r} is not one of {', '.join(ROLES)}")
+            raise FormatError(f"messages[{i}] must be an object with \"role\" and \"content\"")
+        role = item.get("role")
+        if not isinstance(role, str) or role not in ROLES:
+            got = json.dumps(role, ensure_ascii=False)[:40]
+            raise FormatError(f"messages[{i}].role must be one of {', '.join(ROLES)} (got {got})")
         pairs.append((role, _text(item.get("content"), f"messages[{i}].content")))
-    return _conversation(pairs)
+    return _conversation(pairs, "messages")
 
 
 def from_sharegpt(record: object) -> Conversation:
@@ -150,16 +165,16 @@ def from_sharegpt(record: object) -> Conversation:
     pairs: list[tuple[str, str]] = []
     if r.get("system"):
         pairs.append(("system", _text(r["system"], "system")))
-    for i, item in enumerate(items, 1):
+    for i, item in enumerate(items):
         if not isinstance(item, Mapping):
-            raise FormatError(f"conversations[{i}] must be an object with from and value")
+            raise FormatError(f"conversations[{i}] must be an object with \"from\" and \"value\"")
         who = _text(item.get("from"), f"conversations[{i}].from")
         if who not in _FROM_SHAREGPT:
-            raise FormatError(f"conversations[{i}].from {who!r} is not one of system, human, gpt")
-        if who == "system" and pairs and pairs[0][0] == "system" and i == 1:
-            raise FormatError("the system prompt is given twice (system and conversations[1])")
+            raise FormatError(f"conversations[{i}].from must be one of system, human, gpt (got {who!r})")
+        if who == "system" and pairs and pairs[0][0] == "system" and i == 0:
+            raise FormatError("the system prompt is given twice (system and conversations[0])")
         pairs.append((_FROM_SHAREGPT[who], _text(item.get("value"), f"conversations[{i}].value")))
-    return _conversation(pairs)
+    return _conversation(pairs, "conversations", first=1 if r.get("system") else 0)
 
 
 def from_alpaca(record: object) -> Conversation:
@@ -174,12 +189,12 @@ def from_alpaca(record: object) -> Conversation:
     history = r.get("history") or []
     if not isinstance(history, list):
         raise FormatError("history must be a list of [question, answer] pairs")
-    for i, pair in enumerate(history, 1):
+    for i, pair in enumerate(history):
         if not isinstance(pair, list) or len(pair) != 2:
             raise FormatError(f"history[{i}] must be a [question, answer] pair")
-        pairs += [("user", _text(pair[0], f"history[{i}][1]")), ("assistant", _text(pair[1], f"history[{i}][2]"))]
+        pairs += [("user", _text(pair[0], f"history[{i}][0]")), ("assistant", _text(pair[1], f"history[{i}][1]"))]
     pairs += [("user", join_instruction(instruction, input_)), ("assistant", output)]
-    return _conversation(pairs, (instruction, input_) if input_ else None)
+    return _conversation(pairs, "history", (instruction, input_) if input_ else None)
 
 
 _READERS = {DatasetFormat.MESSAGES: from_messages, DatasetFormat.ALPACA: from_alpaca,
@@ -198,6 +213,31 @@ def parse_line(line: str | bytes) -> Conversation:
     except (ValueError, UnicodeDecodeError) as e:
         raise FormatError(f"not valid JSON: {e}") from None
     return read(record)
+
+
+# --- training samples -----------------------------------------------------------------------------------------
+def training_sample(record: object) -> Conversation:
+    """A record to train on: OpenAI messages, no empty content, user and assistant in turn starting with the
+    user (after an optional system message), the assistant's answer last. Raises FormatError naming the first
+    problem."""
+    if not isinstance(record, Mapping):
+        raise FormatError("a line must be a JSON object with \"messages\"")
+    conv = from_messages(record)
+    items = record["messages"]
+    for i, item in enumerate(items):
+        if not item["content"].strip():
+            raise FormatError(f"messages[{i}].content is empty")
+    offset = 1 if items[0]["role"] == "system" else 0
+    for i, m in enumerate(conv.messages):
+        expected = "user" if i % 2 == 0 else "assistant"
+        if m.role != expected:
+            raise FormatError(f"messages[{i + offset}].role is {m.role} but {expected} was expected "
+                              "(user and assistant must alternate, starting with user)")
+    if len(conv.messages) < 2:
+        raise FormatError("a sample needs at least one user and one assistant message")
+    if conv.messages[-1].role != "assistant":
+        raise FormatError("the last message must be from the assistant")
+    return conv
 
 
 # --- writing ------------------------------------------------------------------------------------------------
