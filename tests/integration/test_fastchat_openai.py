@@ -12,6 +12,7 @@ Needs the engine venv and the tiny model: `bash scripts/prepare-engine.sh` (see 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import subprocess
@@ -496,72 +497,75 @@ async def flaky_replica(real: str, seen: list[str]) -> tuple[asyncio.Server, str
     return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
 
 
-async def test_the_gateway_tries_the_next_replica_when_one_fails_before_its_first_byte(
-        engine: Engine, workers: WorkerClient, redis_server: Any) -> None:
+@contextlib.asynccontextmanager
+async def local_gateway(redis_url: str, workers: WorkerClient, routes: dict[str, tuple[str, ...]],
+                        keys: Any = None) -> AsyncIterator[Any]:
+    """A gateway (its limiter on the real Redis, the real worker client) routing each model to its workers;
+    ``keys`` loads channel snapshots by key hash (none by default)."""
     import redis.asyncio as aioredis
 
     from aigc_admin.adapters.db.channels import UsageStore
-    from aigc_admin.gateway.keys import ChannelSnapshot, KeyCache
+    from aigc_admin.gateway.keys import KeyCache
     from aigc_admin.gateway.limits import Limiter
-    from aigc_admin.gateway.router import Answer, Gateway, Stream, generate_for
+    from aigc_admin.gateway.router import Gateway
     from aigc_admin.gateway.routing import Route, RoutingTable
     from aigc_admin.gateway.upstream import UpstreamClient
     from aigc_admin.gateway.usage import UsageRecorder
 
-    seen: list[str] = []
-    server, flaky = await flaky_replica(engine.worker_url, seen)
-
-    async def routes() -> dict[str, Route]:
-        return {MODEL: Route(MODEL, "chat", True, workers=(flaky, engine.worker_url))}
+    async def table() -> dict[str, Route]:
+        return {name: Route(name, "chat", True, workers=addresses) for name, addresses in routes.items()}
 
     async def no_key(_: str) -> None:
         return None
 
-    table = RoutingTable(routes)
-    await table.refresh()
-    redis = aioredis.Redis.from_url(redis_server.url)
-    usage = UsageRecorder(60, UsageStore())
-    gw = Gateway(pepper="p", keys=KeyCache(no_key), limiter=Limiter(redis, prefix=f"t{uuid.uuid4().hex[:8]}"),
-                 usage=usage, routes=table, workers=workers, upstream=UpstreamClient())
+    routing = RoutingTable(table)
+    await routing.refresh()
+    redis = aioredis.Redis.from_url(redis_url)
+    gw = Gateway(pepper="p", keys=KeyCache(keys or no_key), limiter=Limiter(redis, prefix=f"t{uuid.uuid4().hex[:8]}"),
+                 usage=UsageRecorder(60, UsageStore()), routes=routing, workers=workers, upstream=UpstreamClient())
+    try:
+        yield gw
+    finally:
+        await gw.limiter.aclose()
+        await redis.aclose()
+
+
+async def test_the_gateway_tries_the_next_replica_when_one_fails_before_its_first_byte(
+        engine: Engine, workers: WorkerClient, redis_server: Any) -> None:
+    from aigc_admin.domain.channels.service import ChannelSnapshot
+    from aigc_admin.gateway.router import Answer, Stream, generate_for
+
+    seen: list[str] = []
+    server, flaky = await flaky_replica(engine.worker_url, seen)
     channel = ChannelSnapshot(id=1, tenant_id=1, enabled=True, expires_at=None, allowed_models=frozenset({MODEL}),
                               quota=None, rpm=None, tpm=None)
     try:
-        for stream in (False, False, True, True):  # round robin: a retried request leaves the next on the other
-            answer = await generate_for(gw, channel, {**CHAT, "model": MODEL, "stream": stream}, "chat")
-            if stream:
-                assert isinstance(answer, Stream)
-                text = b"".join([event async for event in answer.events]).decode()
-                await answer.aclose()
-                assert "[DONE]" in text and '"error"' not in text and '"content"' in text, text
-            else:
-                assert isinstance(answer, Answer) and answer.status == 200
-                assert json.loads(answer.body)["choices"][0]["message"]["content"]
-        # the flaky replica broke a generation of each kind, and every request was answered all the same
-        assert seen.count("/worker_generate") >= 1 and seen.count("/worker_generate_stream") >= 1, seen
-        assert sum(a.requests for a in usage.pending.values()) == 4  # all four answered and counted
+        async with local_gateway(redis_server.url, workers, {MODEL: (flaky, engine.worker_url)}) as gw:
+            for stream in (False, False, True, True):  # round robin: a retried request leaves the next on the other
+                answer = await generate_for(gw, channel, {**CHAT, "model": MODEL, "stream": stream}, "chat")
+                if stream:
+                    assert isinstance(answer, Stream)
+                    text = b"".join([event async for event in answer.events]).decode()
+                    await answer.aclose()
+                    assert "[DONE]" in text and '"error"' not in text and '"content"' in text, text
+                else:
+                    assert isinstance(answer, Answer) and answer.status == 200
+                    assert json.loads(answer.body)["choices"][0]["message"]["content"]
+            # the flaky replica broke a generation of each kind, and every request was answered all the same
+            assert seen.count("/worker_generate") >= 1 and seen.count("/worker_generate_stream") >= 1, seen
+            assert sum(a.requests for a in gw.usage.pending.values()) == 4  # all four answered and counted
     finally:
         server.close()
-        await gw.limiter.aclose()
-        await redis.aclose()
 
 
 async def test_the_model_call_port_answers_in_structured_chunks_from_a_real_worker(
         engine: Engine, workers: WorkerClient, redis_server: Any) -> None:
     """In-process callers (playground, evaluation, assistants) take the gateway's path and get text deltas,
     not server-sent-event bytes; the call is admitted, settled and counted like a /v1 request."""
-    import redis.asyncio as aioredis
-
-    from aigc_admin.adapters.db.channels import UsageStore
     from aigc_admin.domain.channels.service import ChannelSnapshot
     from aigc_admin.domain.errors import NotFound
     from aigc_admin.domain.model_calls import ModelCallError, ModelCallErrorCode
-    from aigc_admin.gateway.keys import KeyCache
-    from aigc_admin.gateway.limits import Limiter
     from aigc_admin.gateway.model_calls import GatewayModelCalls
-    from aigc_admin.gateway.router import Gateway
-    from aigc_admin.gateway.routing import Route, RoutingTable
-    from aigc_admin.gateway.upstream import UpstreamClient
-    from aigc_admin.gateway.usage import UsageRecorder
 
     channel = ChannelSnapshot(id=1, tenant_id=7, enabled=True, expires_at=None, allowed_models=frozenset({MODEL}),
                               quota=None, rpm=None, tpm=None)
@@ -575,20 +579,11 @@ async def test_the_model_call_port_answers_in_structured_chunks_from_a_real_work
     async def snapshot(key_hash: str) -> ChannelSnapshot | None:
         return channel if key_hash == "hash-1" else None
 
-    async def routes() -> dict[str, Route]:
-        return {MODEL: Route(MODEL, "chat", True, workers=(engine.worker_url,)), "other": Route("other", "chat", True)}
-
-    table = RoutingTable(routes)
-    await table.refresh()
-    redis = aioredis.Redis.from_url(redis_server.url)
-    usage = UsageRecorder(60, UsageStore())
-    gw = Gateway(pepper="p", keys=KeyCache(snapshot), limiter=Limiter(redis, prefix=f"t{uuid.uuid4().hex[:8]}"),
-                 usage=usage, routes=table, workers=workers, upstream=UpstreamClient())
-    calls = GatewayModelCalls(gw, TenantSevensChannel())  # type: ignore[arg-type]
-    try:
+    routes = {MODEL: (engine.worker_url,), "other": (engine.worker_url,)}
+    async with local_gateway(redis_server.url, workers, routes, keys=snapshot) as gw:
+        calls = GatewayModelCalls(gw, TenantSevensChannel())  # type: ignore[arg-type]
         chunks = [c async for c in await calls.stream_chat({**CHAT, "model": MODEL}, tenant_id=7, channel_id=1)]
-        assert chunks and all(isinstance(c.content, str) for c in chunks)
-        assert "".join(c.content for c in chunks)  # the tiny model says something
+        assert chunks and "".join(c.content for c in chunks)  # the tiny model says something
         last = chunks[-1]
         assert last.finish_reason in ("stop", "length") and last.usage is not None
         assert last.usage.completion_tokens > 0 and last.usage.prompt_tokens > 0
@@ -605,7 +600,4 @@ async def test_the_model_call_port_answers_in_structured_chunks_from_a_real_work
         with pytest.raises(ModelCallError) as invalid:
             await calls.chat({"messages": CONVERSATION}, tenant_id=7, channel_id=1)
         assert invalid.value.code == ModelCallErrorCode.INVALID
-        assert sum(a.requests for a in usage.pending.values()) == 2  # both answers counted; refusals not
-    finally:
-        await gw.limiter.aclose()
-        await redis.aclose()
+        assert sum(a.requests for a in gw.usage.pending.values()) == 2  # both answers counted; refusals not
