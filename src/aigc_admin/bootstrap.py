@@ -123,7 +123,8 @@ class Platform:
         self.settings = settings
         self.endpoint = endpoint
         self.redis = redis
-        self._tasks: list[asyncio.Task[Any]] = []
+        self._tasks: list[asyncio.Task[Any]] = []  # background work that ends when _stop is set
+        self._listener: asyncio.Task[Any] | None = None
         self._stop = asyncio.Event()
 
     # --- shared adapters -------------------------------------------------------------------------------
@@ -324,14 +325,14 @@ class Platform:
         gw, s = self.gateway, self.settings
         gw.usage.start()
         await gw.routes.refresh()
-        self._spawn(gw.keys.run_invalidation_listener(self.redis, invalidation_channel(s.redis_prefix)),
-                    "key-invalidation")
-        self._spawn(gw.routes.run(self._stop), "routes-refresh")
+        # runs until cancelled; the others end when the stop event is set
+        self._listener = asyncio.create_task(
+            gw.keys.run_invalidation_listener(self.redis, invalidation_channel(s.redis_prefix)),
+            name="key-invalidation")
+        self._tasks.append(asyncio.create_task(gw.routes.run(self._stop), name="routes-refresh"))
         for loop in self.control_loops():
-            self._spawn(loop.run(self.redis, prefix=s.redis_prefix, stop=self._stop), loop.name)
-
-    def _spawn(self, coro: Any, name: str) -> None:
-        self._tasks.append(asyncio.create_task(coro, name=name))
+            self._tasks.append(asyncio.create_task(loop.run(self.redis, prefix=s.redis_prefix, stop=self._stop),
+                                                   name=loop.name))
 
     async def aclose(self) -> None:
         self._stop.set()
@@ -340,12 +341,12 @@ class Platform:
             await self.gateway.limiter.aclose()  # settlements still pending reach Redis
             await self.gateway.usage.aclose()  # no usage is lost at shutdown
             await self.gateway.upstream.aclose()
-        for task in self._tasks:
-            if not task.done() and task.get_name() in ("key-invalidation",):
-                task.cancel()
-        for task in self._tasks:
+        if self._listener is not None:
+            self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await self._listener
+        for task in self._tasks:
+            await task
         self._tasks.clear()
         if "_http" in built:
             await self._http.aclose()
