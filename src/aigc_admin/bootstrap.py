@@ -53,7 +53,7 @@ from aigc_admin.adapters.security import Argon2Hasher, FernetBox, JwtTokens, Red
 from aigc_admin.adapters.storage import FileLines, LocalFileStorage
 from aigc_admin.adapters.tokenizer import token_counter
 from aigc_admin.domain.accounts.identity import IdentityService
-from aigc_admin.domain.accounts.service import AccountService
+from aigc_admin.domain.accounts.service import AccountRecovery, AccountService
 from aigc_admin.domain.audit.service import AuditService
 from aigc_admin.domain.capacity import GpuPool
 from aigc_admin.domain.channels.service import ChannelInput, ChannelService
@@ -65,6 +65,7 @@ from aigc_admin.domain.files.service import FileLimits, FileService
 from aigc_admin.domain.finetunes.service import FineTuneJob, FineTuneRunner, FineTuneService, TrainingConfig
 from aigc_admin.domain.models.service import ModelService
 from aigc_admin.domain.runtime import Runtime, VolumeMount
+from aigc_admin.domain.tenants.deletion import TenantDeletion
 from aigc_admin.domain.tenants.service import TenantService
 from aigc_admin.gateway.channel_keys import ChannelKeys, KeyCacheEvictor
 from aigc_admin.gateway.keys import KeyCache, invalidation_channel, publish_invalidation
@@ -119,15 +120,23 @@ def file_limits(settings: Settings) -> FileLimits:
 class Platform:
     """Every adapter and service, each built on first use. Open it with ``open_platform``."""
 
-    def __init__(self, settings: Settings, endpoint: RedisEndpoint, redis: aioredis.Redis) -> None:
+    def __init__(self, settings: Settings, endpoint: RedisEndpoint | None = None) -> None:
         self.settings = settings
-        self.endpoint = endpoint
-        self.redis = redis
+        self._given_endpoint = endpoint  # up shares one embedded Redis; jobs are given theirs
         self._tasks: list[asyncio.Task[Any]] = []  # background work that ends when _stop is set
         self._listener: asyncio.Task[Any] | None = None
         self._stop = asyncio.Event()
 
     # --- shared adapters -------------------------------------------------------------------------------
+    @cached_property
+    def endpoint(self) -> RedisEndpoint:
+        """Where Redis is (an embedded server is started here unless one was given)."""
+        return self._given_endpoint or RedisEndpoint.open(self.settings)
+
+    @cached_property
+    def redis(self) -> aioredis.Redis:
+        return self.endpoint.async_client()
+
     @cached_property
     def publisher(self) -> EventPublisher:
         return EventPublisher(self.redis, prefix=self.settings.redis_prefix)
@@ -177,12 +186,23 @@ class Platform:
             directory=LdapDirectory.from_settings(s) if s.ldap_host else None, group_mapping=s.group_mapping)
 
     @cached_property
+    def account_recovery(self) -> AccountRecovery:
+        """Account repairs for an operator at the shell (the database only: no Redis, no secrets)."""
+        return AccountRecovery(accounts=AccountRepo(), hasher=Argon2Hasher())
+
+    @cached_property
     def identity(self) -> IdentityService:
-        return IdentityService(tokens=self.tokens, accounts=AccountRepo())
+        return IdentityService(tokens=self.tokens, accounts=AccountRepo(), tenants=TenantRepo())
 
     @cached_property
     def tenants(self) -> TenantService:
-        return TenantService(tenants=TenantRepo())
+        return TenantService(tenants=TenantRepo(), jobs=self.jobs)
+
+    @cached_property
+    def tenant_deletion(self) -> TenantDeletion:
+        return TenantDeletion(tenants=TenantRepo(), deployments=self.deployment_runner, channels=self.channels,
+                              training=self.training_runner, models=self.models, datasets=self.datasets,
+                              files=self.files)
 
     @cached_property
     def audit(self) -> AuditService:
@@ -359,31 +379,28 @@ class Platform:
         close = getattr(built.get("runtime"), "close", None)
         if close is not None:
             close()
+        if "redis" in built:
+            await self.redis.aclose()
+        if "endpoint" in built and self._given_endpoint is None:
+            self.endpoint.close()
 
 
 @contextlib.asynccontextmanager
 async def open_platform(settings: Settings, *, endpoint: RedisEndpoint | None = None,
                         apply_migrations: bool = False) -> AsyncIterator[Platform]:
-    """The database and Redis opened for this process (an embedded Redis started unless ``endpoint`` is given:
-    ``up`` shares one), a ``Platform`` on them, and everything closed again on exit."""
-    ep = endpoint or RedisEndpoint.open(settings)
+    """The database opened for this process and a ``Platform`` on it (Redis is opened on first use: an embedded
+    server is started then, unless ``endpoint`` is given: ``up`` shares one); everything closed again on exit."""
+    if apply_migrations:
+        await migrate(settings)
+    await init_db(settings)
+    platform = Platform(settings, endpoint)
     try:
-        if apply_migrations:
-            await migrate(settings)
-        await init_db(settings)
-        redis = ep.async_client()
-        platform = Platform(settings, ep, redis)
-        try:
-            yield platform
-        finally:
-            try:
-                await platform.aclose()
-            finally:
-                await redis.aclose()
-                await close_db()
+        yield platform
     finally:
-        if endpoint is None:
-            ep.close()
+        try:
+            await platform.aclose()
+        finally:
+            await close_db()
 
 
 def stop_owned_workloads(settings: Settings) -> None:

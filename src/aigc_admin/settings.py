@@ -89,6 +89,9 @@ class Settings(BaseModel):
     server_log_path: str = setting("", "server.log.path", "AIGC_ADMIN_SERVER_LOG_PATH",
                                    "Directory of the log file when server.log.drive is 'file'.")
     server_log_name: str = setting("aigc-server.log", "server.log.name", "AIGC_ADMIN_SERVER_LOG_NAME", "Log file name.")
+    server_log_format: Literal["text", "json"] = setting(
+        "text", "server.log.format", "AIGC_ADMIN_SERVER_LOG_FORMAT",
+        "text: one line per record; json: one JSON object per line (time, level, logger, message, exception).")
     server_gc_freeze: bool = setting(
         True, "server.gc.freeze", "AIGC_ADMIN_SERVER_GC_FREEZE",
         "Leave the state of open WebSocket connections out of full garbage collections once a burst of "

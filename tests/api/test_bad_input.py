@@ -137,7 +137,7 @@ async def test_non_numeric_ids(api: ApiHarness) -> None:
     updated = await admin_post(api, UPDATE_TENANT, {"i": {"id": "abc", "name": "renamed"}})
     assert updated["data"]["updateTenant"]["tenant"] is None
     assert updated["data"]["updateTenant"]["errors"] == [
-        {"field": "id", "code": "INVALID", "message": "id must be a numeric id"}]
+        {"field": "id", "code": "INVALID", "message": "id must be a numeric id from 0 to 9223372036854775807"}]
     deleted = await admin_post(api, 'mutation { deleteTenant(id: "-1") { ok errors { field code } } }')
     assert deleted["data"]["deleteTenant"] == {"ok": False, "errors": [{"field": "id", "code": "INVALID"}]}
 

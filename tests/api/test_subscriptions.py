@@ -161,3 +161,12 @@ async def _events_until(ws: ClientConnection, op_id: str, operations: set[str]) 
         if event["operation"] in operations:
             found.setdefault(event["operation"], event)
     return found
+
+
+async def test_a_tenant_that_does_not_exist_is_refused_on_connection_init(live: LiveServer,
+                                                                          admin_token: str) -> None:
+    """Even a platform administrator (who may act in every tenant) cannot name a tenant that is not there."""
+    async with ws_session(live, {"Authorization": f"Bearer {admin_token}", "X-Tenant-Id": "987654321"}) as ws:
+        with pytest.raises(ConnectionClosed):
+            await recv(ws)
+        assert ws.close_code == 4403  # graphql-transport-ws closes "Forbidden"; the HTTP refusal names the reason

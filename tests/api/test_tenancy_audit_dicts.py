@@ -86,6 +86,7 @@ async def test_tenant_create_update_delete(api: ApiHarness) -> None:
 
     deleted = await mutate(api, DELETE_TENANT, {"id": tenant["id"]}, "deleteTenant")
     assert deleted == {"ok": True, "errors": []}
+    await api.run_job(f"tenant.delete:{tenant['id']}")  # the cascade runs as a job
     assert (await api.ok(TENANT, {"id": tenant["id"]}, token=api.admin_token))["tenant"] is None
     again = await mutate(api, DELETE_TENANT, {"id": tenant["id"]}, "deleteTenant")
     assert again["ok"] is False and codes(again) == ["NOT_FOUND"]

@@ -140,3 +140,36 @@ def test_up_serves_graphiql_login_and_stops_cleanly(tmp_path: Path) -> None:
     assert "with password" not in out
     time.sleep(0.5)
     assert _embedded_redis_pids() - redis_before == set(), "embedded redis left behind after SIGTERM"
+
+
+async def test_an_operator_repairs_a_locked_out_administrator_from_the_shell(tmp_path: Path) -> None:
+    """`aigc-admin account`: enable a disabled account (and make it an administrator again), reset a password."""
+    from aigc_admin.adapters.db import close_db, init_db, migrate
+    from aigc_admin.adapters.db import models as m
+    from aigc_admin.adapters.security import Argon2Hasher
+    from aigc_admin.settings import load_settings
+
+    settings = load_settings({"server.storage.path": str(tmp_path)}, environ={})
+    await migrate(settings)
+    await init_db(settings)
+    try:
+        await m.Account.create(username="root", password_hash="x", source="local", is_platform_admin=False,
+                               enabled=False)
+    finally:
+        await close_db()
+    flags = ["--server.storage.path", str(tmp_path)]
+    enabled = run("account", "enable", "root", "--platform-admin", *flags)
+    assert enabled.returncode == 0 and "enabled (platform administrator)" in enabled.stdout, enabled.stderr
+    reset = run("account", "reset-password", "root", *flags)
+    assert reset.returncode == 0, reset.stderr
+    password = reset.stdout.strip().rsplit("new password: ", 1)[1]
+    missing = run("account", "reset-password", "nobody", *flags)
+    assert missing.returncode == 1 and "not found" in missing.stderr and "Traceback" not in missing.stderr
+    weak = run("account", "reset-password", "root", "--password", "short", *flags)
+    assert weak.returncode == 1 and "at least 8" in weak.stderr
+    await init_db(settings)
+    try:
+        row = await m.Account.get(username="root")
+        assert row.enabled and row.is_platform_admin and Argon2Hasher().verify(row.password_hash, password)
+    finally:
+        await close_db()

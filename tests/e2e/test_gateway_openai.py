@@ -156,7 +156,13 @@ async def test_errors_in_openai_shape(platform: LiveServer, deployed: dict[str, 
     with pytest.raises(openai.AuthenticationError, match="revoked"):
         await client(platform, disabled).models.list()
     past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
-    expired, _ = await new_key(platform, deployed, expiresAt=past)
+    refused = await http_gql(platform, "mutation($i: ChannelInput!) { createChannel(input: $i) { key errors "
+                             "{ field code } } }", {"i": {"expiresAt": past}}, deployed["token"],
+                             tenant=deployed["tenant"])
+    assert refused["data"]["createChannel"] == {"key": None, "errors": [{"field": "expiresAt", "code": "INVALID"}]}
+    expired, expired_id = await new_key(platform, deployed)  # a key dead on arrival is refused; expire one later
+    await http_gql(platform, "mutation($i: UpdateChannelInput!) { updateChannel(input: $i) { errors { code } } }",
+                   {"i": {"id": expired_id, "expiresAt": past}}, deployed["token"], tenant=deployed["tenant"])
     with pytest.raises(openai.AuthenticationError, match="expired"):
         await client(platform, expired).models.list()
 

@@ -54,6 +54,20 @@ class ApiHarness:
         """The app's domain services (for assertions that need more than GraphQL shows)."""
         return self.app.state.platform
 
+    async def run_job(self, job_id: str) -> Any:
+        """Run one enqueued job here, on this app's platform, as a worker would (the harness runs no worker);
+        the job leaves the queue. Returns its result."""
+        from aigc_admin.adapters.queue import META_ID
+        from aigc_admin.workers.runner import JobContext, import_function
+
+        platform = self.services()
+        job = platform.jobs.fetch(job_id)
+        assert job is not None and job.meta.get(META_ID) == job_id, f"no job {job_id} was enqueued"
+        func_path, kwargs = job.args[0], job.kwargs
+        platform.jobs.queue().remove(job)
+        job.delete()
+        return await import_function(func_path)(JobContext(platform, job_id), **kwargs)
+
     async def post(self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None,
                    tenant: object | None = None, headers: dict[str, str] | None = None) -> httpx.Response:
         h = dict(headers or {})

@@ -144,6 +144,8 @@ class FakeAccounts:
         return found[offset:offset + limit], len(found)
 
     async def update(self, account_id: int, **changes: object) -> Account:
+        if "password_hash" in changes:
+            self.hashes[account_id] = str(changes.pop("password_hash"))
         self.rows[account_id] = replace(self.rows[account_id], **changes)  # type: ignore[arg-type]
         return self.rows[account_id]
 
@@ -158,6 +160,9 @@ class FakeAccounts:
 
     async def tenant_ids_by_code(self, codes: builtins.list[str]) -> dict[str, int]:
         return {c: self.tenants[c] for c in codes if c in self.tenants}
+
+    async def enabled_admins(self) -> int:
+        return sum(1 for a in self.rows.values() if a.is_platform_admin and a.enabled)
 
 
 class FakeHasher:
@@ -339,3 +344,47 @@ async def test_empty_credentials_are_refused_without_lookups() -> None:
     for username, password in (("", "x"), ("  ", "x"), ("alice", "")):
         assert (await login_error(svc, username, password)).code == AccountErrorCode.INVALID_CREDENTIALS
     assert attempts.calls == [] and directory.calls == 0
+
+
+# --- never lock the platform out -------------------------------------------------------------
+async def test_the_last_enabled_administrator_is_kept_and_no_one_locks_themselves_out() -> None:
+    accounts = FakeAccounts()
+    svc = service(accounts=accounts)
+    first = await accounts.create(username="root", email="", nickname="", password_hash="h",
+                                  source=AccountSource.LOCAL, is_platform_admin=True)
+    second = await accounts.create(username="ops", email="", nickname="", password_hash="h",
+                                   source=AccountSource.LOCAL, is_platform_admin=True)
+    for change in ({"enabled": False}, {"is_platform_admin": False}):
+        with pytest.raises(DomainError) as own:
+            await svc.update(first.id, actor=first.id, **change)  # type: ignore[arg-type]
+        assert own.value.code == AccountErrorCode.INVALID and "your own account" in own.value.message
+    with pytest.raises(DomainError):
+        await svc.delete(first.id, actor=first.id)
+    assert (await svc.update(second.id, enabled=False, actor=first.id)).enabled is False  # another one: fine
+    # first is now the last enabled administrator: nobody (not even an operator's call, actor None) removes it
+    for attempt in (svc.update(first.id, enabled=False), svc.update(first.id, is_platform_admin=False),
+                    svc.delete(first.id)):
+        with pytest.raises(DomainError) as last:
+            await attempt
+        assert last.value.code == AccountErrorCode.LAST_ADMIN
+    assert (await svc.update(first.id, nickname="still here")).nickname == "still here"  # other changes are fine
+
+
+async def test_an_operator_at_the_shell_resets_a_password_and_enables_an_account() -> None:
+    from aigc_admin.domain.accounts.service import AccountRecovery
+
+    accounts, hasher = FakeAccounts(), FakeHasher()
+    locked = await accounts.create(username="root", email="", nickname="", password_hash="old",
+                                   source=AccountSource.LOCAL, is_platform_admin=False)
+    await accounts.update(locked.id, enabled=False)
+    recovery = AccountRecovery(accounts=accounts, hasher=hasher)
+    account, password = await recovery.reset_password("root")
+    assert len(password) >= 16 and accounts.hashes[account.id] == f"hashed:{password}"
+    enabled = await recovery.enable("root", platform_admin=True)
+    assert enabled.enabled and enabled.is_platform_admin
+    with pytest.raises(DomainError) as weak:
+        await recovery.reset_password("root", "short")
+    assert weak.value.code == AccountErrorCode.WEAK_PASSWORD
+    with pytest.raises(DomainError) as missing:
+        await recovery.reset_password("nobody")
+    assert missing.value.code.value == "NOT_FOUND"

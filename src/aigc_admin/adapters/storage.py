@@ -9,6 +9,7 @@ import hashlib
 import logging
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
@@ -97,6 +98,11 @@ class LocalFileStorage:
             await asyncio.to_thread(self.path(key).unlink, True)
         except (OSError, ValueError):
             log.warning("could not delete stored file %s", key, exc_info=True)
+
+    async def delete_tree(self, key: str) -> None:
+        path = self.path(key)
+        if path.is_dir() and not path.is_symlink():
+            await asyncio.to_thread(shutil.rmtree, path, True)
 
     async def exists(self, key: str) -> bool:
         return self.path(key).is_file()

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
-import logging
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from aigc_admin.cli.logs import setup_logging
 from aigc_admin.settings import SPECS, ConfigError, Settings, load_settings
 
 app = typer.Typer(help="aigc-admin: an LLMOps control plane (models, deployments, fine-tuning, channels, gateway).",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 cronjob_app = typer.Typer(help="Periodic tasks (rq-scheduler).", no_args_is_help=True)
 generate_app = typer.Typer(help="Generate the GraphQL SDL or database migrations.", no_args_is_help=True)
+account_app = typer.Typer(help="Repair accounts from the shell (when no administrator can sign in).",
+                          no_args_is_help=True)
 app.add_typer(cronjob_app, name="cronjob")
 app.add_typer(generate_app, name="generate")
+app.add_typer(account_app, name="account")
 
 
 def _option_type(name: str) -> type:
@@ -56,51 +60,11 @@ def with_settings(func: Callable[..., Any]) -> Callable[..., Any]:
         except ConfigError as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(2) from None
-        _setup_logging(settings)
+        setup_logging(settings)
         return func(settings=settings, **kwargs)
 
     wrapper.__signature__ = inspect.Signature(own + extra)  # type: ignore[attr-defined]
     return wrapper
-
-
-def _setup_logging(settings: Settings) -> None:
-    wanted = settings.server_log_level
-    level = {"all": "DEBUG", "warn": "WARNING"}.get(wanted.lower(), wanted.upper())
-    handler: logging.Handler
-    if settings.server_log_drive == "file":
-        directory = Path(settings.server_log_path or settings.storage_dir / "logs")
-        directory.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(directory / settings.server_log_name)
-    elif settings.server_log_drive == "syslog":
-        from logging.handlers import SysLogHandler
-
-        handler = SysLogHandler(address="/dev/log") if Path("/dev/log").exists() else logging.StreamHandler()
-    else:
-        handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    handler.addFilter(_RedactSecrets(settings.secret_values()))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(getattr(logging, level, logging.INFO))
-    # one INFO line per proxied request is noise (and CPU) on the gateway's hot path
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
-
-
-class _RedactSecrets(logging.Filter):
-    """Belt and braces: a configured secret that slips into a log message is replaced."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
-        self._secrets = [s for s in secrets if len(s) >= 4]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self._secrets:
-            msg = record.getMessage()
-            if any(s in msg for s in self._secrets):
-                for s in self._secrets:
-                    msg = msg.replace(s, "***")
-                record.msg, record.args = msg, None
-        return True
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -166,6 +130,57 @@ def migrate(*, settings: Settings) -> None:
 
     asyncio.run(run(settings))
     typer.echo(f"database is up to date ({settings.db_drive})")
+
+
+@account_app.command("reset-password", help="Set a new password for a local account (a random one, printed once, "
+                                            "unless --password is given).")
+@with_settings
+def account_reset_password(
+        username: Annotated[str, typer.Argument(help="The account's username.")],
+        password: Annotated[str | None, typer.Option("--password", help="The new password (at least 8 characters); "
+                                                     "read from AIGC_NEW_PASSWORD when that is set.",
+                                                     envvar="AIGC_NEW_PASSWORD")] = None,
+        *, settings: Settings) -> None:
+    async def reset() -> str:
+        async with _accounts(settings) as accounts:
+            account, new = await accounts.reset_password(username, password)
+            return f"password of {account.username!r} reset" + ("" if password else f"; new password: {new}")
+    typer.echo(_repair(reset))
+
+
+@account_app.command("enable", help="Enable an account (one an administrator disabled, or that was locked out).")
+@with_settings
+def account_enable(
+        username: Annotated[str, typer.Argument(help="The account's username.")],
+        platform_admin: Annotated[bool, typer.Option("--platform-admin",
+                                                     help="Also make it a platform administrator.")] = False,
+        *, settings: Settings) -> None:
+    async def enable() -> str:
+        async with _accounts(settings) as accounts:
+            account = await accounts.enable(username, platform_admin=platform_admin)
+            return f"account {account.username!r} enabled" + (" (platform administrator)"
+                                                               if account.is_platform_admin else "")
+    typer.echo(_repair(enable))
+
+
+@contextlib.asynccontextmanager
+async def _accounts(settings: Settings) -> AsyncIterator[Any]:
+    from aigc_admin.bootstrap import open_platform
+
+    async with open_platform(settings, apply_migrations=True) as platform:
+        yield platform.account_recovery
+
+
+def _repair(action: Callable[[], Any]) -> str:
+    import asyncio
+
+    from aigc_admin.domain.errors import DomainError
+
+    try:
+        return str(asyncio.run(action()))
+    except DomainError as e:
+        typer.echo(f"error: {e.message}", err=True)
+        raise typer.Exit(1) from None
 
 
 @generate_app.command("schema", help="Print (or write) the GraphQL SDL; schema.graphql is this output.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from aigc_admin.domain.errors import DomainError, Invalid
+from aigc_admin.domain.errors import DomainError
 from aigc_admin.resolvers import permissions as perm
 from aigc_admin.resolvers.common import ctx, page, page_args, parse_id, typed_errors
 from aigc_admin.schema import accounts as a
@@ -59,17 +59,16 @@ class AccountMutations:
     @strawberry.mutation(permission_classes=perm.PLATFORM_ADMIN)
     @typed_errors
     async def update_account(self, info: Info, input: a.UpdateAccountInput) -> a.AccountPayload:
-        updated = await ctx(info).services.accounts.update(
+        c = ctx(info)
+        updated = await c.services.accounts.update(
             parse_id(input.id), email=input.email, nickname=input.nickname, enabled=input.enabled,
-            is_platform_admin=input.is_platform_admin, password=input.password)
+            is_platform_admin=input.is_platform_admin, password=input.password,
+            actor=c.principal.account_id if c.principal else None)
         return a.AccountPayload(account=a.Account.from_domain(updated))
 
     @strawberry.mutation(permission_classes=perm.PLATFORM_ADMIN)
     @typed_errors
     async def delete_account(self, info: Info, id: strawberry.ID) -> OkPayload:
         c = ctx(info)
-        account_id = parse_id(id)
-        if c.principal is not None and account_id == c.principal.account_id:
-            raise Invalid("id", "you cannot delete your own account")
-        await c.services.accounts.delete(account_id)
+        await c.services.accounts.delete(parse_id(id), actor=c.principal.account_id if c.principal else None)
         return OkPayload(ok=True)

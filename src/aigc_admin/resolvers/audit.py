@@ -12,7 +12,7 @@ from aigc_admin.domain import events as topics
 from aigc_admin.domain.audit.service import AuditFilter
 from aigc_admin.domain.roles import TenantRole
 from aigc_admin.resolvers import permissions as perm
-from aigc_admin.resolvers.common import ctx, page, page_args
+from aigc_admin.resolvers.common import ctx, optional_id, page, page_args
 from aigc_admin.schema import audit as au
 from aigc_admin.schema.common import Page, Pagination
 
@@ -34,7 +34,7 @@ class AuditQueries:
                                    extensions={"code": perm.FORBIDDEN})
             visible = [c.tenant_id]
         offset, limit = page_args(pagination)
-        flt = AuditFilter(operator=f.operator, tenant_id=int(f.tenant_id) if f.tenant_id else None,
+        flt = AuditFilter(operator=f.operator, tenant_id=optional_id(f.tenant_id, "tenantId"),
                           operation=f.operation, trace_id=f.trace_id, success=f.success,
                           min_duration_ms=f.min_duration_ms, start=f.start, end=f.end, visible_tenants=visible)
         rows, total = await c.services.audit.list(flt, offset=offset, limit=limit)

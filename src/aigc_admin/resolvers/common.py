@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from strawberry.types import Info
 
+from aigc_admin.adapters.db.errors import invalid_value
 from aigc_admin.domain.errors import CommonErrorCode, DomainError
 from aigc_admin.resolvers.context import Context
 from aigc_admin.schema.common import Page, Pagination
@@ -49,14 +50,20 @@ def page(items: Sequence[T], total: int, offset: int, limit: int) -> Page[T]:
     return Page(items=list(items), total_count=total, offset=offset, limit=limit)
 
 
+MAX_ID = 2**63 - 1  # ids are BIGINTs
+
+
 def parse_id(value: object, field: str = "id") -> int:
-    try:
-        n = int(str(value))
-    except ValueError:
-        raise BadInput(CommonErrorCode.INVALID, f"{field} must be a numeric id", field) from None
-    if n < 0:
-        raise BadInput(CommonErrorCode.INVALID, f"{field} must be a numeric id", field)
-    return n
+    """The one converter of ids from the API: an integer from 0 to 2^63 - 1 (BadInput, INVALID, otherwise).
+    Every ID argument that names a row goes through it, so no driver ever sees a value it cannot bind."""
+    text = str(value).strip()
+    if not text.isdigit() or len(text) > 19 or int(text) > MAX_ID:
+        raise BadInput(CommonErrorCode.INVALID, f"{field} must be a numeric id from 0 to {MAX_ID}", field)
+    return int(text)
+
+
+def optional_id(value: object | None, field: str) -> int | None:
+    return None if value is None or value == "" else parse_id(value, field)
 
 
 # --- typed mutation errors ------------------------------------------------------------------------------------
@@ -70,13 +77,24 @@ def typed_errors(resolver: Callable[..., Awaitable[P]]) -> Callable[..., Awaitab
     async def wrapper(*args: Any, **kwargs: Any) -> P:
         try:
             return await resolver(*args, **kwargs)
-        except DomainError as e:
+        except Exception as exc:
+            e = expected_error(exc)
+            if e is None:
+                raise
             info = kwargs.get("info") or next(a for a in args if isinstance(a, Info))
             ctx(info).mutation_errors.append(f"{e.code.value}: {e.message}")
             payload, error = _payload_types(resolver)
             return payload(errors=errors_of(error, e))
 
     return wrapper
+
+
+def expected_error(exc: BaseException) -> DomainError | None:
+    """``exc`` as an expected failure: a domain error, or the database refusing a value (a string longer than its
+    column: the columns' limits apply to every field without being repeated); None for anything else."""
+    if isinstance(exc, DomainError):
+        return exc
+    return invalid_value(exc)
 
 
 @functools.cache

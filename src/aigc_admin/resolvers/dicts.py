@@ -7,7 +7,7 @@ from strawberry.types import Info
 
 from aigc_admin.domain.dicts.service import DictType
 from aigc_admin.resolvers import permissions as perm
-from aigc_admin.resolvers.common import ctx, page, page_args, parse_id, typed_errors
+from aigc_admin.resolvers.common import ctx, optional_id, page, page_args, parse_id, typed_errors
 from aigc_admin.schema import dicts as d
 from aigc_admin.schema.common import OkPayload, Page, Pagination
 
@@ -20,7 +20,7 @@ class DictQueries:
         f = filter or d.DictFilter()
         offset, limit = page_args(pagination)
         rows, total = await ctx(info).services.dicts.list(
-            code=f.code, label=f.label, parent_id=int(f.parent_id) if f.parent_id is not None else None,
+            code=f.code, label=f.label, parent_id=optional_id(f.parent_id, "parentId"),
             offset=offset, limit=limit)
         return page([d.DictEntry.from_domain(r) for r in rows], total, offset, limit)
 

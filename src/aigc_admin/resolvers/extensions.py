@@ -12,6 +12,8 @@ from graphql import OperationType as CoreOperationType
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types.graphql import OperationType
 
+from aigc_admin.resolvers.common import expected_error
+
 log = logging.getLogger("aigc_admin.graphql")
 
 
@@ -25,18 +27,51 @@ def _is_expected(error: GraphQLError) -> bool:
 
 
 class TraceMaskErrors(MaskErrors):
-    """Unexpected exceptions become "Unexpected error" with a trace id; the stack goes to the log."""
+    """Expected failures raised outside a mutation's payload (a domain error of a query, a value the database
+    refuses) become errors with their code; unexpected exceptions become "Unexpected error" with a trace id,
+    the stack going to the log."""
 
     def __init__(self) -> None:
         super().__init__(should_mask_error=lambda e: not _is_expected(e), error_message="Unexpected error")
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        return _anonymise(error, getattr(self.execution_context.context, "trace_id", ""))
+        return masked(error, getattr(self.execution_context.context, "trace_id", ""))
+
+
+def unexpected(error: GraphQLError) -> bool:
+    """An error the masking turns into INTERNAL_ERROR (and logs at ERROR with its trace id)."""
+    if _is_expected(error) or error.original_error is None:
+        return False
+    return expected_error(error.original_error) is None
+
+
+def log_refusals(errors: list[GraphQLError], trace_id: str) -> None:
+    """Expected refusals (not signed in, not allowed, invalid input, syntax, limits) at INFO: one line, without a
+    traceback or the document (a client can send megabytes of it). The unexpected are logged where they are
+    masked, at ERROR with the stack and the trace id."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    for error in errors:
+        if unexpected(error):
+            continue
+        code = (error.extensions or {}).get("code")
+        if code is None and error.original_error is not None:
+            expected = expected_error(error.original_error)
+            code = expected.code.value if expected is not None else None
+        message = error.message if len(error.message) <= 300 else error.message[:300] + "…"
+        log.info("refused (trace %s) %s at %s: %s", trace_id, code or "BAD_REQUEST", error.path or "-", message)
 
 
 def masked(error: GraphQLError, trace_id: str) -> GraphQLError:
     """What TraceMaskErrors makes of ``error`` (for errors sent outside strawberry's pipeline)."""
-    return error if _is_expected(error) else _anonymise(error, trace_id)
+    if _is_expected(error):
+        return error
+    expected = expected_error(error.original_error) if error.original_error is not None else None
+    if expected is not None:
+        return GraphQLError(message=expected.message, nodes=error.nodes, source=error.source,
+                            positions=error.positions, path=error.path,
+                            extensions={"code": str(expected.code.value), "field": expected.field})
+    return _anonymise(error, trace_id)
 
 
 def _anonymise(error: GraphQLError, trace_id: str) -> GraphQLError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from graphql import GraphQLError
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
@@ -35,6 +36,13 @@ class IsPlatformAdmin(BasePermission):
         return p is not None and p.is_platform_admin
 
 
+def _refuse_bad_tenant(info: Info) -> None:
+    """A bad X-Tenant-Id (not a number, another tenant, no such tenant) is refused with what is wrong with it."""
+    error = _ctx(info).tenant_error
+    if error is not None:
+        raise GraphQLError(error, extensions={"code": FORBIDDEN})
+
+
 class _InTenant(BasePermission):
     """The request names a tenant (X-Tenant-Id) in which the caller holds at least ``role``."""
 
@@ -44,6 +52,8 @@ class _InTenant(BasePermission):
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         ctx = _ctx(info)
+        if ctx.principal is not None:
+            _refuse_bad_tenant(info)
         return (ctx.principal is not None and ctx.tenant_id is not None
                 and ctx.principal.may_act_in(ctx.tenant_id, self.role))
 
@@ -64,7 +74,8 @@ class TenantHeaderValid(BasePermission):
     error_extensions = {"code": FORBIDDEN}
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        return _ctx(info).tenant_error is None
+        _refuse_bad_tenant(info)
+        return True
 
 
 # The lists fields use. Order matters: the first failing permission decides the error.

@@ -6,8 +6,10 @@ nothing else here changes. ``schema.graphql`` is ``export_sdl()`` (``make schema
 from __future__ import annotations
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from aigc_admin.resolvers.accounts import AccountMutations, AccountQueries
 from aigc_admin.resolvers.audit import AuditQueries, AuditSubscriptions
@@ -15,7 +17,7 @@ from aigc_admin.resolvers.channels import ChannelMutations, ChannelQueries
 from aigc_admin.resolvers.datasets import DatasetMutations, DatasetQueries
 from aigc_admin.resolvers.deployments import DeploymentMutations, DeploymentQueries, DeploymentSubscriptions
 from aigc_admin.resolvers.dicts import DictMutations, DictQueries
-from aigc_admin.resolvers.extensions import AuditMutations, TraceMaskErrors
+from aigc_admin.resolvers.extensions import AuditMutations, TraceMaskErrors, log_refusals
 from aigc_admin.resolvers.files import FileMutations, FileQueries
 from aigc_admin.resolvers.finetunes import FineTuneMutations, FineTuneQueries, FineTuneSubscriptions
 from aigc_admin.resolvers.models import ModelMutations, ModelQueries
@@ -33,8 +35,14 @@ Subscription = merge_types("Subscription", (DeploymentSubscriptions, PlaygroundS
                                             AuditSubscriptions))
 
 
+class PlatformSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        # strawberry logs every error at ERROR with its traceback: refusals are not failures of the platform
+        log_refusals(errors, getattr(getattr(execution_context, "context", None), "trace_id", ""))
+
+
 def build_schema(*, max_depth: int = 12, max_tokens: int = 2000, max_aliases: int = 30) -> strawberry.Schema:
-    return strawberry.Schema(
+    return PlatformSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

@@ -55,7 +55,9 @@ class TenantMutations:
         return t.TenantPayload(tenant=t.Tenant.from_domain(updated))
 
     @strawberry.mutation(permission_classes=perm.PLATFORM_ADMIN,
-                         description="Delete a tenant with its memberships and tenant-scoped data.")
+                         description="Delete a tenant and everything it owns: its members lose access at once; a job "
+                                     "stops its deployments and training jobs, revokes its keys and deletes its files, "
+                                     "datasets and rows (the tenant shows deleting: true until it is done).")
     @typed_errors
     async def delete_tenant(self, info: Info, id: strawberry.ID) -> OkPayload:
         await ctx(info).services.tenants.delete(parse_id(id))

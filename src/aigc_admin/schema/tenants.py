@@ -29,6 +29,8 @@ class Tenant:
     public_tenant_id: str
     remark: str
     created_at: datetime
+    deleting: bool = strawberry.field(description="deleteTenant was asked: its members are out and a job is "
+                                                  "removing what it owns; the tenant disappears when it is done.")
 
     @strawberry.field(description="Accounts in this tenant and their roles.")
     async def members(self, info: Info) -> list[TenantMember]:
@@ -39,7 +41,7 @@ class Tenant:
     @classmethod
     def from_domain(cls, t: ten.Tenant) -> Tenant:
         return cls(id=strawberry.ID(str(t.id)), name=t.name, code=t.code, public_tenant_id=t.public_tenant_id,
-                   remark=t.remark, created_at=t.created_at)
+                   remark=t.remark, created_at=t.created_at, deleting=t.deleting)
 
 
 @strawberry.input

@@ -79,5 +79,5 @@ def run(func_path: str, /, **kwargs: Any) -> Any:
     """RQ's entry point for every platform job (settings come from the worker's environment)."""
     job = get_current_job()
     job_id = str(job.meta.get(META_ID, job.id)) if job is not None else None
-    log.info("job %s: %s", job_id, func_path)
+    log.debug("job %s: %s", job_id, func_path)
     return asyncio.run(execute(load_settings(), func_path, kwargs, job_id=job_id))

@@ -66,6 +66,9 @@ class AccountRepo:
     async def remove_membership(self, tenant_id: int, account_id: int) -> bool:
         return bool(await m.TenantMembership.filter(tenant_id=tenant_id, account_id=account_id).delete())
 
+    async def enabled_admins(self) -> int:
+        return await m.Account.filter(is_platform_admin=True, enabled=True).count()
+
     async def tenant_ids_by_code(self, codes: builtins.list[str]) -> dict[str, int]:
         if not codes:
             return {}

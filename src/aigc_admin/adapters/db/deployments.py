@@ -43,6 +43,9 @@ class DeploymentRepo:
         row = await m.ModelDeploy.create(**values)
         return (await self._with_names([row]))[0]
 
+    async def delete(self, deployment_id: int) -> None:
+        await m.ModelDeploy.filter(id=deployment_id).delete()
+
     async def update(self, deployment_id: int, **changes: Any) -> Deployment:
         await m.ModelDeploy.filter(id=deployment_id).update(**changes)
         return await self.get(deployment_id)  # type: ignore[return-value]

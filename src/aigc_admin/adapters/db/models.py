@@ -27,6 +27,7 @@ class Tenant(TimestampedModel):
     public_tenant_id = fields.CharField(max_length=64, unique=True)
     remark = fields.CharField(max_length=255, default="")
     content_quality_check = fields.BooleanField(default=False)
+    deleting = fields.BooleanField(default=False)  # deleteTenant marked it; a job is removing what it owns
 
     class Meta:
         table = "tenants"

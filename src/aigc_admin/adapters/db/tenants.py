@@ -14,13 +14,22 @@ from aigc_admin.domain.tenants.service import Member, Tenant
 
 def _tenant(row: m.Tenant) -> Tenant:
     return Tenant(id=row.id, name=row.name, code=row.code, public_tenant_id=row.public_tenant_id,
-                  remark=row.remark, created_at=row.created_at)
+                  remark=row.remark, created_at=row.created_at, deleting=row.deleting)
 
 
 class TenantRepo:
     async def get(self, tenant_id: int) -> Tenant | None:
         row = await m.Tenant.get_or_none(id=tenant_id)
         return _tenant(row) if row else None
+
+    async def exists(self, tenant_id: int) -> bool:
+        """A tenant one may act in: it exists and is not being deleted."""
+        return await m.Tenant.filter(id=tenant_id, deleting=False).exists()
+
+    async def start_deleting(self, tenant_id: int) -> None:
+        async with in_transaction():
+            await m.Tenant.filter(id=tenant_id).update(deleting=True)
+            await m.TenantMembership.filter(tenant_id=tenant_id).delete()
 
     async def get_many(self, ids: builtins.list[int]) -> dict[int, Tenant]:
         return {r.id: _tenant(r) for r in await m.Tenant.filter(id__in=ids)}

@@ -10,3 +10,4 @@ class AccountErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     DUPLICATE = "DUPLICATE"
     INVALID = "INVALID"
+    LAST_ADMIN = "LAST_ADMIN"  # the change would leave no enabled platform administrator

@@ -4,6 +4,7 @@ principal. GraphQL (HTTP and WebSocket) and the REST routes all authenticate thr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from aigc_admin.domain.accounts.ports import AccountRepository, TokenDecoder
 from aigc_admin.domain.roles import Principal
@@ -19,13 +20,15 @@ class Identity:
     tenant_error: str | None = None  # X-Tenant-Id was sent but is not good
 
 
-ANONYMOUS = Identity()
+class TenantLookup(Protocol):
+    async def exists(self, tenant_id: int) -> bool: ...
 
 
 class IdentityService:
-    def __init__(self, *, tokens: TokenDecoder, accounts: AccountRepository) -> None:
+    def __init__(self, *, tokens: TokenDecoder, accounts: AccountRepository, tenants: TenantLookup) -> None:
         self.tokens = tokens
         self.accounts = accounts
+        self.tenants = tenants
 
     async def identify(self, token: str | None, tenant_header: str | None) -> Identity:
         """The caller of a request from its bearer token and X-Tenant-Id (each may be absent)."""
@@ -50,9 +53,13 @@ class IdentityService:
             return Identity(principal, auth_error, tenant_error="X-Tenant-Id must be a tenant id (an integer)")
         if not 0 < wanted < MAX_ID:
             return Identity(principal, auth_error, tenant_error="X-Tenant-Id must be a tenant id (a positive integer)")
-        if principal is not None and principal.may_act_in(wanted):
-            return Identity(principal, auth_error, tenant_id=wanted)
-        return Identity(principal, auth_error, tenant_error=f"not a member of tenant {wanted}")
+        if principal is None or not principal.may_act_in(wanted):
+            return Identity(principal, auth_error, tenant_error=f"not a member of tenant {wanted}")
+        # a membership implies the tenant (memberships go with it); a platform admin may name any id
+        if wanted not in principal.memberships and not await self.tenants.exists(wanted):
+            return Identity(principal, auth_error,
+                            tenant_error=f"X-Tenant-Id {wanted} names no tenant (or one being deleted)")
+        return Identity(principal, auth_error, tenant_id=wanted)
 
     async def contact(self, principal: Principal) -> str:
         """The caller's e-mail (its username when it has none), as kept with what it creates."""

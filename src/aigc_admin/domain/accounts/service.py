@@ -178,8 +178,12 @@ class AccountService:
 
     async def update(self, account_id: int, *, email: str | None = None, nickname: str | None = None,
                      enabled: bool | None = None, is_platform_admin: bool | None = None,
-                     password: str | None = None) -> Account:
+                     password: str | None = None, actor: int | None = None) -> Account:
+        """``actor``: the account making the change (None: an operator at the shell, `aigc-admin account`)."""
         account = await self.get(account_id)
+        if enabled is False or is_platform_admin is False:
+            what = "disable" if enabled is False else "demote"
+            await self._keep_an_admin(account, actor, what)
         changes: dict[str, object] = {k: v for k, v in {
             "email": email, "nickname": nickname, "enabled": enabled, "is_platform_admin": is_platform_admin,
         }.items() if v is not None}
@@ -191,9 +195,19 @@ class AccountService:
             changes["password_hash"] = self.hasher.hash(password)
         return await self.accounts.update(account_id, **changes) if changes else account
 
-    async def delete(self, account_id: int) -> None:
-        await self.get(account_id)
+    async def delete(self, account_id: int, *, actor: int | None = None) -> None:
+        account = await self.get(account_id)
+        await self._keep_an_admin(account, actor, "delete")
         await self.accounts.delete(account_id)
+
+    async def _keep_an_admin(self, account: Account, actor: int | None, what: str) -> None:
+        """No one locks themselves out, and the platform always keeps an enabled administrator (an operator with
+        shell access can still repair accounts with `aigc-admin account`)."""
+        if actor is not None and account.id == actor:
+            raise DomainError(AccountErrorCode.INVALID, f"you cannot {what} your own account", "id")
+        if account.is_platform_admin and account.enabled and await self.accounts.enabled_admins() <= 1:
+            raise DomainError(AccountErrorCode.LAST_ADMIN, f"cannot {what} the last enabled platform administrator",
+                              "id")
 
     async def set_membership(self, tenant_id: int, account_id: int, role: TenantRole) -> None:
         await self.get(account_id)
@@ -217,3 +231,35 @@ class AccountService:
                                    password_hash=self.hasher.hash(password), source=AccountSource.LOCAL,
                                    is_platform_admin=True)
         return generated
+
+
+class AccountRecovery:
+    """What an operator with shell access may do when no administrator can sign in (``aigc-admin account``)."""
+
+    def __init__(self, *, accounts: AccountRepository, hasher: PasswordHasher) -> None:
+        self.accounts = accounts
+        self.hasher = hasher
+
+    async def _local(self, username: str) -> Account:
+        account = await self.accounts.get_by_username(username)
+        if account is None:
+            raise NotFound("account", repr(username), "username")
+        return account
+
+    async def reset_password(self, username: str, password: str | None = None) -> tuple[Account, str]:
+        """A new password for a local account (generated when none is given); returns it with the account."""
+        account = await self._local(username)
+        if account.source != AccountSource.LOCAL:
+            raise DomainError(AccountErrorCode.INVALID, "the password of an LDAP account is kept in LDAP",
+                              "username")
+        password = password or secrets.token_urlsafe(18)
+        check_password_strength(password)
+        return await self.accounts.update(account.id, password_hash=self.hasher.hash(password)), password
+
+    async def enable(self, username: str, *, platform_admin: bool = False) -> Account:
+        """Enable an account (and make it a platform administrator when asked)."""
+        account = await self._local(username)
+        changes: dict[str, object] = {"enabled": True}
+        if platform_admin:
+            changes["is_platform_admin"] = True
+        return await self.accounts.update(account.id, **changes)

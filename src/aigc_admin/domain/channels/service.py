@@ -203,6 +203,10 @@ class ChannelService:
     async def create(self, values: ChannelInput, *, tenant_id: int, operator: str) -> tuple[Channel, str]:
         """The new channel and its key (shown once)."""
         fields = _limits(values)
+        expires = fields.get("expires_at")
+        if isinstance(expires, datetime) and expires <= datetime.now(UTC):
+            # a key dead on arrival; an existing channel may still be given a past date (it expires at once)
+            raise DomainError(ChannelErrorCode.INVALID, "expiresAt is in the past", "expiresAt")
         fields.setdefault("alias", "New Channel")
         models = await self._models(tenant_id, values.model_ids or [])
         key = self.keys.new()
@@ -246,6 +250,17 @@ class ChannelService:
         """The key hash of a channel of this tenant (the playground charges its requests to it)."""
         await self.get(channel_id, tenant_id=tenant_id)
         return await self.repo.key_hash(channel_id)
+
+    async def remove_tenant(self, tenant_id: int) -> int:
+        """Delete every channel of a tenant being deleted: each key stops working at once."""
+        removed = 0
+        while True:
+            channels, _ = await self.repo.list(tenant_id=tenant_id, offset=0, limit=100)
+            if not channels:
+                return removed
+            for channel in channels:
+                await self.delete(channel.id, tenant_id=tenant_id)
+                removed += 1
 
     async def delete(self, channel_id: int, *, tenant_id: int) -> None:
         await self.get(channel_id, tenant_id=tenant_id)

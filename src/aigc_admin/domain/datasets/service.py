@@ -274,6 +274,17 @@ class DatasetService:
         await self.get(dataset_id, tenant_id=tenant_id)
         await self.repo.delete(dataset_id)
 
+    async def remove_tenant(self, tenant_id: int) -> int:
+        """Delete every dataset (and its samples) of a tenant being deleted."""
+        removed = 0
+        while True:
+            datasets, _ = await self.repo.list(tenant_id=tenant_id, offset=0, limit=100, search=None)
+            if not datasets:
+                return removed
+            for dataset in datasets:
+                await self.repo.delete(dataset.id)
+                removed += 1
+
     # --- samples --------------------------------------------------------------------------------------------
     async def get_sample(self, sample_id: int, *, tenant_id: int) -> tuple[Dataset, Sample]:
         sample = await self.repo.get_sample(sample_id)

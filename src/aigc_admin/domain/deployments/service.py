@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import dataclasses
 import json
 import logging
 import re
@@ -68,6 +69,7 @@ class DeploymentRepository(Protocol):
     async def get(self, deployment_id: int) -> Deployment | None: ...
     async def create(self, **values: Any) -> Deployment: ...
     async def update(self, deployment_id: int, **changes: Any) -> Deployment: ...
+    async def delete(self, deployment_id: int) -> None: ...
     async def active_for_model(self, model_id: int) -> Deployment | None: ...
     async def gpus_in_use(self) -> int: ...
     async def list(self, *, tenant_id: int | None, statuses: builtins.list[DeploymentStatus] | None,
@@ -272,6 +274,21 @@ class DeploymentRunner:
         d = await self.repo.update(deployment_id, **changes)
         await self.events.deployment_changed(d)
         return d
+
+    async def remove_tenant(self, tenant_id: int) -> int:
+        """Stop every deployment of a tenant being deleted and forget it; returns how many there were."""
+        removed = 0
+        while True:
+            rows, _ = await self.repo.list(tenant_id=tenant_id, statuses=None, offset=0, limit=100)
+            if not rows:
+                return removed
+            for d in rows:
+                if d.runtime_handle:
+                    await self.runtime.stop(WorkloadHandle.from_json(d.runtime_handle))
+                await self.events.deployment_changed(dataclasses.replace(
+                    d, status=DeploymentStatus.STOPPED, reason="the tenant was deleted", runtime_handle=""))
+                await self.repo.delete(d.id)
+                removed += 1
 
     async def spec(self, d: Deployment) -> WorkloadSpec:
         device = self.engine.device

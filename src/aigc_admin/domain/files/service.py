@@ -176,6 +176,9 @@ class FileStorage(Protocol):
         ...
 
     async def delete(self, key: str) -> None: ...
+    async def delete_tree(self, key: str) -> None:
+        """Everything stored under ``key`` (a directory such as ``files/<tenant>``); nothing when it is missing."""
+        ...
 
 
 class FileRepository(Protocol):
@@ -431,6 +434,21 @@ class FileService:
         await self.repo.delete(record.file_id)  # the row first: a leftover blob is unreachable, never served
         await self.storage.delete(record.storage_path)
         return record
+
+    async def remove_tenant(self, tenant_id: int, *, also: Sequence[str] = ()) -> int:
+        """Delete every file of a tenant being deleted (rows and stored content), its storage directory, and the
+        stored trees named in ``also`` (its fine-tuning outputs)."""
+        removed = 0
+        while True:
+            files, _ = await self.repo.list(tenant_id=tenant_id, purpose=None, offset=0, limit=100)
+            if not files:
+                break
+            for record in files:
+                await self.delete(record.file_id, tenant_id=tenant_id)
+                removed += 1
+        for key in [f"files/{tenant_id}", *also]:
+            await self.storage.delete_tree(key)
+        return removed
 
 
 def _size(n: int) -> str:

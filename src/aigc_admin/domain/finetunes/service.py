@@ -402,6 +402,23 @@ class FineTuneRunner:
                     volumes.append(VolumeMount(mount_path=path, host_path=path, read_only=True))
         return volumes
 
+    async def remove_tenant(self, tenant_id: int) -> builtins.list[FineTuneJob]:
+        """Stop and forget every fine-tuning job of a tenant being deleted (live log subscriptions end); returns
+        the jobs, whose fine-tuned models and outputs the caller removes."""
+        removed: builtins.list[FineTuneJob] = []
+        while True:
+            jobs, _ = await self.repo.list(tenant_id=tenant_id, statuses=None, offset=0, limit=100)
+            if not jobs:
+                return removed
+            for job in jobs:
+                if job.runtime_handle:
+                    await self.runtime.stop(WorkloadHandle.from_json(job.runtime_handle))
+                if job.status not in FINISHED:
+                    await self.events.lines(job.id, [], JobStatus.CANCELLED)
+                await self.repo.delete_logs(job.id)
+                await self.repo.delete(job.id)
+                removed.append(job)
+
     async def _stop_cancelled(self) -> None:
         cancelled, _ = await self.repo.list(tenant_id=None, statuses=[JobStatus.CANCELLED], offset=0, limit=10_000)
         for job in cancelled:

@@ -162,6 +162,20 @@ class ModelService:
             raise DomainError(ModelErrorCode.IN_USE, "undeploy the model before deleting it", "id")
         await self.repo.delete(model_id)
 
+    async def remove_tenant(self, tenant_id: int, *, fine_tuned: builtins.list[str]) -> None:
+        """A tenant being deleted: its grants go, and the models fine-tuned for it (``fine_tuned``) too, unless an
+        administrator granted them to another tenant."""
+        while True:
+            records, _ = await self.repo.list(tenant_id=tenant_id, search=None, provider=None, offset=0, limit=100)
+            if not records:
+                break
+            for r in records:
+                await self.repo.update(r.id, {}, [t for t in r.tenant_ids if t != tenant_id])
+        for name in fine_tuned:
+            record = await self.repo.get_by_name(name)
+            if record is not None and record.is_fine_tuned and not record.tenant_ids:
+                await self.repo.delete(record.id)
+
     async def credentials(self, model_id: int) -> str:
         """Decrypted upstream credentials (for the gateway only; never returned over GraphQL)."""
         cipher = await self.repo.credentials(model_id)

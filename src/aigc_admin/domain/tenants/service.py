@@ -7,9 +7,9 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from aigc_admin.domain.errors import Duplicate, Invalid, NotFound
+from aigc_admin.domain.errors import CommonErrorCode, DomainError, Duplicate, Invalid, NotFound
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -22,6 +22,7 @@ class Tenant:
     public_tenant_id: str
     remark: str
     created_at: datetime
+    deleting: bool = False  # deleteTenant was asked: members are out, a job removes what the tenant owns
 
 
 @dataclass(frozen=True)
@@ -37,14 +38,25 @@ class TenantRepository(Protocol):
     async def create(self, *, name: str, code: str, public_tenant_id: str, remark: str) -> Tenant: ...
     async def update(self, tenant_id: int, **changes: object) -> Tenant: ...
     async def delete(self, tenant_id: int) -> None: ...
+    async def start_deleting(self, tenant_id: int) -> None:
+        """Mark the tenant as being deleted and remove its memberships (in one transaction)."""
+        ...
     async def list(self, *, offset: int, limit: int, search: str | None,
                    only_ids: builtins.list[int] | None) -> tuple[builtins.list[Tenant], int]: ...
     async def members(self, tenant_id: int) -> builtins.list[Member]: ...
 
 
+class JobEnqueuer(Protocol):
+    def enqueue(self, func_path: str, *, job_id: str, **kwargs: Any) -> str: ...
+
+
+DELETE_JOB = "aigc_admin.workers.tasks.tenants:delete"
+
+
 class TenantService:
-    def __init__(self, *, tenants: TenantRepository) -> None:
+    def __init__(self, *, tenants: TenantRepository, jobs: JobEnqueuer | None = None) -> None:
         self.tenants = tenants
+        self.jobs = jobs
 
     async def get(self, tenant_id: int) -> Tenant:
         tenant = await self.tenants.get(tenant_id)
@@ -73,6 +85,17 @@ class TenantService:
             raise Invalid("name", "name must have 1 to 64 characters")
         return await self.tenants.update(tenant_id, **changes) if changes else await self.get(tenant_id)
 
-    async def delete(self, tenant_id: int) -> None:
+    async def delete(self, tenant_id: int) -> Tenant:
+        """Start deleting a tenant: its members lose access at once, and a job (``tenant.delete:<id>``) stops its
+        deployments and training jobs, revokes its keys, deletes its files, datasets and rows (tenants.deletion).
+        Asking again enqueues the job again (it continues where it stopped)."""
         await self.get(tenant_id)
-        await self.tenants.delete(tenant_id)
+        await self.tenants.start_deleting(tenant_id)
+        if self.jobs is None:
+            raise Invalid("id", "no job queue to delete the tenant with")
+        try:
+            self.jobs.enqueue(DELETE_JOB, job_id=f"tenant.delete:{tenant_id}", tenant_id=tenant_id)
+        except Exception:
+            raise DomainError(CommonErrorCode.INVALID, "the job queue (Redis) is unavailable: the tenant is marked "
+                              "for deletion; delete it again to retry", None) from None
+        return await self.get(tenant_id)
