@@ -97,6 +97,13 @@ class Settings(BaseModel):
         "Leave the state of open WebSocket connections out of full garbage collections once a burst of "
         "connections settles (thawed after a quarter of them closed): no 0.7-0.9 s pauses at 5,000 "
         "subscriptions.")
+    server_max_body_bytes: int = setting(
+        4 * 1024 * 1024, "server.max.body.bytes", "AIGC_ADMIN_SERVER_MAX_BODY_BYTES",
+        "Largest request body of /graphql (and the other routes but uploads) in bytes: a larger one is refused with "
+        "413 before it is read. GraphQL multipart uploads may carry files.max.bytes (plus 1 MiB of framing).")
+    server_ws_max_message_bytes: int = setting(
+        1024 * 1024, "server.ws.max.message.bytes", "AIGC_ADMIN_SERVER_WS_MAX_MESSAGE_BYTES",
+        "Largest WebSocket message the server accepts; a larger one closes the connection (1009).")
     server_access_log: bool = setting(
         False, "server.access.log", "AIGC_ADMIN_SERVER_ACCESS_LOG",
         "Log one line per HTTP request (uvicorn's access log). Off by default: at gateway rates it is a large "
@@ -259,7 +266,10 @@ class Settings(BaseModel):
                                  "'cronjob start' with no names registers every periodic task.")
     # [graphql]
     graphql_graphiql: bool = setting(True, "graphql.graphiql", "AIGC_GRAPHQL_GRAPHIQL", "Serve GraphiQL at /graphql.")
-    graphql_max_depth: int = setting(12, "graphql.max.depth", "AIGC_GRAPHQL_MAX_DEPTH", "Maximum query depth.")
+    graphql_max_depth: int = setting(
+        15, "graphql.max.depth", "AIGC_GRAPHQL_MAX_DEPTH",
+        "Maximum depth of an operation, every field counted (introspection fields too); 15 is the depth of the "
+        "standard introspection query GraphiQL sends: below it, GraphiQL cannot load the schema.")
     graphql_max_tokens: int = setting(2000, "graphql.max.tokens", "AIGC_GRAPHQL_MAX_TOKENS",
                                       "Maximum tokens in one GraphQL document.")
     graphql_max_aliases: int = setting(30, "graphql.max.aliases", "AIGC_GRAPHQL_MAX_ALIASES",

@@ -13,7 +13,7 @@ from tests.support.api import ApiHarness, unique
 from tests.support.live import LiveServer, live_server
 from tests.support.redis_server import start_redis
 
-MAX_DEPTH = 12  # graphql.max.depth default
+MAX_DEPTH = 15  # graphql.max.depth default
 MAX_ALIASES = 30  # graphql.max.aliases default
 MAX_TOKENS = 2000  # graphql.max.tokens default
 ME = "{ me { account { username } } }"
@@ -104,6 +104,23 @@ async def test_depth_limit(api: ApiHarness) -> None:
     refused = await admin_post(api, nested_dicts(MAX_DEPTH + 2))
     assert refused.get("data") is None
     assert "depth" in messages(refused).lower(), refused
+
+
+async def test_introspection_fields_count_toward_the_depth_limit(api: ApiHarness) -> None:
+    from graphql import get_introspection_query
+
+    from aigc_admin.resolvers.limits import INTROSPECTION_DEPTH
+
+    assert INTROSPECTION_DEPTH <= MAX_DEPTH  # GraphiQL's own introspection query passes the default limit
+    standard = await admin_post(api, get_introspection_query(descriptions=True))
+    assert "errors" not in standard and standard["data"]["__schema"]["types"], standard
+    inner = "name"
+    for _ in range(MAX_DEPTH - 3):
+        inner = f"ofType {{ {inner} }}"
+    at_limit = "{ __schema { types { " + inner + " } } }"  # __schema, types, then ofType … name
+    assert "errors" not in await admin_post(api, at_limit)
+    refused = await admin_post(api, "{ __schema { types { ofType { " + inner + " } } } }")
+    assert refused.get("data") is None and "depth" in messages(refused).lower(), refused
 
 
 async def test_alias_limit(api: ApiHarness) -> None:
@@ -301,3 +318,25 @@ async def test_readyz_names_redis_while_it_is_down(private_redis_server: tuple[L
         assert up.status_code == 200, up.text
         assert up.json()["status"] == "ready"
         assert (await client.get("/healthz")).json() == {"status": "ok"}
+
+
+async def test_request_bodies_are_bounded_before_they_are_read(api: ApiHarness) -> None:
+    """A body over server.max.body.bytes is refused with 413: at once when its Content-Length says so, and at the
+    limit when it comes without one (the rest is never read)."""
+    limit = api.settings.server_max_body_bytes
+    sent = {"chunks": 0}
+
+    async def endless() -> Any:
+        while True:  # a client that would send forever
+            sent["chunks"] += 1
+            yield b" " * 65536
+
+    big = await api.client.post("/graphql", content=b" " * (limit + 1),
+                                headers={"content-type": "application/json"})
+    assert big.status_code == 413 and big.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert big.headers["x-trace-id"]
+    streamed = await api.client.post("/graphql", content=endless(), headers={"content-type": "application/json"})
+    assert streamed.status_code == 413
+    assert sent["chunks"] <= limit // 65536 + 3  # reading stopped at the limit
+    ok = await api.client.post("/graphql", json={"query": "{ __typename }"})
+    assert ok.status_code == 200

@@ -170,3 +170,13 @@ async def test_a_tenant_that_does_not_exist_is_refused_on_connection_init(live: 
         with pytest.raises(ConnectionClosed):
             await recv(ws)
         assert ws.close_code == 4403  # graphql-transport-ws closes "Forbidden"; the HTTP refusal names the reason
+
+
+async def test_a_websocket_message_over_the_limit_closes_the_connection(live: LiveServer, admin_token: str) -> None:
+    async with ws_session(live, {"Authorization": f"Bearer {admin_token}"}) as ws:
+        await expect_ack(ws)
+        huge = json.dumps({"id": "1", "type": "subscribe", "payload": {"query": "{ __typename }" + " " * 2_000_000}})
+        await ws.send(huge)  # server.ws.max.message.bytes is 1 MiB by default
+        with pytest.raises(ConnectionClosed):
+            await recv(ws)
+        assert ws.close_code == 1009  # message too big

@@ -77,7 +77,8 @@ def start(*, settings: Settings) -> None:
 
     host, port = settings.listen
     uvicorn.run(create_app(settings), host=host, port=port, log_config=None, proxy_headers=True,
-                access_log=settings.server_access_log, ws_per_message_deflate=settings.server_ws_compression)
+                access_log=settings.server_access_log, ws_per_message_deflate=settings.server_ws_compression,
+                ws_max_size=settings.server_ws_max_message_bytes)
 
 
 @app.command(help="Run an RQ worker on the platform's queues.")

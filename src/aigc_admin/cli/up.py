@@ -40,7 +40,8 @@ def run_all(settings: Settings) -> None:
         print(f"\n  aigc-admin is starting: GraphiQL at {settings.public_url}/graphql\n"
               f"  data in {settings.storage_dir}; Ctrl-C stops everything\n", flush=True)
         uvicorn.run(create_app(settings, endpoint=endpoint), host=host, port=port, log_config=None,
-                    access_log=settings.server_access_log, ws_per_message_deflate=settings.server_ws_compression)
+                    access_log=settings.server_access_log, ws_per_message_deflate=settings.server_ws_compression,
+                    ws_max_size=settings.server_ws_max_message_bytes)
     finally:
         for child in children:
             if child.poll() is None:

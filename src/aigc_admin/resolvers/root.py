@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, MaxTokensLimiter
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
@@ -20,6 +20,7 @@ from aigc_admin.resolvers.dicts import DictMutations, DictQueries
 from aigc_admin.resolvers.extensions import AuditMutations, TraceMaskErrors, log_refusals
 from aigc_admin.resolvers.files import FileMutations, FileQueries
 from aigc_admin.resolvers.finetunes import FineTuneMutations, FineTuneQueries, FineTuneSubscriptions
+from aigc_admin.resolvers.limits import depth_limit
 from aigc_admin.resolvers.models import ModelMutations, ModelQueries
 from aigc_admin.resolvers.playground import PlaygroundSubscriptions
 from aigc_admin.resolvers.templates import TemplateMutations, TemplateQueries
@@ -41,13 +42,13 @@ class PlatformSchema(strawberry.Schema):
         log_refusals(errors, getattr(getattr(execution_context, "context", None), "trace_id", ""))
 
 
-def build_schema(*, max_depth: int = 12, max_tokens: int = 2000, max_aliases: int = 30) -> strawberry.Schema:
+def build_schema(*, max_depth: int = 15, max_tokens: int = 2000, max_aliases: int = 30) -> strawberry.Schema:
     return PlatformSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=[
-            lambda: QueryDepthLimiter(max_depth=max_depth),
+            AddValidationRules([depth_limit(max_depth)]),
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
             lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
             AuditMutations,

@@ -31,7 +31,7 @@ from aigc_admin.web.files import router as files_router
 from aigc_admin.web.gc_policy import ConnectionHeap
 from aigc_admin.web.graphql_ws import PATH as GRAPHQL_WS_PATH
 from aigc_admin.web.graphql_ws import GraphQLWebSocketApp, RelayingTransportWSHandler
-from aigc_admin.web.middleware import TraceIdMiddleware
+from aigc_admin.web.middleware import BodyLimit, TraceIdMiddleware
 
 log = logging.getLogger("aigc_admin")
 
@@ -133,7 +133,8 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
     app.include_router(datasets_router)
     app.include_router(files_router)
 
-    app.add_middleware(TraceIdMiddleware)
+    app.add_middleware(BodyLimit, max_bytes=settings.server_max_body_bytes, upload_bytes=settings.files_max_bytes)
+    app.add_middleware(TraceIdMiddleware)  # outermost: the 413s carry a trace id too
 
     def gateway() -> Any:
         platform = getattr(app.state, "platform", None)

@@ -66,3 +66,66 @@ class TraceIdMiddleware:
                         "headers": [(b"content-type", b"application/json"), (b"x-trace-id", trace_id.encode()),
                                     (b"content-length", str(len(payload)).encode())]})
             await send({"type": "http.response.body", "body": payload})
+
+
+UPLOAD_SLACK = 1024 * 1024  # boundaries and part headers around the file in a multipart body
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """Request bodies are bounded before they are read: a Content-Length over the limit is answered 413 at once,
+    and a body without one stops being read at the limit. GraphQL multipart uploads get the file limit; the
+    /files routes have their own (streamed to storage); /v1 never reaches this (the gateway bounds its bodies)."""
+
+    def __init__(self, app: Any, *, max_bytes: int, upload_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.upload_bytes = upload_bytes + UPLOAD_SLACK
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("path", "").startswith("/files"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
+        limit = self.upload_bytes if multipart else self.max_bytes
+        length = headers.get(b"content-length", b"")
+        if length.isdigit() and int(length) > limit:
+            await self._refuse(send, limit)
+            return
+        received = 0
+        started = False
+
+        async def counted() -> dict[str, Any]:
+            nonlocal received
+            message: dict[str, Any] = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _TooLarge
+            return message
+
+        async def watched(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except _TooLarge:
+            if started:
+                raise
+            await self._refuse(send, limit)
+
+    @staticmethod
+    async def _refuse(send: Any, limit: int) -> None:
+        payload = json.dumps({"data": None, "errors": [{
+            "message": f"The request body is larger than {limit} bytes (server.max.body.bytes)",
+            "extensions": {"code": "PAYLOAD_TOO_LARGE"}}]}).encode()
+        await send({"type": "http.response.start", "status": 413, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+            (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": payload})
