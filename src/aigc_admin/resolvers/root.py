@@ -48,7 +48,7 @@ def build_schema(*, max_depth: int = 15, max_tokens: int = 2000, max_aliases: in
         mutation=Mutation,
         subscription=Subscription,
         extensions=[
-            AddValidationRules([depth_limit(max_depth)]),
+            lambda: AddValidationRules([depth_limit(max_depth)]),
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
             lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
             AuditMutations,
