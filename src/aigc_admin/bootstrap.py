@@ -257,7 +257,7 @@ class Platform:
         """A deployment runner on ``runtime`` (the configured one: ``deployment_runner``)."""
         return DeploymentRunner(repo=DeploymentRepo(), runtime=runtime, controller=self.controller,
                                 templates=TemplateRepo(), events=DeploymentEventPublisher(self.publisher),
-                                engine=engine_config(self.settings), owner=self.settings.redis_prefix)
+                                engine=engine_config(self.settings), owner=self.settings.redis_prefix, jobs=self.jobs)
 
     @cached_property
     def training_runner(self) -> FineTuneRunner:
@@ -403,10 +403,21 @@ async def open_platform(settings: Settings, *, endpoint: RedisEndpoint | None = 
             await close_db()
 
 
-def stop_owned_workloads(settings: Settings) -> None:
-    """Stop every local workload this platform started (``up`` owns them: the FastChat controller and API
-    server and the model workers; ``start`` leaves workloads running, they outlive API restarts)."""
+PLATFORM_STOPPED = "platform restarted: the training was stopped when aigc-admin up stopped; retry the job"
+
+
+def stop_owned_workloads(settings: Settings, endpoint: RedisEndpoint) -> None:
+    """``up`` owns everything it started: running training jobs end FAILED (with a reason that says so), then every
+    local workload stops (the FastChat processes, the model workers). Deployments keep their desired state: the
+    next ``up`` starts their workers again. (``start`` leaves workloads running: they outlive API restarts.)"""
     async def stop_all() -> None:
+        try:
+            async with open_platform(settings, endpoint=endpoint) as platform:
+                stopped = await platform.training_runner.interrupt_running(PLATFORM_STOPPED)
+                if stopped:
+                    log.info("%d running training job(s) stopped", stopped)
+        except Exception:
+            log.exception("could not record the training jobs stopped with the platform")
         runtime: Any = local_runtime(settings)
         for handle in await runtime.list_owned():
             await runtime.stop(handle)

@@ -211,3 +211,50 @@ async def test_reconcile_stops_leftovers_fails_vanished_and_stuck() -> None:
     assert repo.rows[stuck.id].status == DeploymentStatus.FAILED and "no progress" in repo.rows[stuck.id].reason
     assert repo.rows[fresh.id].status == DeploymentStatus.PENDING
     assert repo.pruned_before < datetime.now(UTC) - timedelta(hours=23)  # health history is pruned
+
+
+class Jobs:
+    def __init__(self) -> None:
+        self.enqueued: list[str] = []
+
+    def enqueue(self, func_path: str, *, job_id: str, **kwargs: Any) -> str:
+        self.enqueued.append(job_id)
+        return job_id
+
+
+async def test_lost_workers_are_started_again_three_times_in_a_row_then_failed() -> None:
+    """The deployment is still wanted when its workers are lost (killed, crashed, stopped with the platform):
+    a deploy job starts them again, at most MAX_AUTO_RESTARTS times in a row."""
+    from aigc_admin.domain.deployments.service import MAX_AUTO_RESTARTS
+
+    runner, repo, runtime, controller, _ = make()
+    runner.jobs = jobs = Jobs()
+    d = repo.add()
+    controller.models, controller.answering = ["tiny"], {"http://w0"}
+    await runner.deploy(d.id)
+    for attempt in range(1, MAX_AUTO_RESTARTS + 2):
+        assert repo.rows[d.id].status == DeploymentStatus.RUNNING
+        runtime.state, controller.answering = WorkloadState.STOPPED, set()  # the workers are gone
+        [changed] = await runner.check_health()
+        if attempt > MAX_AUTO_RESTARTS:
+            break
+        assert changed.status == DeploymentStatus.PENDING and changed.restarts == attempt
+        assert f"automatic restart {attempt} of {MAX_AUTO_RESTARTS}" in changed.reason
+        assert jobs.enqueued[-1] == f"deploy:{d.id}"
+        # the deploy job brings them back
+        runtime.state, controller.answering = WorkloadState.RUNNING, {"http://w0"}
+        repo.rows[d.id] = dataclasses.replace(repo.rows[d.id], status=DeploymentStatus.RUNNING)
+    assert changed.status == DeploymentStatus.FAILED and f"after {MAX_AUTO_RESTARTS} automatic" in changed.reason
+    assert len(jobs.enqueued) == MAX_AUTO_RESTARTS
+
+
+async def test_a_deployment_running_for_a_while_starts_its_restart_count_over() -> None:
+    runner, repo, _runtime, controller, _ = make()
+    runner.jobs = Jobs()
+    controller.models, controller.answering = ["tiny"], {"http://w0"}
+    d = repo.add()
+    await runner.deploy(d.id)
+    repo.rows[d.id] = dataclasses.replace(repo.rows[d.id], restarts=2,
+                                          started_at=datetime.now(UTC) - timedelta(hours=1))
+    assert await runner.check_health() == []  # no status change, but the count starts over
+    assert repo.rows[d.id].restarts == 0

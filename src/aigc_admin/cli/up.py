@@ -52,8 +52,7 @@ def run_all(settings: Settings) -> None:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.kill()
-        # `up` owns everything it started: the FastChat processes and the model workers
-        stop_owned_workloads(settings)
+        stop_owned_workloads(settings, endpoint)
         endpoint.close()
 
 

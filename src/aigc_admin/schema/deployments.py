@@ -33,6 +33,9 @@ class Deployment:
     created_at: datetime | None
     started_at: datetime | None
     stopped_at: datetime | None
+    restarts: int = strawberry.field(description="Automatic restarts after its workers were lost (killed, crashed, "
+                                                 "stopped with the platform) since the last deploy, redeploy or "
+                                                 "scale; at 3 in a row it is FAILED.")
 
     @classmethod
     def from_domain(cls, d: dep.Deployment) -> Deployment:
@@ -41,7 +44,7 @@ class Deployment:
                    reason=d.reason, engine=d.engine, replicas=d.replicas, gpus_per_replica=d.gpus_per_replica,
                    label=d.label, quantization=d.quantization, runtime_backend=d.runtime_backend,
                    worker_addresses=list(d.worker_addresses), operator=d.operator, created_at=d.created_at,
-                   started_at=d.started_at, stopped_at=d.stopped_at)
+                   started_at=d.started_at, stopped_at=d.stopped_at, restarts=d.restarts)
 
     @classmethod
     def from_event(cls, data: dict) -> Deployment:
@@ -55,7 +58,8 @@ class Deployment:
                    gpus_per_replica=int(data["gpus_per_replica"]), label=data.get("label", ""),
                    quantization=data.get("quantization", ""), runtime_backend=data.get("runtime_backend", ""),
                    worker_addresses=list(data.get("worker_addresses", [])), operator=data.get("operator", ""),
-                   created_at=when("created_at"), started_at=when("started_at"), stopped_at=when("stopped_at"))
+                   created_at=when("created_at"), started_at=when("started_at"), stopped_at=when("stopped_at"),
+                   restarts=int(data.get("restarts") or 0))
 
 
 @strawberry.type(description="Log lines of one replica; pass cursor back as since to continue.")

@@ -26,7 +26,7 @@ def _deployment(row: m.ModelDeploy, model_name: str) -> Deployment:
         runtime_backend=row.runtime_backend, model_path=row.model_path,
         worker_addresses=tuple(json.loads(row.worker_addresses or "[]")), runtime_handle=row.runtime_handle,
         operator=row.operator, created_at=row.created_at, started_at=row.started_at, stopped_at=row.stopped_at,
-        updated_at=row.updated_at)
+        updated_at=row.updated_at, restarts=row.restarts)
 
 
 class DeploymentRepo:

@@ -105,6 +105,7 @@ class ModelDeploy(TimestampedModel):
     operator = fields.CharField(max_length=100, default="")
     started_at = fields.DatetimeField(null=True)
     stopped_at = fields.DatetimeField(null=True)
+    restarts = fields.IntField(default=0)  # automatic restarts since the last deploy, redeploy or scale
     model_id: int
 
     class Meta:

@@ -47,6 +47,7 @@ class Deployment:
     started_at: datetime | None = None
     stopped_at: datetime | None = None
     updated_at: datetime | None = None
+    restarts: int = 0  # automatic restarts after its workers were lost, since the last deploy, redeploy or scale
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,8 @@ UNDEPLOY_JOB = "aigc_admin.workers.tasks.deployments:undeploy"
 MAX_REPLICAS = 16
 MAX_GPUS_PER_REPLICA = 8
 HEALTH_HISTORY = timedelta(days=1)  # probes older than this are pruned by the reconciler
+MAX_AUTO_RESTARTS = 3  # workers lost this many times in a row: FAILED, until someone redeploys
+STABLE_AFTER = timedelta(minutes=10)  # running this long since its last start: the restarts count starts over
 
 
 class DeploymentErrorCode(StrEnum):
@@ -201,7 +203,7 @@ class DeploymentService:
 
     async def _restart(self, d: Deployment, *, replicas: int) -> Deployment:
         d = await self.repo.update(d.id, status=DeploymentStatus.PENDING.value, replicas=replicas, reason="",
-                                   )
+                                   restarts=0)
         await self._enqueue(DEPLOY_JOB, d, "deploy")
         await self.events.deployment_changed(d)
         return d
@@ -261,7 +263,9 @@ def workload_name(deployment_id: int) -> str:
 
 class DeploymentRunner:
     def __init__(self, *, repo: DeploymentRepository, runtime: Runtime, controller: Controller,
-                 templates: TemplateSource, events: DeploymentEvents, engine: EngineConfig, owner: str) -> None:
+                 templates: TemplateSource, events: DeploymentEvents, engine: EngineConfig, owner: str,
+                 jobs: JobEnqueuer | None = None) -> None:
+        self.jobs = jobs  # to start a deployment again when its workers are lost (None: such a loss is FAILED)
         self.repo = repo
         self.runtime = runtime
         self.controller = controller
@@ -362,6 +366,23 @@ class DeploymentRunner:
         probes = await asyncio.gather(*(self.controller.worker_status(a) for a in addresses))
         return all(p is not None and model_name in p.model_names for p in probes)
 
+    async def restart_or_fail(self, d: Deployment, reason: str) -> Deployment:
+        """Its workers are lost (killed, crashed, stopped with the platform): the deployment is still wanted, so it
+        is started again by a deploy job, ``MAX_AUTO_RESTARTS`` times in a row at most; then FAILED."""
+        if self.jobs is None or d.restarts >= MAX_AUTO_RESTARTS:
+            tail = f" (after {d.restarts} automatic restarts)" if d.restarts else ""
+            return await self._set(d.id, status=DeploymentStatus.FAILED.value, reason=f"{reason}{tail}")
+        attempt = d.restarts + 1
+        d = await self._set(d.id, status=DeploymentStatus.PENDING.value, restarts=attempt, worker_addresses="[]",
+                            reason=f"{reason}: starting it again (automatic restart {attempt} of {MAX_AUTO_RESTARTS})")
+        try:
+            self.jobs.enqueue(DEPLOY_JOB, job_id=f"deploy:{d.id}", deployment_id=d.id)
+        except Exception as e:
+            log.error("could not enqueue the restart of deployment %s: %s", d.id, e)
+            return await self._set(d.id, status=DeploymentStatus.FAILED.value,
+                                   reason=f"{reason}; the restart could not be enqueued (queue unavailable)")
+        return d
+
     async def fail(self, deployment_id: int, reason: str) -> None:
         await self._set(deployment_id, status=DeploymentStatus.FAILED.value, reason=reason[:2000])
 
@@ -407,10 +428,13 @@ class DeploymentRunner:
             if seen is not None:
                 seen.append((d, record))
         if status.state in (WorkloadState.FAILED, WorkloadState.MISSING, WorkloadState.STOPPED) and not healthy:
-            # the processes are gone: nothing will come back by itself
-            new, reason = DeploymentStatus.FAILED, status.message or f"workload {status.state.value.lower()}"
+            # the processes are gone: nothing comes back by itself, but the deployment is still wanted
+            return await self.restart_or_fail(d, status.message or f"workload {status.state.value.lower()}")
         elif healthy == d.replicas and status.state == WorkloadState.RUNNING:
             new, reason = DeploymentStatus.RUNNING, ""
+            started = d.started_at
+            if d.restarts and started is not None and datetime.now(UTC) - started > STABLE_AFTER:
+                await self.repo.update(d.id, restarts=0)
         else:
             # alive but (some) workers silent, e.g. a loaded machine: degraded, probed again next round
             detail = f": {status.message}" if status.message else ""
@@ -433,8 +457,8 @@ class DeploymentRunner:
             if d.status in (DeploymentStatus.RUNNING, DeploymentStatus.DEGRADED) and d.runtime_handle:
                 state = (await self.runtime.status(WorkloadHandle.from_json(d.runtime_handle))).state
                 if state == WorkloadState.MISSING:
-                    await self._set(d.id, status=DeploymentStatus.FAILED.value, reason="the workload vanished")
-                    failed += 1
+                    if (await self.restart_or_fail(d, "the workload vanished")).status == DeploymentStatus.FAILED:
+                        failed += 1
             # a job that died with its worker leaves the deployment waiting: give it a deadline,
             # measured from the deployment's last change (a redeploy or scale resets it)
             since = d.updated_at or d.created_at

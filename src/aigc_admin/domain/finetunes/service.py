@@ -402,6 +402,16 @@ class FineTuneRunner:
                     volumes.append(VolumeMount(mount_path=path, host_path=path, read_only=True))
         return volumes
 
+    async def interrupt_running(self, reason: str) -> int:
+        """The platform stops its workloads (``aigc-admin up`` exits): every running job is stopped and ends FAILED
+        with ``reason`` (retryFineTuningJob starts it again), never left RUNNING with nothing behind it."""
+        running, _ = await self.repo.list(tenant_id=None, statuses=[JobStatus.RUNNING], offset=0, limit=10_000)
+        for job in running:
+            if job.runtime_handle:
+                await self.runtime.stop(WorkloadHandle.from_json(job.runtime_handle))
+            await self._finish(job, JobStatus.FAILED, reason)
+        return len(running)
+
     async def remove_tenant(self, tenant_id: int) -> builtins.list[FineTuneJob]:
         """Stop and forget every fine-tuning job of a tenant being deleted (live log subscriptions end); returns
         the jobs, whose fine-tuned models and outputs the caller removes."""
