@@ -601,3 +601,19 @@ async def test_the_model_call_port_answers_in_structured_chunks_from_a_real_work
             await calls.chat({"messages": CONVERSATION}, tenant_id=7, channel_id=1)
         assert invalid.value.code == ModelCallErrorCode.INVALID
         assert sum(a.requests for a in gw.usage.pending.values()) == 2  # both answers counted; refusals not
+
+
+@pytest.mark.parametrize("max_tokens", [4, 16, 32])
+async def test_a_reply_cut_at_max_tokens_counts_max_tokens(engine: Engine, workers: WorkerClient,
+                                                           max_tokens: int) -> None:
+    """FastChat's generate loop reports ``max_tokens - 1`` completion tokens when it runs out (31 for 32): the
+    usage the gateway charges and returns says ``max_tokens``."""
+    request = {"messages": CONVERSATION, "max_tokens": max_tokens, "temperature": 0.0}
+    params = await workers.prepare_chat(engine.worker_url, request, MODEL)
+    whole = await workers.generate(engine.worker_url, params)
+    pieces = [p async for p in stream_pieces(workers.generate_stream(engine.worker_url, params))]
+    if whole["finish_reason"] != "length":
+        pytest.skip(f"the tiny model stopped by itself before {max_tokens} tokens")
+    assert whole["usage"]["completion_tokens"] == max_tokens, whole["usage"]
+    assert whole["usage"]["total_tokens"] == whole["usage"]["prompt_tokens"] + max_tokens
+    assert pieces[-1].finish_reason == "length" and pieces[-1].usage["completion_tokens"] == max_tokens

@@ -149,7 +149,7 @@ class WorkerClient:
         if not isinstance(body, dict):
             raise WorkerError(ErrorCode.INTERNAL_ERROR, f"{worker}/worker_generate: {body!r}")
         raise_for_error(body)
-        return body
+        return counted(body, params)
 
     async def generate_stream(self, worker: str, params: Mapping[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """``/worker_generate_stream``: each ``\\0``-terminated JSON chunk as soon as it arrives.
@@ -171,11 +171,11 @@ class WorkerClient:
                         if piece.strip():
                             chunk = _decode_chunk(piece, url)
                             raise_for_error(chunk)
-                            yield chunk
+                            yield counted(chunk, params)
                 if buffer.strip():  # an unterminated last chunk: accept it
                     chunk = _decode_chunk(buffer, url)
                     raise_for_error(chunk)
-                    yield chunk
+                    yield counted(chunk, params)
         except httpx.TransportError as exc:
             raise WorkerUnavailable(worker, f"{type(exc).__name__}: {exc}") from exc
 
@@ -204,6 +204,20 @@ class WorkerClient:
             vectors.extend(got)
             token_num += int(body.get("token_num") or 0)
         return {"embedding": vectors, "token_num": token_num}
+
+
+def counted(result: dict[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """The usage of a result that stopped at ``max_new_tokens``, counted right: FastChat's generate loop reports the
+    index of its last token (``max_tokens - 1``: 31 for 32) as ``completion_tokens`` when it runs out. A worker that
+    counts right (vLLM) is left as it is."""
+    usage = result.get("usage")
+    wanted = params.get("max_new_tokens")
+    if result.get("finish_reason") == "length" and isinstance(usage, dict) and isinstance(wanted, int):
+        completion = int(usage.get("completion_tokens") or 0)
+        if completion == wanted - 1:
+            prompt = int(usage.get("prompt_tokens") or 0)
+            result = {**result, "usage": {**usage, "completion_tokens": wanted, "total_tokens": prompt + wanted}}
+    return result
 
 
 def _json_body(response: httpx.Response, url: str) -> Any:
