@@ -47,6 +47,7 @@ from aigc_admin.adapters.fastchat.controller import FastChatController
 from aigc_admin.adapters.fastchat.managed import ManagedFastChat
 from aigc_admin.adapters.fastchat.worker_client import WorkerClient
 from aigc_admin.adapters.ldap import LdapDirectory
+from aigc_admin.adapters.model_files import ModelFiles
 from aigc_admin.adapters.queue import JobQueue
 from aigc_admin.adapters.redis_conn import RedisEndpoint
 from aigc_admin.adapters.security import Argon2Hasher, FernetBox, JwtTokens, RedisLoginAttempts
@@ -214,7 +215,7 @@ class Platform:
 
     @cached_property
     def models(self) -> ModelService:
-        return ModelService(repo=ModelRepo(), secrets=FernetBox(self.settings.encryption_key()))
+        return ModelService(repo=ModelRepo(), secrets=FernetBox(self.settings.encryption_key()), files=ModelFiles())
 
     @cached_property
     def templates(self) -> TemplateService:
@@ -273,7 +274,7 @@ class Platform:
         engine = engine_config(s)
         return FineTuneRunner(
             repo=FineTuneRepo(), runtime=self.runtime, events=FineTuneLogPublisher(self.publisher),
-            finisher=ModelFinisher(deploy=deploy, invalidate_key=invalidate),
+            finisher=ModelFinisher(deploy=deploy, invalidate_key=invalidate, files=ModelFiles()),
             config=TrainingConfig(python=engine.python, program=TRAINING_PROGRAM, max_running=s.finetune_max_running,
                                   image=s.engine_image, volumes=engine.volumes, storage_dir=str(s.storage_dir)),
             owner=s.redis_prefix, tenant_code=FineTuneLookup(s.storage_dir).tenant_code, templates=TemplateRepo(),

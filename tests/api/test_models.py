@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from aigc_admin.adapters.db import models as m
 from tests.support.api import ApiHarness, unique
 
@@ -79,3 +81,35 @@ async def test_registry_validation_and_delete(api: ApiHarness) -> None:
     assert not await m.LLMModel.filter(id=model_id).exists()
     missing = await api.ok(delete, {"id": str(model_id)}, token=api.admin_token)
     assert missing["deleteModel"]["errors"][0]["code"] == "NOT_FOUND"
+
+
+async def test_a_models_conversation_template(api: ApiHarness) -> None:
+    """Registering a local model reads its own chat template from its files; a FastChat template name can be set
+    (or cleared) as an override."""
+    from aigc_admin.adapters.db.templates import TemplateRepo
+    from aigc_admin.domain.deployments.templates import LEGACY
+    from tests.support.engine import tiny_model_path
+
+    create = ("mutation($i: CreateModelInput!) { createModel(input: $i) { model { id conversationTemplate "
+              "hasChatTemplate } errors { field code } } }")
+    own = await api.ok(create, {"i": {"name": unique("tiny"), "modelPath": str(tiny_model_path())}},
+                       token=api.admin_token)
+    assert own["createModel"]["model"]["hasChatTemplate"] is True
+    assert own["createModel"]["model"]["conversationTemplate"] == ""
+    none = await api.ok(create, {"i": {"name": unique("bare"), "modelPath": "/no/such/dir"}}, token=api.admin_token)
+    assert none["createModel"]["model"]["hasChatTemplate"] is False  # unreadable here: chosen by name
+    bad = await api.ok(create, {"i": {"name": unique("x"), "conversationTemplate": "rm -rf /"}}, token=api.admin_token)
+    assert bad["createModel"]["errors"] == [{"field": "conversationTemplate", "code": "INVALID"}]
+    update = ("mutation($i: UpdateModelInput!) { updateModel(input: $i) { model { conversationTemplate } "
+              "errors { code } } }")
+    model_id = own["createModel"]["model"]["id"]
+    set_ = await api.ok(update, {"i": {"id": model_id, "conversationTemplate": "vicuna_v1.1"}}, token=api.admin_token)
+    assert set_["updateModel"]["model"]["conversationTemplate"] == "vicuna_v1.1"
+    cleared = await api.ok(update, {"i": {"id": model_id, "conversationTemplate": ""}}, token=api.admin_token)
+    assert cleared["updateModel"]["model"]["conversationTemplate"] == ""
+
+    # an installation from before: its untouched built-in template pinned Vicuna's for every model; brought up to date
+    row = await m.FineTuningTemplate.get(name="fastchat-model-worker")
+    await m.FineTuningTemplate.filter(id=row.id).update(content=json.dumps(LEGACY["fastchat-model-worker"]))
+    await TemplateRepo().ensure_builtin()
+    assert "vicuna_v1.1" not in (await m.FineTuningTemplate.get(id=row.id)).content

@@ -498,10 +498,10 @@ async def flaky_replica(real: str, seen: list[str]) -> tuple[asyncio.Server, str
 
 
 @contextlib.asynccontextmanager
-async def local_gateway(redis_url: str, workers: WorkerClient, routes: dict[str, tuple[str, ...]],
+async def local_gateway(redis_url: str, workers: WorkerClient, routes: dict[str, Any],
                         keys: Any = None) -> AsyncIterator[Any]:
-    """A gateway (its limiter on the real Redis, the real worker client) routing each model to its workers;
-    ``keys`` loads channel snapshots by key hash (none by default)."""
+    """A gateway (its limiter on the real Redis, the real worker client) routing each model to its workers (a tuple
+    of addresses, or a whole Route); ``keys`` loads channel snapshots by key hash (none by default)."""
     import redis.asyncio as aioredis
 
     from aigc_admin.adapters.db.channels import UsageStore
@@ -513,7 +513,8 @@ async def local_gateway(redis_url: str, workers: WorkerClient, routes: dict[str,
     from aigc_admin.gateway.usage import UsageRecorder
 
     async def table() -> dict[str, Route]:
-        return {name: Route(name, "chat", True, workers=addresses) for name, addresses in routes.items()}
+        return {name: route if isinstance(route, Route) else Route(name, "chat", True, workers=route)
+                for name, route in routes.items()}
 
     async def no_key(_: str) -> None:
         return None
@@ -617,3 +618,37 @@ async def test_a_reply_cut_at_max_tokens_counts_max_tokens(engine: Engine, worke
     assert whole["usage"]["completion_tokens"] == max_tokens, whole["usage"]
     assert whole["usage"]["total_tokens"] == whole["usage"]["prompt_tokens"] + max_tokens
     assert pieces[-1].finish_reason == "length" and pieces[-1].usage["completion_tokens"] == max_tokens
+
+
+
+async def test_each_model_is_prompted_its_own_way(engine: Engine, workers: WorkerClient, redis_server: Any) -> None:
+    """Two models on one worker: the tiny model registered with its own chat template (read from its files) is
+    prompted with it; the same weights without one get the worker's conversation template (Vicuna's here, with its
+    long system prompt). No model pays for another's template."""
+    from aigc_admin.adapters.fastchat.conversation import ModelChatTemplate
+    from aigc_admin.adapters.model_files import ModelFiles
+    from aigc_admin.domain.channels.service import ChannelSnapshot
+    from aigc_admin.gateway.router import Answer, generate_for
+    from aigc_admin.gateway.routing import Route
+
+    own = await ModelFiles().chat_template(str(tiny_model_path()))
+    assert own, "the tiny model carries a chat template"
+    hello = [{"role": "user", "content": "Say hello"}]
+    expected = ModelChatTemplate.from_json(own).render(hello)
+    assert expected.endswith("USER: Say hello ASSISTANT:") and "A chat between" not in expected
+    routes = {"with-own": Route("with-own", "chat", True, workers=(engine.worker_url,), chat_template=own),
+              MODEL: (engine.worker_url,)}
+    channel = ChannelSnapshot(id=1, tenant_id=1, enabled=True, expires_at=None, allowed_models=frozenset(routes),
+                              quota=None, rpm=None, tpm=None)
+    async with local_gateway(redis_server.url, workers, routes) as gw:
+        usage = {}
+        for name in routes:
+            answer = await generate_for(gw, channel, {"model": name, "messages": hello, "max_tokens": 2}, "chat")
+            assert isinstance(answer, Answer) and answer.payload is not None
+            usage[name] = answer.payload["usage"]["prompt_tokens"]
+    assert usage["with-own"] == await workers.count_tokens(engine.worker_url, expected)
+    params = await workers.prepare_chat(engine.worker_url, {"messages": hello}, MODEL)
+    assert params["prompt"].startswith("A chat between a curious user")  # Vicuna's system prompt
+    assert usage[MODEL] == params["_prompt_tokens"] > usage["with-own"] + 20
+    print(f"\n[fastchat-openai] 'Say hello': {usage['with-own']} prompt tokens with the model's own template, "
+          f"{usage[MODEL]} with Vicuna's")

@@ -258,3 +258,13 @@ async def test_a_deployment_running_for_a_while_starts_its_restart_count_over() 
                                           started_at=datetime.now(UTC) - timedelta(hours=1))
     assert await runner.check_health() == []  # no status change, but the count starts over
     assert repo.rows[d.id].restarts == 0
+
+
+async def test_the_worker_gets_the_models_conversation_template_only_when_it_names_one() -> None:
+    runner, repo, runtime, controller, _ = make()
+    controller.models, controller.answering = ["tiny"], {"http://w0"}
+    await runner.deploy(repo.add().id)
+    await runner.deploy(repo.add(conversation_template="qwen-7b-chat").id)
+    chosen, named = runtime.started[0].command, runtime.started[1].command
+    assert "--conv-template" not in chosen  # FastChat matches by name; the gateway uses the model's own template
+    assert named[named.index("--conv-template") + 1] == "qwen-7b-chat"

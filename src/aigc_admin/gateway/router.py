@@ -389,10 +389,10 @@ async def generate_for(gw: Gateway, channel: ChannelSnapshot, body: dict[str, An
             raw, answer = await _upstream_json(gw, route, path, body)
             _settle(gw, channel, route.model, reserved, answer.get("usage") or _charged(reserved))
             return Answer(200, raw, payload=answer)
-        prepare = gw.workers.prepare_chat if kind == "chat" else gw.workers.prepare_completion
-
         async def params_on(worker: str) -> tuple[str, dict[str, Any]]:
-            return worker, await prepare(worker, body, route.model)
+            if kind == "chat":
+                return worker, await gw.workers.prepare_chat(worker, body, route.model, route.chat_template)
+            return worker, await gw.workers.prepare_completion(worker, body, route.model)
 
         worker, params = await _on_any_worker(gw, route, params_on)
         # exact upper bound: the templated prompt's tokens plus the completion budget the worker gets

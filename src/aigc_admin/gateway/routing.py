@@ -27,6 +27,7 @@ class Route:
     base_url: str = ""  # external
     credentials: str = field(default="", repr=False)  # external: decrypted API key (never logged)
     enabled: bool = True
+    chat_template: str = field(default="", repr=False)  # local: the model's own (JSON); "": the worker's template
 
     @property
     def serving(self) -> bool:
@@ -99,7 +100,10 @@ async def load_routes(models: Any, deployments: Any) -> dict[str, Route]:
     routes = {}
     for r in records:
         if r.provider == Provider.LOCAL:
-            routes[r.name] = Route(r.name, r.model_type.value, True, workers=workers.get(r.id, ()), enabled=r.enabled)
+            # a conversation template named on the model wins over the model's own chat template
+            own = "" if r.conversation_template else r.chat_template
+            routes[r.name] = Route(r.name, r.model_type.value, True, workers=workers.get(r.id, ()), enabled=r.enabled,
+                                   chat_template=own)
         else:
             routes[r.name] = Route(r.name, r.model_type.value, False, base_url=r.base_url,
                                    credentials=secrets.get(r.id, ""), enabled=r.enabled)

@@ -55,7 +55,8 @@ class ModelMutations:
             name=input.name, provider=Provider(input.provider), model_type=ModelType(input.model_type),
             max_tokens=input.max_tokens, parameters=input.parameters, enabled=input.enabled, remark=input.remark,
             base_url=input.base_url, credentials=input.credentials, model_path=input.model_path,
-            tenant_ids=[parse_id(i, "tenantIds") for i in input.tenant_ids], operator=operator(info))
+            tenant_ids=[parse_id(i, "tenantIds") for i in input.tenant_ids], operator=operator(info),
+            conversation_template=input.conversation_template)
         return mo.ModelPayload(model=mo.Model.from_domain(record))
 
     @strawberry.mutation(permission_classes=perm.PLATFORM_ADMIN)
@@ -65,7 +66,8 @@ class ModelMutations:
             max_tokens=input.max_tokens, parameters=input.parameters, enabled=input.enabled, remark=input.remark,
             base_url=input.base_url, credentials=input.credentials, model_path=input.model_path,
             model_type=ModelType(input.model_type) if input.model_type else None,
-            tenant_ids=None if input.tenant_ids is None else [parse_id(i, "tenantIds") for i in input.tenant_ids])
+            tenant_ids=None if input.tenant_ids is None else [parse_id(i, "tenantIds") for i in input.tenant_ids],
+            conversation_template=input.conversation_template)
         record = await ctx(info).services.models.update(parse_id(input.id), changes, operator=operator(info))
         return mo.ModelPayload(model=mo.Model.from_domain(record))
 

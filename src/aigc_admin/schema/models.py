@@ -30,6 +30,11 @@ class Model:
     last_operator: str
     created_at: datetime
     tenant_ids: list[strawberry.ID]
+    conversation_template: str = strawberry.field(description=(
+        "Local models: a FastChat conversation template name that decides how chats become prompts (an override); "
+        "empty: the model's own chat template when it has one (hasChatTemplate), else FastChat's template matched "
+        "by the model's name."))
+    has_chat_template: bool = strawberry.field(description="Its files carry a chat template (read when registered).")
 
     @classmethod
     def from_domain(cls, r: mdl.ModelRecord) -> Model:
@@ -37,7 +42,8 @@ class Model:
                    max_tokens=r.max_tokens, parameters=r.parameters, enabled=r.enabled, remark=r.remark,
                    is_fine_tuned=r.is_fine_tuned, base_url=r.base_url, has_credentials=r.has_credentials,
                    model_path=r.model_path, last_operator=r.last_operator, created_at=r.created_at,
-                   tenant_ids=[strawberry.ID(str(t)) for t in r.tenant_ids])
+                   tenant_ids=[strawberry.ID(str(t)) for t in r.tenant_ids],
+                   conversation_template=r.conversation_template, has_chat_template=r.has_chat_template)
 
 
 @strawberry.type(description="An expected failure of a model registry mutation.")
@@ -60,6 +66,8 @@ class CreateModelInput:
     credentials: str = strawberry.field(default="", description="External upstream API key; stored encrypted.")
     model_path: str = strawberry.field(default="", description="Local models: directory of the weights.")
     tenant_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+    conversation_template: str = strawberry.field(default="", description="A FastChat conversation template name "
+                                                  "(e.g. vicuna_v1.1, qwen-7b-chat); empty: chosen by the model.")
 
 
 @strawberry.input
@@ -74,6 +82,8 @@ class UpdateModelInput:
     credentials: str | None = strawberry.field(default=None, description="\"\" clears them.")
     model_path: str | None = None
     tenant_ids: list[strawberry.ID] | None = None
+    conversation_template: str | None = strawberry.field(default=None, description="\"\" goes back to choosing "
+                                                         "by the model.")
 
 
 @strawberry.input

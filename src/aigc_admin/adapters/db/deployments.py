@@ -18,9 +18,11 @@ from aigc_admin.domain.deployments.entities import (
 )
 
 
-def _deployment(row: m.ModelDeploy, model_name: str) -> Deployment:
+def _deployment(row: m.ModelDeploy, model: tuple[str, str]) -> Deployment:
+    model_name, conversation_template = model
     return Deployment(
         id=row.id, model_id=row.model_id, model_name=model_name, tenant_id=row.tenant_id,  # type: ignore[attr-defined]
+        conversation_template=conversation_template,
         status=DeploymentStatus(row.status), reason=row.reason, engine=Engine(row.engine), replicas=row.replicas,
         gpus_per_replica=row.gpus_per_replica, label=row.label, quantization=row.quantization,
         runtime_backend=row.runtime_backend, model_path=row.model_path,
@@ -32,8 +34,9 @@ def _deployment(row: m.ModelDeploy, model_name: str) -> Deployment:
 class DeploymentRepo:
     async def _with_names(self, rows: builtins.list[m.ModelDeploy]) -> builtins.list[Deployment]:
         ids = {r.model_id for r in rows}
-        names = dict(await m.LLMModel.filter(id__in=ids).values_list("id", "model_name")) if ids else {}
-        return [_deployment(r, str(names.get(r.model_id, ""))) for r in rows]
+        models = {i: (str(n), str(c)) for i, n, c in await m.LLMModel.filter(id__in=ids).values_list(
+            "id", "model_name", "conversation_template")} if ids else {}
+        return [_deployment(r, models.get(r.model_id, ("", ""))) for r in rows]
 
     async def get(self, deployment_id: int) -> Deployment | None:
         row = await m.ModelDeploy.get_or_none(id=deployment_id)

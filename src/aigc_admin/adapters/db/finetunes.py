@@ -125,16 +125,23 @@ class FineTuneLookup:
 class ModelFinisher:
     """Registers a fine-tuned model (local, its output dir), grants it to a channel, deploys it."""
 
-    def __init__(self, deploy: Any = None, invalidate_key: Any = None) -> None:
+    def __init__(self, deploy: Any = None, invalidate_key: Any = None, files: Any = None) -> None:
         self._deploy = deploy  # async (job, model_id) -> None; None: auto-deploy is off in this process
         self._invalidate = invalidate_key  # async (key_hash) -> None: gateways see the new model at once
+        self._files = files  # ModelFiles: the chat template the training program saved with the weights
 
     async def register(self, job: FineTuneJob, name: str, output_dir: str) -> int:
+        """The fine-tuned model, prompted like its base (its chat template, else the base's; the base's
+        conversation template override)."""
+        base = await m.LLMModel.get_or_none(model_name=job.base_model)
+        chat_template = await self._files.chat_template(output_dir) if self._files is not None else ""
         async with in_transaction():
             row = await m.LLMModel.create(model_name=name, provider_name="local", model_type="chat",
                                           is_fine_tuning=True, is_private=True, enabled=True, model_path=output_dir,
                                           max_tokens=job.params.model_max_length, last_operator=job.operator,
-                                          remark=f"fine-tuned from {job.base_model} by {job.job_id}")
+                                          remark=f"fine-tuned from {job.base_model} by {job.job_id}",
+                                          chat_template=chat_template or (base.chat_template if base else ""),
+                                          conversation_template=base.conversation_template if base else "")
             await row.tenants.add(await m.Tenant.get(id=job.tenant_id))
         return row.id
 

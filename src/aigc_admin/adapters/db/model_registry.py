@@ -18,7 +18,8 @@ def _model(row: m.LLMModel, tenant_ids: builtins.list[int]) -> ModelRecord:
                        parameters=float(row.parameters), enabled=row.enabled, remark=row.remark,
                        is_fine_tuned=row.is_fine_tuning, base_url=row.base_url,
                        has_credentials=bool(row.upstream_secret), model_path=row.model_path,
-                       created_at=row.created_at, last_operator=row.last_operator, tenant_ids=tuple(sorted(tenant_ids)))
+                       created_at=row.created_at, last_operator=row.last_operator, tenant_ids=tuple(sorted(tenant_ids)),
+                       conversation_template=row.conversation_template, chat_template=row.chat_template)
 
 
 class ModelRepo:
@@ -54,7 +55,8 @@ class ModelRepo:
                 max_tokens=record.max_tokens, parameters=record.parameters, enabled=record.enabled,
                 remark=record.remark, is_fine_tuning=record.is_fine_tuned, is_private=record.provider == "local",
                 base_url=record.base_url, upstream_secret=credentials_cipher, model_path=record.model_path,
-                last_operator=record.last_operator)
+                last_operator=record.last_operator, conversation_template=record.conversation_template,
+                chat_template=record.chat_template)
             if record.tenant_ids:
                 await row.tenants.add(*await m.Tenant.filter(id__in=record.tenant_ids))
         return await self.get(row.id)  # type: ignore[return-value]

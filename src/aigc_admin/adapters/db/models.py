@@ -77,6 +77,8 @@ class LLMModel(TimestampedModel):
     base_url = fields.CharField(max_length=500, default="")  # external upstream
     upstream_secret = fields.TextField(default="")  # encrypted credentials of an external upstream
     model_path = fields.CharField(max_length=500, default="")
+    conversation_template = fields.CharField(max_length=64, default="")  # a FastChat template name: an override
+    chat_template = fields.TextField(default="")  # JSON: the model's own chat template, read from its files
     tenants: fields.ManyToManyRelation[Tenant] = fields.ManyToManyField(
         "models.Tenant", related_name="models", through="tenant_model_associations",
         forward_key="tenant_id", backward_key="model_id")

@@ -10,7 +10,7 @@ from aigc_admin.adapters.db import models as m
 from aigc_admin.domain.deployments.entities import Engine
 from aigc_admin.domain.deployments.templates import BUILTIN as BUILTIN_TEMPLATES
 from aigc_admin.domain.deployments.templates import FINETUNE as TRAINING_TEMPLATE
-from aigc_admin.domain.deployments.templates import InferenceTemplate
+from aigc_admin.domain.deployments.templates import LEGACY, InferenceTemplate
 
 
 def _template(row: m.FineTuningTemplate) -> InferenceTemplate:
@@ -52,10 +52,13 @@ class TemplateRepo:
 
     async def ensure_builtin(self) -> None:
         for name, (engine, content) in BUILTIN_TEMPLATES.items():
-            await m.FineTuningTemplate.get_or_create(
+            row, created = await m.FineTuningTemplate.get_or_create(
                 name=name, defaults={"base_model": engine, "content": json.dumps(content, indent=2),
                                      "template_type": "inference", "enabled": True,
                                      "remark": f"FastChat {engine} (built in)"})
+            if not created and name in LEGACY and _same_json(row.content, LEGACY[name]):
+                # an untouched copy of an older built-in version: brought up to date (an edited one is left alone)
+                await m.FineTuningTemplate.filter(id=row.id).update(content=json.dumps(content, indent=2))
         await m.FineTuningTemplate.get_or_create(
             name="aigc-finetune", defaults={
                 "base_model": "finetune", "content": json.dumps(TRAINING_TEMPLATE, indent=2), "template_type": "train",
@@ -70,3 +73,10 @@ class TemplateRepo:
             if builtin_engine == engine.value:
                 return json.dumps(content)
         raise ValueError(f"no inference template for engine {engine.value}")
+
+
+def _same_json(text: str, value: object) -> bool:
+    try:
+        return bool(json.loads(text) == value)
+    except ValueError:
+        return False

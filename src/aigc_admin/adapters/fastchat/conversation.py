@@ -1,8 +1,10 @@
-"""FastChat's prompt building (``fastchat/conversation.py``, ported: FastChat lives in the engine venv, never in
-the platform's): a worker's conversation template and the prompt it makes of OpenAI chat messages."""
+"""How OpenAI chat messages become a prompt: FastChat's prompt building (``fastchat/conversation.py``, ported:
+FastChat lives in the engine venv, never in the platform's) from a worker's conversation template, or a model's
+own chat template (its tokenizer's Jinja template) when it has one."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -261,3 +263,52 @@ def build_prompt(
             raise InvalidRequest(f"unsupported message role {role!r} (system, user and assistant are)")
     template.messages.append((template.roles[1], None))
     return template.get_prompt(), template.stop(), template.stop_token_ids
+
+
+# ------------------------------------------------------------------------------------ a model's own template
+
+
+class ModelChatTemplate:
+    """A model's own chat template (the Jinja template of its tokenizer files, as ``apply_chat_template`` renders
+    it with ``add_generation_prompt``), in a sandbox: a template is data from the model's files, not code."""
+
+    def __init__(self, template: str, *, bos_token: str = "", eos_token: str = "", add_bos_token: bool = False) -> None:
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        def raise_exception(message: str) -> None:
+            raise InvalidRequest(f"the model's chat template refused the messages: {message}")
+
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        env.globals["raise_exception"] = raise_exception
+        self._template = env.from_string(template)
+        self.bos_token, self.eos_token = bos_token, eos_token
+        # a tokenizer that adds BOS itself would get it twice from a template that writes it too
+        self.add_bos_token = add_bos_token
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelChatTemplate:
+        data = json.loads(text)
+        return cls(data["template"], bos_token=data.get("bos_token", ""), eos_token=data.get("eos_token", ""),
+                   add_bos_token=bool(data.get("add_bos_token")))
+
+    def render(self, messages: Sequence[Mapping[str, Any]]) -> str:
+        if not messages:
+            raise InvalidRequest("'messages' must not be empty", ErrorCode.VALIDATION_TYPE_ERROR)
+        plain = []
+        for message in messages:
+            role = message.get("role")
+            if role == "developer":
+                role = "system"
+            if role not in ("system", "user", "assistant"):
+                raise InvalidRequest(f"unsupported message role {role!r} (system, user and assistant are)")
+            plain.append({"role": role, "content": _message_text(message) or ""})
+        from jinja2 import TemplateError
+
+        try:
+            prompt = self._template.render(messages=plain, add_generation_prompt=True, bos_token=self.bos_token,
+                                           eos_token=self.eos_token)
+        except TemplateError as e:
+            raise InvalidRequest(f"the model's chat template failed: {e}") from None
+        if self.add_bos_token and self.bos_token and prompt.startswith(self.bos_token):
+            prompt = prompt[len(self.bos_token):]
+        return prompt

@@ -38,7 +38,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aigc_admin.adapters.fastchat.conversation import ConvTemplate, build_prompt
+from aigc_admin.adapters.fastchat.conversation import ConvTemplate, ModelChatTemplate, build_prompt
 from aigc_admin.adapters.fastchat.errors import ContextOverflow, ErrorCode, InvalidRequest, WorkerError
 
 WORKER_API_TIMEOUT = 100.0  # FastChat's FASTCHAT_WORKER_API_TIMEOUT default
@@ -131,8 +131,10 @@ def _gen_params(
     return params
 
 
-def chat_params(request: Mapping[str, Any], conv: Mapping[str, Any], model: str) -> dict[str, Any]:
-    """gen_params for an OpenAI chat completion request, as openai_api_server's ``get_gen_params``.
+def chat_params(request: Mapping[str, Any], conv: Mapping[str, Any] | None, model: str,
+                template: ModelChatTemplate | None = None) -> dict[str, Any]:
+    """gen_params for an OpenAI chat completion request, as openai_api_server's ``get_gen_params``: the prompt from
+    the model's own chat ``template`` when it has one, else from the worker's conversation template ``conv``.
 
     ``max_new_tokens`` is the request's ``max_tokens`` (``None`` if unset): pass the result through
     :func:`fit_max_new_tokens` (or use :meth:`WorkerClient.prepare_chat`) before sending it.
@@ -141,7 +143,12 @@ def chat_params(request: Mapping[str, Any], conv: Mapping[str, Any], model: str)
     messages = request.get("messages")
     if not isinstance(messages, list | str):
         raise InvalidRequest("'messages' must be a list of messages", ErrorCode.VALIDATION_TYPE_ERROR)
-    prompt, conv_stop, stop_token_ids = build_prompt(conv, messages)
+    if template is not None and isinstance(messages, list):
+        # the worker stops at the tokenizer's end-of-sequence token by itself
+        prompt, conv_stop, stop_token_ids = template.render(messages), None, None
+    else:
+        assert conv is not None
+        prompt, conv_stop, stop_token_ids = build_prompt(conv, messages)
     return _gen_params(
         model, prompt, request, CHAT_DEFAULTS, echo=False, logprobs=None,
         stop=_stops(request.get("stop"), conv_stop), stop_token_ids=stop_token_ids,

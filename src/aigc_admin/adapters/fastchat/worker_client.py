@@ -3,6 +3,7 @@ streamed), embeddings; worker streams turned into text deltas."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from aigc_admin.adapters.fastchat.conversation import ModelChatTemplate
 from aigc_admin.adapters.fastchat.errors import ErrorCode, InvalidRequest, WorkerError, WorkerUnavailable
 from aigc_admin.adapters.fastchat.openai_mapping import (
     EMBEDDING_BATCH_SIZE,
@@ -120,9 +122,14 @@ class WorkerClient:
         except (KeyError, TypeError, ValueError):
             raise WorkerError(ErrorCode.INTERNAL_ERROR, f"{worker}/count_token: {body!r}") from None
 
-    async def prepare_chat(self, worker: str, request: Mapping[str, Any], model: str) -> dict[str, Any]:
-        """Template + :func:`chat_params` + :func:`fit_max_new_tokens` (two worker calls the first time, then one)."""
-        params = chat_params(request, await self.conv_template(worker, model), model)
+    async def prepare_chat(self, worker: str, request: Mapping[str, Any], model: str,
+                           chat_template: str = "") -> dict[str, Any]:
+        """Template + :func:`chat_params` + :func:`fit_max_new_tokens` (two worker calls the first time, then one).
+        ``chat_template``: the model's own (JSON, as registered); without it, the worker's conversation template."""
+        if chat_template:
+            params = chat_params(request, None, model, _model_template(chat_template))
+        else:
+            params = chat_params(request, await self.conv_template(worker, model), model)
         return await self._fit(worker, params, model)
 
     async def prepare_completion(self, worker: str, request: Mapping[str, Any], model: str) -> dict[str, Any]:
@@ -204,6 +211,11 @@ class WorkerClient:
             vectors.extend(got)
             token_num += int(body.get("token_num") or 0)
         return {"embedding": vectors, "token_num": token_num}
+
+
+@functools.lru_cache(maxsize=256)
+def _model_template(text: str) -> ModelChatTemplate:
+    return ModelChatTemplate.from_json(text)  # compiled once per template, not per request
 
 
 def counted(result: dict[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:

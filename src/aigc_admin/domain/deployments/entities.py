@@ -47,6 +47,7 @@ class Deployment:
     started_at: datetime | None = None
     stopped_at: datetime | None = None
     updated_at: datetime | None = None
+    conversation_template: str = ""  # the model's FastChat template override ("": the worker chooses by the name)
     restarts: int = 0  # automatic restarts after its workers were lost, since the last deploy, redeploy or scale
 
 

@@ -303,6 +303,7 @@ class DeploymentRunner:
             "model_name": d.model_name, "controller_address": self.engine.controller_address, "device": device,
             "gpus": str(max(1, d.gpus_per_replica)), "quantization_args": ["--load-8bit"] if d.quantization else [],
             "max_gpu_memory": "", "worker_args": [],
+            "conv_template_args": ["--conv-template", d.conversation_template] if d.conversation_template else [],
         })
         return WorkloadSpec(
             name=workload_name(d.id), command=rendered.command, image=rendered.image, env=rendered.env,

@@ -17,14 +17,14 @@ from typing import Any, Protocol
 from aigc_admin.domain.errors import Invalid
 
 VARIABLES = ("python", "model_path", "model_name", "controller_address", "device", "gpus", "quantization_args",
-             "max_gpu_memory", "worker_args")
+             "max_gpu_memory", "worker_args", "conv_template_args")
 
 MODEL_WORKER = {
     "image": "${image}",
     "command": ["${python}", "-m", "fastchat.serve.model_worker", "--model-path", "${model_path}",
                 "--model-names", "${model_name}", "--controller-address", "${controller_address}",
                 "--worker-address", "http://{host}:{port}", "--host", "{host}", "--port", "{port}",
-                "--device", "${device}", "--num-gpus", "${gpus}", "--conv-template", "vicuna_v1.1",
+                "--device", "${device}", "--num-gpus", "${gpus}", "${conv_template_args}",
                 "${quantization_args}", "${worker_args}"],
     "env": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
 }
@@ -33,8 +33,29 @@ VLLM_WORKER = {
     "command": ["${python}", "-m", "fastchat.serve.vllm_worker", "--model-path", "${model_path}",
                 "--model-names", "${model_name}", "--controller-address", "${controller_address}",
                 "--worker-address", "http://{host}:{port}", "--host", "{host}", "--port", "{port}",
-                "--num-gpus", "${gpus}", "${quantization_args}", "${worker_args}"],
+                "--num-gpus", "${gpus}", "${conv_template_args}", "${quantization_args}", "${worker_args}"],
     "env": {"HF_HUB_OFFLINE": "1"},
+}
+# The built-in templates before a model chose its conversation template (model_worker pinned Vicuna's for every
+# model): a stored, unedited copy of one is brought up to date at start.
+LEGACY = {
+    "fastchat-model-worker": {
+        "image": "${image}",
+        "command": ["${python}", "-m", "fastchat.serve.model_worker", "--model-path", "${model_path}",
+                    "--model-names", "${model_name}", "--controller-address", "${controller_address}",
+                    "--worker-address", "http://{host}:{port}", "--host", "{host}", "--port", "{port}",
+                    "--device", "${device}", "--num-gpus", "${gpus}", "--conv-template", "vicuna_v1.1",
+                    "${quantization_args}", "${worker_args}"],
+        "env": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+    },
+    "fastchat-vllm-worker": {
+        "image": "${image}",
+        "command": ["${python}", "-m", "fastchat.serve.vllm_worker", "--model-path", "${model_path}",
+                    "--model-names", "${model_name}", "--controller-address", "${controller_address}",
+                    "--worker-address", "http://{host}:{port}", "--host", "{host}", "--port", "{port}",
+                    "--num-gpus", "${gpus}", "${quantization_args}", "${worker_args}"],
+        "env": {"HF_HUB_OFFLINE": "1"},
+    },
 }
 BUILTIN = {"fastchat-model-worker": ("model_worker", MODEL_WORKER),
            "fastchat-vllm-worker": ("vllm_worker", VLLM_WORKER)}

@@ -12,6 +12,7 @@ from typing import Protocol
 from aigc_admin.domain.errors import DomainError, Duplicate, Invalid, NotFound
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
+CONV_TEMPLATE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # FastChat's template names
 
 
 class Provider(StrEnum):
@@ -49,6 +50,14 @@ class ModelRecord:
     created_at: datetime
     last_operator: str = ""
     tenant_ids: tuple[int, ...] = field(default_factory=tuple)
+    # How a chat becomes a prompt: a FastChat conversation template named here (an override), else the model's own
+    # chat template (read from its files when it was registered), else FastChat's template matched by the name.
+    conversation_template: str = ""
+    chat_template: str = field(default="", repr=False)  # JSON: the model's own template and special tokens
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(self.chat_template)
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,19 @@ class ModelChanges:
     model_path: str | None = None
     model_type: ModelType | None = None
     tenant_ids: builtins.list[int] | None = None
+    conversation_template: str | None = None  # "" goes back to choosing by the model's files and name
+
+
+class ModelFiles(Protocol):
+    async def chat_template(self, model_path: str) -> str:
+        """The model's own chat template (JSON), or "" when it has none or its files cannot be read here."""
+        ...
+
+
+def _check_conversation_template(name: str | None) -> None:
+    if name and not CONV_TEMPLATE_RE.match(name):
+        raise Invalid("conversationTemplate", "conversationTemplate is a FastChat template name (letters, digits, "
+                      ". _ -), or empty to choose by the model")
 
 
 class ModelRepository(Protocol):
@@ -99,9 +121,10 @@ def _check_url(base_url: str) -> None:
 
 
 class ModelService:
-    def __init__(self, *, repo: ModelRepository, secrets: SecretBox) -> None:
+    def __init__(self, *, repo: ModelRepository, secrets: SecretBox, files: ModelFiles | None = None) -> None:
         self.repo = repo
         self.secrets = secrets
+        self.files = files  # reads a local model's chat template when it is registered
 
     async def get(self, model_id: int, *, tenant_id: int | None = None) -> ModelRecord:
         """The model; with ``tenant_id`` only when that tenant may see it (others' models look missing)."""
@@ -118,11 +141,12 @@ class ModelService:
     async def create(self, *, name: str, provider: Provider, model_type: ModelType, max_tokens: int = 2048,
                      parameters: float = 0, enabled: bool = True, remark: str = "", base_url: str = "",
                      credentials: str = "", model_path: str = "", tenant_ids: builtins.list[int] | None = None,
-                     is_fine_tuned: bool = False, operator: str = "") -> ModelRecord:
+                     is_fine_tuned: bool = False, operator: str = "", conversation_template: str = "") -> ModelRecord:
         name = name.strip()
         if not NAME_RE.match(name):
             raise Invalid("name", "name must be 1-128 letters, digits or . _ : / - and start with a letter or digit")
         _check_numbers(max_tokens, parameters)
+        _check_conversation_template(conversation_template)
         if provider == Provider.EXTERNAL:
             _check_url(base_url)
         elif base_url or credentials:
@@ -133,8 +157,15 @@ class ModelService:
         record = ModelRecord(id=0, name=name, provider=provider, model_type=model_type, max_tokens=max_tokens,
                              parameters=parameters, enabled=enabled, remark=remark, is_fine_tuned=is_fine_tuned,
                              base_url=base_url, has_credentials=bool(credentials), model_path=model_path,
-                             created_at=datetime.now(), last_operator=operator, tenant_ids=tuple(tenants))
+                             created_at=datetime.now(), last_operator=operator, tenant_ids=tuple(tenants),
+                             conversation_template=conversation_template,
+                             chat_template=await self._chat_template(provider, model_path))
         return await self.repo.create(record, self.secrets.encrypt(credentials) if credentials else "")
+
+    async def _chat_template(self, provider: Provider, model_path: str) -> str:
+        if provider != Provider.LOCAL or not model_path or self.files is None:
+            return ""
+        return await self.files.chat_template(model_path)
 
     async def update(self, model_id: int, changes: ModelChanges, *, operator: str = "") -> ModelRecord:
         record = await self.get(model_id)
@@ -152,6 +183,11 @@ class ModelService:
                 values["base_url"] = changes.base_url
             if changes.credentials is not None:
                 values["upstream_secret"] = self.secrets.encrypt(changes.credentials) if changes.credentials else ""
+        if changes.conversation_template is not None:
+            _check_conversation_template(changes.conversation_template)
+            values["conversation_template"] = changes.conversation_template
+        if changes.model_path is not None:  # other files: read their chat template again
+            values["chat_template"] = await self._chat_template(record.provider, changes.model_path)
         values["last_operator"] = operator
         tenants = await self._tenants(changes.tenant_ids) if changes.tenant_ids is not None else None
         return await self.repo.update(model_id, values, tenants)
