@@ -6,19 +6,28 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+PORT ?= 8080
 
+# Running needs the package only; the tests and linters need the [dev] extras too.
 $(BIN)/.installed: pyproject.toml
+	@echo "make: installing aigc-admin into $(VENV)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -U pip
+	$(BIN)/pip install -q --disable-pip-version-check -e .
+	touch $@
+
+$(BIN)/.installed-dev: $(BIN)/.installed
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $@
 
-.PHONY: install run test lint schema engine prepare
+.PHONY: install install-dev run test lint schema engine prepare
 install: $(BIN)/.installed
+install-dev: $(BIN)/.installed-dev
 
-# The FastChat engine environment and a tiny local model (cached under ~/.cache/aigc-admin).
+# The FastChat engine environment and a tiny local model (cached under ${AIGC_CACHE_DIR:-~/.cache/aigc-admin});
+# its progress goes to the terminal.
 engine:
-	bash scripts/prepare-engine.sh >/dev/null
+	@bash scripts/prepare-engine.sh >/dev/null
 
 # Everything the integration tests run for real: the engine, Docker Engine and a kube-apiserver built from
 # Debian's source (cached under ~/.cache/aigc-admin; the first build takes ~4 min).
@@ -26,10 +35,12 @@ prepare: engine
 	bash scripts/prepare-docker.sh
 	bash scripts/prepare-kube.sh >/dev/null
 
+# `make run PORT=18080` serves on another port (the managed FastChat processes take free ports when theirs
+# are taken by another instance).
 run: install engine
-	$(BIN)/aigc-admin up
+	$(BIN)/aigc-admin up -p $(PORT)
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/lint-imports
 	$(BIN)/mypy
@@ -37,5 +48,5 @@ lint: install
 test: lint prepare
 	$(BIN)/pytest
 
-schema: install
+schema: install-dev
 	$(BIN)/aigc-admin generate schema --output schema.graphql

@@ -13,7 +13,7 @@
 # when its config.json is missing. Prints both paths on stdout as `export NAME=PATH` lines, so
 # `eval "$(bash scripts/prepare-engine.sh)"` sets them; progress goes to stderr.
 #
-# pip runs with -qq (errors only).
+# pip's progress: one line per package it collects, then what it installed.
 # Needs python3 with venv (Debian: python3-venv, installed here when missing and we are root or
 # have passwordless sudo) and PyPI. torch: pip takes the CPU build when one is on its find-links /
 # index (as on the CI machines); otherwise PyPI's default Linux wheel (CUDA, ~2.5 GB with nvidia-*)
@@ -82,12 +82,15 @@ else
         "$PYTHON" -m venv "$VENV"
     fi
     rm -f "$MARKER"
-    pip_args=(install -qq --disable-pip-version-check --no-input)
+    pip_args=(install --disable-pip-version-check --no-input --progress-bar off)
     if [ -n "${AIGC_TORCH_INDEX_URL:-}" ]; then
         pip_args+=(--extra-index-url "$AIGC_TORCH_INDEX_URL")
     fi
-    log "installing ${REQUIREMENTS[*]}"
-    "$VENV/bin/python" -m pip "${pip_args[@]}" "${REQUIREMENTS[@]}" >&2
+    log "installing FastChat, torch and transformers (once; 1 to 3 minutes): ${REQUIREMENTS[*]}"
+    # one line per package as pip gets to it, so a first run does not look stuck
+    "$VENV/bin/python" -m pip "${pip_args[@]}" "${REQUIREMENTS[@]}" 2>&1 \
+        | { grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed|ERROR)' || true; } \
+        | sed -u 's/^/prepare-engine: /' >&2  # pipefail: a failing pip still fails the script
     "$VENV/bin/python" -c 'import fastchat, torch, transformers' >&2
     echo "$req_hash" >"$MARKER"
     log "engine venv ready in $(($(date +%s) - start)) s"

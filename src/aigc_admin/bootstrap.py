@@ -419,8 +419,20 @@ def stop_owned_workloads(settings: Settings, endpoint: RedisEndpoint) -> None:
                     log.info("%d running training job(s) stopped", stopped)
         except Exception:
             log.exception("could not record the training jobs stopped with the platform")
-        runtime: Any = local_runtime(settings)
-        for handle in await runtime.list_owned():
-            await runtime.stop(handle)
+        await _stop_local_workloads(settings)
 
     asyncio.run(stop_all())
+
+
+def stop_leftover_workloads(settings: Settings) -> None:
+    """Before ``up`` starts: every local workload a previous ``up`` left behind (killed before its clean-up) is
+    stopped; deployments bring their workers back as after any restart."""
+    asyncio.run(_stop_local_workloads(settings, "left by an earlier run"))
+
+
+async def _stop_local_workloads(settings: Settings, why: str = "") -> None:
+    runtime: Any = local_runtime(settings)
+    for handle in await runtime.list_owned():
+        if why:
+            log.info("stopping %s, %s", handle.name, why)
+        await runtime.stop(handle)

@@ -212,7 +212,10 @@ class Settings(BaseModel):
     # [engine]
     engine_python: str = setting("", "engine.python", "AIGC_ENGINE_PYTHON",
                                  "Python of the FastChat engine environment (local runtime); empty: "
-                                 "~/.cache/aigc-admin/engine-venv/bin/python, built by `make engine`.")
+                                 "<cache.dir>/engine-venv/bin/python, built by `make engine`.")
+    cache_dir: str = setting("~/.cache/aigc-admin", "cache.dir", "AIGC_CACHE_DIR",
+                             "Where `make engine` keeps the engine environment and the tiny model "
+                             "(scripts/prepare-engine.sh follows the same variable).")
     engine_image: str = setting("aigc-admin/fastchat:0.2.36", "engine.image", "AIGC_ENGINE_IMAGE",
                                 "Image with FastChat for the Docker and Kubernetes runtimes.")
     engine_device: Literal["auto", "cpu", "cuda"] = setting(
@@ -391,7 +394,7 @@ class Settings(BaseModel):
 
     @property
     def engine_python_path(self) -> str:
-        return self.engine_python or str(Path.home() / ".cache" / "aigc-admin" / "engine-venv" / "bin" / "python")
+        return self.engine_python or str(Path(self.cache_dir).expanduser() / "engine-venv" / "bin" / "python")
 
     def to_env(self) -> dict[str, str]:
         """AIGC_* variables that make ``load_settings()`` in a child process return these settings."""

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from urllib.parse import urlparse
 
+from aigc_admin.adapters.net import free_port
 from aigc_admin.adapters.redis_conn import RedisEndpoint
-from aigc_admin.bootstrap import stop_owned_workloads
+from aigc_admin.bootstrap import stop_leftover_workloads, stop_owned_workloads
 from aigc_admin.settings import Settings
 
 
@@ -26,6 +29,8 @@ def run_all(settings: Settings) -> None:
 
     # Everything on one machine: the platform also runs the FastChat controller and openai_api_server.
     settings = settings.model_copy(update={"fastchat_managed": True})
+    stop_leftover_workloads(settings)  # of an `up` that did not stop cleanly: their ports and addresses are stale
+    settings = _free_fastchat_ports(settings)
     # uvicorn re-raises the signal that stopped it; with SIGTERM's default action that would kill this
     # process before the clean-up below. Turn it into KeyboardInterrupt, like Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -38,6 +43,8 @@ def run_all(settings: Settings) -> None:
         children.append(subprocess.Popen([*cli, "cronjob", "start"], env=env))
         host, port = settings.listen
         print(f"\n  aigc-admin is starting: GraphiQL at {settings.public_url}/graphql\n"
+              f"  FastChat controller at {settings.service_fschat_controller_host}, its OpenAI server at "
+              f"{settings.service_local_ai_host}\n"
               f"  data in {settings.storage_dir}; Ctrl-C stops everything\n", flush=True)
         uvicorn.run(create_app(settings, endpoint=endpoint), host=host, port=port, log_config=None,
                     access_log=settings.server_access_log, ws_per_message_deflate=settings.server_ws_compression,
@@ -54,6 +61,27 @@ def run_all(settings: Settings) -> None:
                 child.kill()
         stop_owned_workloads(settings, endpoint)
         endpoint.close()
+
+
+def _free_fastchat_ports(settings: Settings) -> Settings:
+    """Another instance on this machine may hold the FastChat processes' ports (21001 and 8000 by default): the
+    managed ones take free ports then."""
+    changes = {}
+    for name in ("service_fschat_controller_host", "service_local_ai_host"):
+        url = getattr(settings, name)
+        parsed = urlparse(url)
+        if parsed.hostname in ("127.0.0.1", "localhost") and parsed.port and not _bindable(parsed.port):
+            changes[name] = url.replace(f":{parsed.port}", f":{free_port()}", 1)
+    return settings.model_copy(update=changes) if changes else settings
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _interrupt(signum: int, frame: object) -> None:
