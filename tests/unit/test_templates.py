@@ -12,7 +12,7 @@ from aigc_admin.domain.errors import Invalid
 VARS: dict[str, str | list[str]] = {
     "python": "/venv/bin/python", "image": "img", "model_path": "/m", "model_name": "tiny",
     "controller_address": "http://c:21001", "device": "cpu", "gpus": "1", "quantization_args": ["--load-8bit"],
-    "max_gpu_memory": "", "worker_args": [],
+    "max_gpu_memory": "", "worker_args": [], "conv_template_args": ["--conv-template", "qwen-7b-chat"],
 }
 
 
@@ -21,6 +21,7 @@ def test_builtin_model_worker_renders_to_an_argv() -> None:
     assert r.command[:3] == ["/venv/bin/python", "-m", "fastchat.serve.model_worker"]
     assert r.command[r.command.index("--model-names") + 1] == "tiny"
     assert "--load-8bit" in r.command and "${worker_args}" not in r.command  # lists are spliced
+    assert r.command[r.command.index("--conv-template") + 1] == "qwen-7b-chat"
     assert "http://{host}:{port}" in r.command  # left for the runtime
     assert r.env["HF_HUB_OFFLINE"] == "1"
     assert set(BUILTIN) == {"fastchat-model-worker", "fastchat-vllm-worker"}
