@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -340,3 +341,71 @@ async def test_request_bodies_are_bounded_before_they_are_read(api: ApiHarness) 
     assert sent["chunks"] <= limit // 65536 + 3  # reading stopped at the limit
     ok = await api.client.post("/graphql", json={"query": "{ __typename }"})
     assert ok.status_code == 200
+
+
+# --- every ID and String argument of the schema, derived from the SDL (new fields are covered too) ---------------
+def _value(gql_type: Any, bad: str) -> str | None:
+    """A GraphQL literal for ``gql_type`` where every ID is ``bad`` and every String long; None when the type is
+    an input object with a required field we cannot fill (never in this schema)."""
+    import graphql
+
+    named = graphql.get_named_type(gql_type)
+    if isinstance(gql_type, graphql.GraphQLNonNull):
+        gql_type = gql_type.of_type
+    if isinstance(gql_type, graphql.GraphQLList):
+        inner = _value(gql_type.of_type, bad)
+        return None if inner is None else f"[{inner}]"
+    if named.name == "ID":
+        return json.dumps(bad)
+    if named.name == "String":
+        return json.dumps("s" * 10_000)
+    if named.name in ("Int", "Float"):
+        return "1"
+    if named.name == "Boolean":
+        return "true"
+    if named.name in ("DateTime",):
+        return '"2030-01-01T00:00:00+00:00"'
+    if named.name == "Date":
+        return '"2030-01-01"'
+    if isinstance(named, graphql.GraphQLEnumType):
+        return next(iter(named.values))
+    if isinstance(named, graphql.GraphQLInputObjectType):
+        parts = []
+        for name, field in named.fields.items():
+            v = _value(field.type, bad)
+            if v is not None:
+                parts.append(f"{name}: {v}")
+        return "{" + ", ".join(parts) + "}"
+    return None
+
+
+def _documents(bad: str) -> list[str]:
+    import graphql
+
+    from aigc_admin.resolvers.root import export_sdl
+
+    schema = graphql.build_schema(export_sdl())
+    docs = []
+    for kind, root in (("query", schema.query_type), ("mutation", schema.mutation_type)):
+        assert root is not None
+        for name, field in root.fields.items():
+            if not field.args or name == "uploadFile":
+                continue
+            args = {a: _value(arg.type, bad) for a, arg in field.args.items()}
+            if any(v is None for v in args.values()):
+                continue
+            docs.append(f"{kind} {{ {name}({', '.join(f'{a}: {v}' for a, v in args.items())}) {{ __typename }} }}")
+    return docs
+
+
+@pytest.mark.parametrize("bad", ["99999999999999999999", "-5", "0", "abc", "¹³", "1e3", " 12 "])
+async def test_every_argument_takes_any_id_and_long_strings_without_an_internal_error(api: ApiHarness,
+                                                                                      bad: str) -> None:
+    tenant = await api.create_tenant(unique("args"))
+    docs = _documents(bad)
+    assert len(docs) > 60
+    for doc in docs:
+        r = await api.post(doc, token=api.admin_token, tenant=tenant)
+        body = r.json()
+        codes = [(e.get("extensions") or {}).get("code") for e in body.get("errors") or []]
+        assert r.status_code < 500 and "INTERNAL_ERROR" not in codes, (doc[:300], body)

@@ -57,7 +57,7 @@ def parse_id(value: object, field: str = "id") -> int:
     """The one converter of ids from the API: an integer from 0 to 2^63 - 1 (BadInput, INVALID, otherwise).
     Every ID argument that names a row goes through it, so no driver ever sees a value it cannot bind."""
     text = str(value).strip()
-    if not text.isdigit() or len(text) > 19 or int(text) > MAX_ID:
+    if not (text.isascii() and text.isdigit()) or len(text) > 19 or int(text) > MAX_ID:  # '¹³'.isdigit()
         raise BadInput(CommonErrorCode.INVALID, f"{field} must be a numeric id from 0 to {MAX_ID}", field)
     return int(text)
 

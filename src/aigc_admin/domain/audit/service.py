@@ -86,7 +86,8 @@ class AuditService:
         Never raises: the operation already happened, and losing its row is logged loudly instead."""
         entry = AuditEntry(
             trace_id=trace_id, operator=(principal.username if principal else operator) or "anonymous",
-            account_id=principal.account_id if principal else None, tenant_id=tenant_id, operation=operation,
+            account_id=principal.account_id if principal else None, tenant_id=tenant_id,
+            operation=operation if len(operation) <= 128 else operation[:127] + "…",  # many root fields
             variables=variables, duration_ms=duration_ms, success=not error, error=error[:4000],
             remote_addr=remote_addr)
         try:
