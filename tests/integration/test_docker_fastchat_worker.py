@@ -133,6 +133,7 @@ async def test_model_worker_in_a_container_registers_serves_and_goes_away(
         "image": IMAGE, "python": str(engine_python()), "model_path": str(tiny_model_path()),
         "model_name": model_name, "controller_address": controller.url, "device": "cpu", "gpus": "1",
         "quantization_args": [], "worker_args": [], "max_gpu_memory": "",
+        "conv_template_args": ["--conv-template", "vicuna_v1.1"],  # the tiny model named no template
     })
     assert rendered.image == IMAGE
     container_tmp = tmp_path / "container-tmp"

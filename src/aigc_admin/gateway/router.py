@@ -182,6 +182,9 @@ def check_request(body: Any) -> dict[str, Any]:
     """A request body the routes can take: a JSON object naming a model."""
     if not isinstance(body, dict):
         raise ApiError(400, "The body must be a JSON object", "invalid_request_error", "invalid_json")
+    if "stream_options" in body and body["stream_options"] is not None and not isinstance(body["stream_options"], dict):
+        raise ApiError(400, "'stream_options' must be an object", "invalid_request_error", "invalid_request",
+                       param="stream_options")
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise ApiError(400, "'model' is required", "invalid_request_error", "missing_model", param="model")
     return body
