@@ -30,8 +30,9 @@ from aigc_admin.adapters.db.channels import ChannelRepo, UsageStore
 from aigc_admin.adapters.db.datasets import DatasetRepo
 from aigc_admin.adapters.db.deployments import DeploymentRepo
 from aigc_admin.adapters.db.dicts import DictRepo
+from aigc_admin.adapters.db.evaluations import EvaluationLookup, EvaluationRepo
 from aigc_admin.adapters.db.files import FileRepo
-from aigc_admin.adapters.db.finetunes import FineTuneLookup, FineTuneRepo, ModelFinisher
+from aigc_admin.adapters.db.finetunes import FineTuneLookup, FineTuneRepo, GatedFineTunes, ModelFinisher
 from aigc_admin.adapters.db.lookups import Lookups
 from aigc_admin.adapters.db.model_registry import ModelRepo
 from aigc_admin.adapters.db.templates import TemplateRepo
@@ -39,6 +40,7 @@ from aigc_admin.adapters.db.tenants import TenantRepo
 from aigc_admin.adapters.events import (
     AuditEventPublisher,
     DeploymentEventPublisher,
+    EvaluationProgressPublisher,
     EventHub,
     EventPublisher,
     FineTuneLogPublisher,
@@ -62,6 +64,10 @@ from aigc_admin.domain.datasets.service import DatasetService
 from aigc_admin.domain.deployments.service import DeploymentRunner, DeploymentService, DeployRequest, EngineConfig
 from aigc_admin.domain.deployments.templates import TemplateService
 from aigc_admin.domain.dicts.service import DictService
+from aigc_admin.domain.evaluations.deploy_for_run import RunDeployments
+from aigc_admin.domain.evaluations.gate import GateService
+from aigc_admin.domain.evaluations.runner import EvaluationRunner
+from aigc_admin.domain.evaluations.service import EvaluationService
 from aigc_admin.domain.files.service import FileLimits, FileService
 from aigc_admin.domain.finetunes.service import FineTuneJob, FineTuneRunner, FineTuneService, TrainingConfig
 from aigc_admin.domain.models.service import ModelService
@@ -203,7 +209,7 @@ class Platform:
     def tenant_deletion(self) -> TenantDeletion:
         return TenantDeletion(tenants=TenantRepo(), deployments=self.deployment_runner, channels=self.channels,
                               training=self.training_runner, models=self.models, datasets=self.datasets,
-                              files=self.files)
+                              files=self.files, evaluations=self.evaluations)
 
     @cached_property
     def audit(self) -> AuditService:
@@ -247,7 +253,18 @@ class Platform:
     def finetunes(self) -> FineTuneService:
         s = self.settings
         return FineTuneService(repo=FineTuneRepo(), lookup=FineTuneLookup(s.storage_dir), gpus=self.gpus,
-                               storage_dir=str(s.storage_dir), events=FineTuneLogPublisher(self.publisher))
+                               storage_dir=str(s.storage_dir), events=FineTuneLogPublisher(self.publisher),
+                               gates=self.gates)
+
+    @cached_property
+    def evaluations(self) -> EvaluationService:
+        return EvaluationService(repo=EvaluationRepo(), lookup=EvaluationLookup(FileLines(self.settings.storage_dir)),
+                                 jobs=self.jobs, events=EvaluationProgressPublisher(self.publisher))
+
+    @cached_property
+    def gates(self) -> GateService:
+        """Fine-tuning gates: checked when a job is created, their evaluations recorded when training succeeds."""
+        return GateService(evaluations=self.evaluations, lookup=self.evaluations.lookup, jobs=self.jobs)
 
     # --- the workers' side of deployments and fine-tuning ---------------------------------------------------
     @cached_property
@@ -261,24 +278,44 @@ class Platform:
                                 engine=engine_config(self.settings), owner=self.settings.redis_prefix, jobs=self.jobs)
 
     @cached_property
-    def training_runner(self) -> FineTuneRunner:
-        s = self.settings
-
+    def model_finisher(self) -> ModelFinisher:
+        """A fine-tuned model registered, granted to its job's channel (gateways told at once), deployed."""
         async def deploy(job: FineTuneJob, model_id: int) -> None:
             await self.deployments.deploy(DeployRequest(model_id=model_id, gpus_per_replica=job.params.proc_per_node),
                                           tenant_id=job.tenant_id, operator=job.operator)
 
         async def invalidate(key_hash: str) -> None:
-            await publish_invalidation(self.redis, invalidation_channel(s.redis_prefix), key_hash)
+            await publish_invalidation(self.redis, invalidation_channel(self.settings.redis_prefix), key_hash)
 
+        return ModelFinisher(deploy=deploy, invalidate_key=invalidate, files=ModelFiles())
+
+    @cached_property
+    def training_runner(self) -> FineTuneRunner:
+        s = self.settings
         engine = engine_config(s)
         return FineTuneRunner(
             repo=FineTuneRepo(), runtime=self.runtime, events=FineTuneLogPublisher(self.publisher),
-            finisher=ModelFinisher(deploy=deploy, invalidate_key=invalidate, files=ModelFiles()),
+            finisher=self.model_finisher,
             config=TrainingConfig(python=engine.python, program=TRAINING_PROGRAM, max_running=s.finetune_max_running,
                                   image=s.engine_image, volumes=engine.volumes, storage_dir=str(s.storage_dir)),
             owner=s.redis_prefix, tenant_code=FineTuneLookup(s.storage_dir).tenant_code, templates=TemplateRepo(),
-            gpus=self.gpus)
+            gpus=self.gpus, gates=self.gates)
+
+    # --- the workers' side of evaluations ---------------------------------------------------------------
+    @cached_property
+    def evaluation_runner(self) -> EvaluationRunner:
+        """Runs evaluations through the model-call path (``start_model_calls`` first in a job)."""
+        deployer = RunDeployments(deployments=self.deployments, runner=self.deployment_runner,
+                                  refresh_routes=self.gateway.routes.refresh,
+                                  wait_timeout=float(self.settings.engine_start_timeout))
+        return EvaluationRunner(repo=EvaluationRepo(), calls=self.model_calls, deployer=deployer,
+                                events=EvaluationProgressPublisher(self.publisher))
+
+    @cached_property
+    def gate_runner(self) -> GateService:
+        """A fine-tuning gate's evaluations run, then the decision: grant and deploy, or not."""
+        return GateService(evaluations=self.evaluations, lookup=self.evaluations.lookup, jobs=self.jobs,
+                           runner=self.evaluation_runner, gated=GatedFineTunes(FineTuneRepo(), self.model_finisher))
 
     @cached_property
     def managed_fastchat(self) -> ManagedFastChat | None:
@@ -340,12 +377,17 @@ class Platform:
             loops.append(ControlLoop("training-scheduler", max(0.2, s.finetune_interval), self.training_runner.tick))
         return loops
 
+    async def start_model_calls(self) -> None:
+        """The gateway's usage writer and its routing table loaded: what ``model_calls`` needs in a process that
+        does not serve (a job); ``serve`` does it too."""
+        self.gateway.usage.start()
+        await self.gateway.routes.refresh()
+
     async def serve(self) -> None:
         """Start what the API process runs in the background: the gateway's caches, usage writer and routing
         table, and the control loops. ``aclose`` stops them."""
         gw, s = self.gateway, self.settings
-        gw.usage.start()
-        await gw.routes.refresh()
+        await self.start_model_calls()
         # runs until cancelled; the others end when the stop event is set
         self._listener = asyncio.create_task(
             gw.keys.run_invalidation_listener(self.redis, invalidation_channel(s.redis_prefix)),

@@ -233,3 +233,17 @@ class FineTuneLogPublisher:
         except (RedisConnectionError, RedisTimeoutError, OSError) as e:
             # persisted already: a subscriber resumes from its cursor and reads them from the database
             log.warning("log lines of fine-tuning job %s stored but not published: %s", job_pk, e)
+
+
+class EvaluationProgressPublisher:
+    """Publishes an evaluation's progress after each batch of results is written (and when its status changes)."""
+
+    def __init__(self, publisher: EventPublisher) -> None:
+        self._pub = publisher
+
+    async def progress(self, evaluation: Any) -> None:
+        try:
+            await self._pub.publish(topics.evaluation(evaluation.id), evaluation.progress_payload())
+        except (RedisConnectionError, RedisTimeoutError, OSError) as e:
+            # written already: a subscriber that comes back reads the state from the database
+            log.warning("progress of evaluation %s stored but not published: %s", evaluation.id, e)

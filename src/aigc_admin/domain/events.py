@@ -26,6 +26,11 @@ def finetune(job_pk: int) -> str:
     return f"finetune:{job_pk}"
 
 
+def evaluation(evaluation_pk: int) -> str:
+    """An evaluation's progress (done/total, running means, ETA) after each batch is written, and its status."""
+    return f"evaluation:{evaluation_pk}"
+
+
 class Publisher(Protocol):
     async def publish(self, topic: str, payload: dict[str, Any]) -> None: ...
 

@@ -71,13 +71,18 @@ class ChatReply:
 
 
 class ModelCalls(Protocol):
-    async def stream_chat(self, body: dict[str, Any], *, tenant_id: int,
-                          channel_id: int) -> AsyncGenerator[ChatChunk, None]:
+    """``also_allow``: model names the call may use although the channel's allow-list lacks them (a fine-tuning
+    gate evaluates a model of the tenant before it is granted to the channel); the caller has checked that they
+    are the tenant's. Everything else (limits, quota, usage) is the channel's as usual."""
+
+    async def stream_chat(self, body: dict[str, Any], *, tenant_id: int, channel_id: int,
+                          also_allow: frozenset[str] = frozenset()) -> AsyncGenerator[ChatChunk, None]:
         """Admit the call (refusals raise ``ModelCallError`` here), then the answer as it is generated; a failure
         after the first chunk raises ``ModelCallError`` from the iteration. Close it (``aclosing``) when done
         early: that settles the call."""
         ...
 
-    async def chat(self, body: dict[str, Any], *, tenant_id: int, channel_id: int) -> ChatReply:
+    async def chat(self, body: dict[str, Any], *, tenant_id: int, channel_id: int,
+                   also_allow: frozenset[str] = frozenset()) -> ChatReply:
         """The whole answer (``stream`` in ``body`` is ignored)."""
         ...

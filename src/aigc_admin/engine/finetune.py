@@ -42,6 +42,7 @@ Multi-GPU: run it under ``torchrun --nproc_per_node N``; Trainer distributes, ra
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import math
@@ -389,8 +390,21 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(float(value), 4)
 
 
+def line_digests(path: str, limit: int = 10_000) -> list[str]:
+    """What the program read, as a log can show it without the data: the first 16 hex digits of the SHA-256 of
+    each non-blank line (white space at its ends removed), at most ``limit`` of them."""
+    out: list[str] = []
+    with open(path, "rb") as f:
+        for raw in f:
+            if raw.strip() and len(out) < limit:
+                out.append(hashlib.sha256(raw.strip()).hexdigest()[:16])
+    return out
+
+
 def train(args: argparse.Namespace) -> None:
     train_samples = load_conversations(args.data_path, "data")
+    if _is_main_process():
+        emit("data", path=args.data_path, samples=len(train_samples), line_sha256=line_digests(args.data_path))
     eval_samples = load_conversations(args.validation_path, "validation") if args.validation_path else []
     os.makedirs(args.output_dir, exist_ok=True)
 

@@ -6,6 +6,7 @@ model's stream is read as structured deltas, an external upstream's events are p
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -52,8 +53,11 @@ class GatewayModelCalls:
                                  reason="channel_not_found")
         return snapshot
 
-    async def _generate(self, body: dict[str, Any], tenant_id: int, channel_id: int, stream: bool) -> Answer | Stream:
+    async def _generate(self, body: dict[str, Any], tenant_id: int, channel_id: int, stream: bool,
+                        also_allow: frozenset[str]) -> Answer | Stream:
         channel = await self._channel(tenant_id, channel_id)
+        if also_allow:
+            channel = dataclasses.replace(channel, allowed_models=channel.allowed_models | also_allow)
         request = copy.copy(body)  # the gateway fills in what it sends upstream (max_tokens, stream_options)
         request["stream"] = stream
         if stream:  # the usage arrives with the last chunk (an external upstream sends it only when asked)
@@ -63,8 +67,9 @@ class GatewayModelCalls:
         except ApiError as e:
             raise _refused(e) from None
 
-    async def chat(self, body: dict[str, Any], *, tenant_id: int, channel_id: int) -> ChatReply:
-        answer = await self._generate(body, tenant_id, channel_id, stream=False)
+    async def chat(self, body: dict[str, Any], *, tenant_id: int, channel_id: int,
+                   also_allow: frozenset[str] = frozenset()) -> ChatReply:
+        answer = await self._generate(body, tenant_id, channel_id, False, also_allow)
         assert isinstance(answer, Answer)
         payload = answer.payload if answer.payload is not None else orjson.loads(answer.body)
         choice = (payload.get("choices") or [{}])[0]
@@ -73,9 +78,9 @@ class GatewayModelCalls:
                          usage=_usage(payload.get("usage")) or Usage(),
                          tool_calls=tuple(message.get("tool_calls") or ()), raw=payload)
 
-    async def stream_chat(self, body: dict[str, Any], *, tenant_id: int,
-                          channel_id: int) -> AsyncGenerator[ChatChunk, None]:
-        answer = await self._generate(body, tenant_id, channel_id, stream=True)
+    async def stream_chat(self, body: dict[str, Any], *, tenant_id: int, channel_id: int,
+                          also_allow: frozenset[str] = frozenset()) -> AsyncGenerator[ChatChunk, None]:
+        answer = await self._generate(body, tenant_id, channel_id, True, also_allow)
         if isinstance(answer, Answer):  # not expected for a stream request; answered whole all the same
             raise ModelCallError(ModelCallErrorCode.UPSTREAM_ERROR, "the model did not stream its answer")
         return _chunks(answer)

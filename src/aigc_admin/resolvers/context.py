@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 
 class Loaders:
-    """One batched read per relation per request (accounts, tenants, tenants' members, models)."""
+    """One batched read per relation per request (accounts, tenants, tenants' members, models, a fine-tuning job's
+    gate evaluations)."""
 
     def __init__(self, lookups: Any) -> None:
         def batch(fetch: Callable[[list[int]], Any], default: Any = None) -> DataLoader[int, Any]:
@@ -30,6 +31,7 @@ class Loaders:
         self.tenant = batch(lookups.tenants_by_id)
         self.members = batch(lookups.members_by_tenant, list)
         self.model = batch(lookups.models_by_id)
+        self.gate_evaluations = batch(lookups.evaluations_by_fine_tune_job, list)
 
 
 class Context(BaseContext):

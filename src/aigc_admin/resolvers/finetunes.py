@@ -14,7 +14,16 @@ from aigc_admin.domain.errors import DomainError
 from aigc_admin.domain.finetunes.service import FINISHED, HyperParams, JobStatus
 from aigc_admin.resolvers import live
 from aigc_admin.resolvers import permissions as perm
-from aigc_admin.resolvers.common import ctx, operator, page, page_args, parse_id, request_tenant, typed_errors
+from aigc_admin.resolvers.common import (
+    ctx,
+    operator,
+    optional_id,
+    page,
+    page_args,
+    parse_id,
+    request_tenant,
+    typed_errors,
+)
 from aigc_admin.schema import finetunes as f
 from aigc_admin.schema.common import Page, Pagination
 
@@ -82,7 +91,10 @@ class FineTuneMutations:
             tenant_id=request_tenant(info), base_model_id=parse_id(input.base_model_id, "baseModelId"),
             file_id=input.file_id, params=params, suffix=input.suffix,
             channel_id=parse_id(input.channel_id, "channelId") if input.channel_id else None,
-            auto_deploy=input.auto_deploy, operator=operator(info))
+            auto_deploy=input.auto_deploy, operator=operator(info), holdout_percent=input.holdout_percent,
+            holdout_seed=input.holdout_seed,
+            gate=input.gate.to_domain(optional_id(input.gate.judge_model_id, "gate.judgeModelId"))
+            if input.gate else None)
         return f.FineTuneJobPayload(job=f.FineTuneJob.from_domain(job))
 
     @strawberry.mutation(permission_classes=perm.TENANT_MAINTAINER, description="Cancel a waiting or running job.")

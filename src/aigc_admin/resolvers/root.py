@@ -17,6 +17,7 @@ from aigc_admin.resolvers.channels import ChannelMutations, ChannelQueries
 from aigc_admin.resolvers.datasets import DatasetMutations, DatasetQueries
 from aigc_admin.resolvers.deployments import DeploymentMutations, DeploymentQueries, DeploymentSubscriptions
 from aigc_admin.resolvers.dicts import DictMutations, DictQueries
+from aigc_admin.resolvers.evaluations import EvaluationMutations, EvaluationQueries, EvaluationSubscriptions
 from aigc_admin.resolvers.extensions import AuditMutations, TraceMaskErrors, log_refusals
 from aigc_admin.resolvers.files import FileMutations, FileQueries
 from aigc_admin.resolvers.finetunes import FineTuneMutations, FineTuneQueries, FineTuneSubscriptions
@@ -28,12 +29,12 @@ from aigc_admin.resolvers.tenants import TenantMutations, TenantQueries
 
 Query = merge_types("Query", (AccountQueries, TenantQueries, AuditQueries, DictQueries, ModelQueries,
                               DeploymentQueries, TemplateQueries, ChannelQueries, DatasetQueries, FileQueries,
-                              FineTuneQueries))
+                              FineTuneQueries, EvaluationQueries))
 Mutation = merge_types("Mutation", (AccountMutations, TenantMutations, DictMutations, ModelMutations,
                                     DeploymentMutations, TemplateMutations, ChannelMutations, DatasetMutations,
-                                    FileMutations, FineTuneMutations))
+                                    FileMutations, FineTuneMutations, EvaluationMutations))
 Subscription = merge_types("Subscription", (DeploymentSubscriptions, PlaygroundSubscriptions, FineTuneSubscriptions,
-                                            AuditSubscriptions))
+                                            AuditSubscriptions, EvaluationSubscriptions))
 
 
 class PlatformSchema(strawberry.Schema):

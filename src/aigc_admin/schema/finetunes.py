@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from strawberry.types import Info
 
+from aigc_admin.domain.evaluations.gate import Gate
 from aigc_admin.domain.finetunes import service as ft
+from aigc_admin.schema.evaluations import Evaluation, EvaluationMetric, metric, metric_name
 
 FineTuneStatus = strawberry.enum(ft.JobStatus, description="Where a fine-tuning job is.")
 FineTuneErrorCode = strawberry.enum(ft.FineTuneErrorCode, description="Codes of fine-tuning failures.")
@@ -28,6 +31,39 @@ class FineTuneParams:
     logging_steps: int
     lora: bool
     proc_per_node: int
+
+
+@strawberry.type(description="A fine-tuning job's evaluation gate and its result.")
+class FineTuneGate:
+    metric: EvaluationMetric  # type: ignore[valid-type]
+    threshold: float | None
+    min_improvement: float | None
+    file_id: str | None = strawberry.field(description="The fine-tune-eval file; null: the held-out split.")
+    judge_model_id: strawberry.ID | None
+    max_tokens: int
+    concurrency: int
+    status: str = strawberry.field(description="PENDING (the evaluations run), PASSED (granted, deployed with "
+                                               "autoDeploy), FAILED (registered, not granted), ERROR (could not "
+                                               "decide: the reason says why); empty before training succeeds.")
+    reason: str
+    job_pk: strawberry.Private[int]
+
+    @strawberry.field(description="The gate's evaluations: the fine-tuned model's (candidate) and the base "
+                                  "model's (base) when the gate compares with it.")
+    async def evaluations(self, info: Info) -> list[Evaluation]:
+        found = await info.context.loaders.gate_evaluations.load(self.job_pk)
+        return [Evaluation.from_domain(x) for x in found]
+
+    @classmethod
+    def from_domain(cls, j: ft.FineTuneJob) -> FineTuneGate | None:
+        g = j.gate
+        if g is None:
+            return None
+        return cls(metric=metric(g.metric), threshold=g.threshold, min_improvement=g.min_improvement,
+                   file_id=g.file_id or None,
+                   judge_model_id=strawberry.ID(str(g.judge_model_id)) if g.judge_model_id is not None else None,
+                   max_tokens=g.max_tokens, concurrency=g.concurrency, status=j.gate_status.value,
+                   reason=j.gate_reason, job_pk=j.id)
 
 
 @strawberry.type(description="A fine-tuning job: its settings, progress and outcome.")
@@ -53,6 +89,10 @@ class FineTuneJob:
     created_at: datetime | None
     start_train_time: datetime | None
     finished_at: datetime | None
+    holdout_percent: float = strawberry.field(description="Of the file's samples, kept out of training (the "
+                                                          "evaluations' held-out split).")
+    holdout_seed: int
+    gate: FineTuneGate | None
 
     @classmethod
     def from_domain(cls, j: ft.FineTuneJob) -> FineTuneJob:
@@ -63,7 +103,8 @@ class FineTuneJob:
                    progress_epochs=j.progress_epochs, progress_loss=j.progress_loss,
                    progress_learning_rate=j.progress_learning_rate, error_message=j.error_message,
                    log_cursor=j.log_cursor, estimated_seconds_left=_eta(j), created_at=j.created_at,
-                   start_train_time=j.start_train_time, finished_at=j.finished_at)
+                   start_train_time=j.start_train_time, finished_at=j.finished_at,
+                   holdout_percent=j.holdout_percent, holdout_seed=j.holdout_seed, gate=FineTuneGate.from_domain(j))
 
 
 def _eta(j: ft.FineTuneJob) -> int | None:
@@ -139,3 +180,27 @@ class CreateFineTuneJobInput:
     channel_id: strawberry.ID | None = strawberry.field(default=None,
                                                        description="Channel granted the fine-tuned model.")
     auto_deploy: bool = False
+    holdout_percent: float = strawberry.field(default=0.0, description="Percentage of the file's samples kept out "
+                                              "of training (chosen by holdoutSeed) for evaluation.")
+    holdout_seed: int = 0
+    gate: FineTuneGateInput | None = None
+
+
+@strawberry.input(description="Grant (and auto-deploy) the fine-tuned model only if its evaluation passes.")
+class FineTuneGateInput:
+    metric: EvaluationMetric  # type: ignore[valid-type]
+    threshold: float | None = strawberry.field(default=None, description="The fine-tuned model's mean must reach "
+                                               "it (scores are in [0, 1]).")
+    min_improvement: float | None = strawberry.field(default=None, description="Over the base model: the lower end "
+                                                     "of the 95 % interval of the paired difference must reach it.")
+    file_id: str | None = strawberry.field(default=None, description="A fine-tune-eval file; default: the job's "
+                                           "held-out split (holdoutPercent).")
+    judge_model_id: strawberry.ID | None = strawberry.field(default=None, description="JUDGE and PAIRWISE: the judge "
+                                                            "(the channel must be able to call it).")
+    max_tokens: int = 256
+    concurrency: int = 4
+
+    def to_domain(self, judge_model_id: int | None) -> Gate:
+        return Gate(metric=metric_name(self.metric), threshold=self.threshold, min_improvement=self.min_improvement,
+                    file_id=self.file_id or "", judge_model_id=judge_model_id, max_tokens=self.max_tokens,
+                    concurrency=self.concurrency)

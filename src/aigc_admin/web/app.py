@@ -27,6 +27,7 @@ from aigc_admin.resolvers.root import build_schema
 from aigc_admin.settings import Settings
 from aigc_admin.web import graphql_patches
 from aigc_admin.web.datasets import router as datasets_router
+from aigc_admin.web.evaluations import router as evaluations_router
 from aigc_admin.web.files import router as files_router
 from aigc_admin.web.gc_policy import ConnectionHeap
 from aigc_admin.web.graphql_ws import PATH as GRAPHQL_WS_PATH
@@ -131,6 +132,7 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
     app.graphql_ws_app = GraphQLWebSocketApp(router, get_context)
     app.ws_heap = ws_heap
     app.include_router(datasets_router)
+    app.include_router(evaluations_router)
     app.include_router(files_router)
 
     app.add_middleware(BodyLimit, max_bytes=settings.server_max_body_bytes, upload_bytes=settings.files_max_bytes)

@@ -45,6 +45,8 @@ PERIODIC_TASKS: dict[str, PeriodicTask] = {
                      "Delete audit rows older than audit.retention.days (daily at 03:17)."),
         PeriodicTask("deployments.reconcile", "aigc_admin.workers.tasks.deployments:reconcile", "* * * * *",
                      "Repair drift between deployments, the runtime and the controller (every minute)."),
+        PeriodicTask("evaluations.schedule", "aigc_admin.workers.tasks.evaluations:schedule", "*/5 * * * *",
+                     "Start the re-evaluations that are due (evaluations with repeatHours; every 5 minutes)."),
     )
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ from tortoise.transactions import in_transaction
 from aigc_admin.adapters.db import models as m
 from aigc_admin.adapters.db.paging import page
 from aigc_admin.domain.errors import NotFound
+from aigc_admin.domain.evaluations.gate import Gate, GateStatus
+from aigc_admin.domain.evaluations.split import held_out
 from aigc_admin.domain.finetunes.service import FineTuneJob, HyperParams, JobStatus, LogLine
 
 _PARAM_COLUMNS = {"epochs": "train_epoch", "train_batch_size": "train_batch_size",
@@ -30,7 +33,9 @@ def _job(r: m.FineTuningTrainJob) -> FineTuneJob:
         progress=r.progress, progress_epochs=r.progress_epochs, progress_loss=r.progress_loss,
         progress_learning_rate=r.progress_learning_rate, error_message=r.error_message, log_cursor=r.log_cursor,
         runtime_handle=r.runtime_handle, output_dir=r.output_dir, operator=r.train_publisher,
-        created_at=r.created_at, start_train_time=r.start_train_time, finished_at=r.finished_at)
+        created_at=r.created_at, start_train_time=r.start_train_time, finished_at=r.finished_at,
+        holdout_percent=r.holdout_percent, holdout_seed=r.holdout_seed, gate=Gate.from_json(r.gate),
+        gate_status=GateStatus(r.gate_status), gate_reason=r.gate_reason)
 
 
 def _columns(values: dict[str, Any]) -> dict[str, Any]:
@@ -43,7 +48,31 @@ def _columns(values: dict[str, Any]) -> dict[str, Any]:
             out[theirs] = out.pop(ours)
     if isinstance(out.get("train_status"), JobStatus):
         out["train_status"] = out["train_status"].value
+    if "gate" in out:
+        out["gate"] = out["gate"].to_json() if out["gate"] is not None else ""
+    if isinstance(out.get("gate_status"), GateStatus):
+        out["gate_status"] = out["gate_status"].value
     return out
+
+
+def _write_split(source: Path, dest: Path, percent: float, seed: int) -> tuple[int, int]:
+    """Copy the lines of ``source`` that are not held out to ``dest`` (byte for byte, written atomically)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    kept = held = 0
+    index = -1  # among non-blank lines, as the evaluation counts them
+    partial = dest.with_suffix(".partial")
+    with source.open("rb") as src, partial.open("wb") as out:
+        for raw in src:
+            if not raw.strip():
+                continue
+            index += 1
+            if held_out(index, percent=percent, seed=seed):
+                held += 1
+                continue
+            kept += 1
+            out.write(raw if raw.endswith(b"\n") else raw + b"\n")
+    partial.replace(dest)
+    return kept, held
 
 
 class FineTuneRepo:
@@ -114,6 +143,11 @@ class FineTuneLookup:
             raise NotFound("fine-tune file", file_id, "fileId")
         return str(self.storage_dir / row.storage_path)
 
+    async def split_training_file(self, file_id: str, tenant_id: int, *, percent: float, seed: int,
+                                  dest: str) -> tuple[int, int]:
+        source = Path(await self.training_file(file_id, tenant_id))
+        return await asyncio.to_thread(_write_split, source, Path(dest), percent, seed)
+
     async def channel_of_tenant(self, channel_id: int, tenant_id: int) -> bool:
         return await m.ChatChannel.filter(id=channel_id, tenant_id=tenant_id).exists()
 
@@ -155,3 +189,23 @@ class ModelFinisher:
     async def deploy(self, job: FineTuneJob, model_id: int) -> None:
         if self._deploy is not None:
             await self._deploy(job, model_id)
+
+
+class GatedFineTunes:
+    """The fine-tuning side of a gate: the job, its gate's result, and the grant and deploy it decides."""
+
+    def __init__(self, repo: FineTuneRepo, finisher: ModelFinisher) -> None:
+        self.repo = repo
+        self.finisher = finisher
+
+    async def get_job(self, pk: int) -> FineTuneJob | None:
+        return await self.repo.get(pk)
+
+    async def set_gate(self, pk: int, status: GateStatus, reason: str) -> None:
+        await self.repo.update(pk, gate_status=status, gate_reason=reason[:4000])
+
+    async def grant(self, channel_id: int, model_id: int) -> None:
+        await self.finisher.grant(channel_id, model_id)
+
+    async def deploy(self, job: FineTuneJob, model_id: int) -> None:
+        await self.finisher.deploy(job, model_id)

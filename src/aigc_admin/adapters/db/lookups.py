@@ -5,9 +5,11 @@ from __future__ import annotations
 import builtins
 
 from aigc_admin.adapters.db.accounts import AccountRepo
+from aigc_admin.adapters.db.evaluations import EvaluationRepo
 from aigc_admin.adapters.db.model_registry import ModelRepo
 from aigc_admin.adapters.db.tenants import TenantRepo
 from aigc_admin.domain.accounts.entities import Account
+from aigc_admin.domain.evaluations.entities import Evaluation
 from aigc_admin.domain.models.service import ModelRecord
 from aigc_admin.domain.tenants.service import Member, Tenant
 
@@ -30,3 +32,6 @@ class Lookups:
 
     async def models_by_id(self, ids: builtins.list[int]) -> dict[int, ModelRecord]:
         return await ModelRepo().get_many(ids)
+
+    async def evaluations_by_fine_tune_job(self, ids: builtins.list[int]) -> dict[int, builtins.list[Evaluation]]:
+        return await EvaluationRepo().by_fine_tune_jobs(ids)

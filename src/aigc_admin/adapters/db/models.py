@@ -303,6 +303,11 @@ class FineTuningTrainJob(TimestampedModel):
     error_message = fields.TextField(default="")
     remark = fields.CharField(max_length=128, default="")
     log_cursor = fields.BigIntField(default=0)  # last persisted log line number
+    holdout_percent = fields.FloatField(default=0)  # of the file's samples, kept out of training for evaluation
+    holdout_seed = fields.BigIntField(default=0)
+    gate = fields.TextField(default="")  # JSON: the evaluation gate of the promotion ("" = none)
+    gate_status = fields.CharField(max_length=16, default="")  # "" | PENDING | PASSED | FAILED | ERROR
+    gate_reason = fields.TextField(default="")
     tenant_id: int
 
     class Meta:
@@ -326,13 +331,15 @@ class FineTuningLog(Model):
 
 # --- evaluation --------------------------------------------------------------------------
 class LLMEvalResult(TimestampedModel):
+    """An evaluation job (the original's table, extended): a model scored on a fixed set of samples."""
+
     uuid = fields.CharField(max_length=64, unique=True)
     tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
         "models.Tenant", related_name="eval_results", on_delete=fields.CASCADE)
     status = fields.CharField(max_length=20, default="pending", db_index=True)
     model_name = fields.CharField(max_length=128, db_index=True)
-    metric_name = fields.CharField(max_length=50)
-    score = fields.DecimalField(max_digits=7, decimal_places=2, default=0)
+    metric_name = fields.CharField(max_length=50)  # the primary (first) metric
+    score = fields.DecimalField(max_digits=7, decimal_places=2, default=0)  # its mean, in percent
     details = fields.TextField(default="")
     dataset_file: fields.ForeignKeyNullableRelation[File] = fields.ForeignKeyField(
         "models.File", related_name="eval_results", null=True, on_delete=fields.SET_NULL)
@@ -341,11 +348,71 @@ class LLMEvalResult(TimestampedModel):
     error_message = fields.CharField(max_length=1000, default="")
     started_at = fields.DatetimeField(null=True)
     completed_at = fields.DatetimeField(null=True)
-    dataset_type = fields.CharField(max_length=50, default="train")
+    dataset_type = fields.CharField(max_length=50, default="train")  # train (a held-out part) | custom
     remark = fields.CharField(max_length=255, default="")
+    # ours
+    model: fields.ForeignKeyNullableRelation[LLMModel] = fields.ForeignKeyField(
+        "models.LLMModel", related_name="evaluations", null=True, on_delete=fields.SET_NULL)
+    channel: fields.ForeignKeyNullableRelation[ChatChannel] = fields.ForeignKeyField(
+        "models.ChatChannel", related_name="evaluations", null=True, on_delete=fields.SET_NULL)
+    source_file = fields.CharField(max_length=64, default="")  # the file's public id, kept if the file goes
+    holdout_percent = fields.FloatField(default=0)
+    holdout_seed = fields.BigIntField(default=0)
+    metrics = fields.TextField(default="[]")  # JSON list of metric names
+    config = fields.TextField(default="{}")  # JSON: generation parameters, judge, baseline, retries
+    concurrency = fields.IntField(default=4)
+    done_count = fields.IntField(default=0)
+    failed_count = fields.IntField(default=0)
+    aggregates = fields.TextField(default="{}")  # JSON: per metric mean and interval
+    fingerprint = fields.CharField(max_length=64, default="")  # of the samples' inputs and references
+    fine_tune_job: fields.ForeignKeyNullableRelation[FineTuningTrainJob] = fields.ForeignKeyField(
+        "models.FineTuningTrainJob", related_name="evaluations", null=True, on_delete=fields.SET_NULL)
+    role = fields.CharField(max_length=16, default="")  # a gate's: candidate | base
+    deploy_for_run = fields.BooleanField(default=False)
+    run_deployment_id = fields.BigIntField(null=True)  # the deployment made for the run, undeployed after
+    repeat_hours = fields.IntField(default=0)  # > 0: re-evaluated on the same samples that often
+    schedule_id = fields.BigIntField(null=True, db_index=True)  # a scheduled run: the evaluation it repeats
+    previous_id = fields.BigIntField(null=True)  # a scheduled run: the run before it
+    progress_seq = fields.BigIntField(default=0)  # last progress event published
+    operator = fields.CharField(max_length=128, default="")
+    tenant_id: int
 
     class Meta:
         table = "llm_eval_results"
+
+
+class LLMEvalSample(Model):
+    """One sample of an evaluation: its input and reference, and once run the answer and its scores."""
+
+    id = fields.BigIntField(primary_key=True)
+    evaluation: fields.ForeignKeyRelation[LLMEvalResult] = fields.ForeignKeyField(
+        "models.LLMEvalResult", related_name="samples", on_delete=fields.CASCADE)
+    idx = fields.IntField()  # 0-based position in the evaluation
+    line = fields.IntField(default=0)  # 1-based line of the source file
+    input = fields.TextField()  # JSON: the messages before the reference answer
+    reference = fields.TextField(default="")
+    status = fields.CharField(max_length=8, default="pending")  # pending | done | failed
+    output = fields.TextField(null=True)
+    baseline_output = fields.TextField(null=True)  # pairwise: the other model's answer
+    score_exact_match = fields.FloatField(null=True)
+    score_contains = fields.FloatField(null=True)
+    score_bleu = fields.FloatField(null=True)
+    score_chrf = fields.FloatField(null=True)
+    score_rouge_l = fields.FloatField(null=True)
+    score_judge = fields.FloatField(null=True)
+    score_pairwise = fields.FloatField(null=True)
+    judge = fields.TextField(default="")  # JSON: the judge's rating/verdicts, rationale and raw text
+    error = fields.TextField(default="")
+    latency_ms = fields.IntField(null=True)
+    prompt_tokens = fields.IntField(default=0)
+    completion_tokens = fields.IntField(default=0)
+    attempts = fields.IntField(default=0)
+    evaluation_id: int
+
+    class Meta:
+        table = "llm_eval_samples"
+        unique_together = (("evaluation", "idx"),)
+        indexes = (("evaluation_id", "status"),)
 
 
 # --- assistants and tools ----------------------------------------------------------------

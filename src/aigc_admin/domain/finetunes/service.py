@@ -20,7 +20,8 @@ from typing import Any, Protocol
 
 from aigc_admin.domain.capacity import GpuPool
 from aigc_admin.domain.deployments.templates import TRAIN_VARIABLES, Rendered, render
-from aigc_admin.domain.errors import DomainError, NotFound
+from aigc_admin.domain.errors import DomainError, Invalid, NotFound
+from aigc_admin.domain.evaluations.gate import Gate, GateStatus
 from aigc_admin.domain.runtime import (
     OWNER_LABEL,
     Runtime,
@@ -51,6 +52,7 @@ class FineTuneErrorCode(StrEnum):
     INVALID = "INVALID"
     NOT_CANCELLABLE = "NOT_CANCELLABLE"
     NOT_FINISHED = "NOT_FINISHED"
+    NOT_ALLOWED = "NOT_ALLOWED"  # a gate's judge the channel may not call
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,11 @@ class FineTuneJob:
     created_at: datetime | None = None
     start_train_time: datetime | None = None
     finished_at: datetime | None = None
+    holdout_percent: float = 0.0  # of the file's samples, kept out of training (the evaluation's split)
+    holdout_seed: int = 0
+    gate: Gate | None = None
+    gate_status: GateStatus = GateStatus.NONE
+    gate_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -179,7 +186,20 @@ class Lookup(Protocol):
         """Absolute path of a fine-tune file of this tenant; raises NotFound otherwise."""
         ...
 
+    async def split_training_file(self, file_id: str, tenant_id: int, *, percent: float, seed: int,
+                                  dest: str) -> tuple[int, int]:
+        """Write the file's lines that are not held out (``evaluations.split``) to ``dest``; returns (samples kept
+        for training, samples held out)."""
+        ...
+
     async def channel_of_tenant(self, channel_id: int, tenant_id: int) -> bool: ...
+
+
+class GateChecks(Protocol):
+    """The evaluation side of a gate: checked when the job is created, started when training succeeds."""
+
+    async def check(self, gate: Gate, *, tenant_id: int, channel_id: int | None, holdout_percent: float) -> None: ...
+    async def start(self, job: FineTuneJob, model_id: int) -> None: ...
 
 
 class LogEvents(Protocol):
@@ -202,7 +222,8 @@ def model_name(base: str, tenant_code: str, suffix: str) -> str:
 
 class FineTuneService:
     def __init__(self, *, repo: FineTuneRepository, lookup: Lookup, storage_dir: str,
-                 events: LogEvents | None = None, gpus: GpuPool | None = None) -> None:
+                 events: LogEvents | None = None, gpus: GpuPool | None = None, gates: GateChecks | None = None) -> None:
+        self.gates = gates
         self.gpus = gpus  # a job asking for more than the pool has could never start (and would block the queue)
         self.events = events
         self.repo = repo
@@ -220,22 +241,39 @@ class FineTuneService:
         return await self.repo.list(tenant_id=tenant_id, statuses=statuses, offset=offset, limit=limit)
 
     async def create(self, *, tenant_id: int, base_model_id: int, file_id: str, params: HyperParams, suffix: str = "",
-                     channel_id: int | None = None, auto_deploy: bool = False, operator: str = "") -> FineTuneJob:
+                     channel_id: int | None = None, auto_deploy: bool = False, operator: str = "",
+                     holdout_percent: float = 0.0, holdout_seed: int = 0, gate: Gate | None = None) -> FineTuneJob:
         check_params(params)
         if self.gpus is not None and params.proc_per_node > self.gpus.total:
             raise DomainError(FineTuneErrorCode.INVALID, f"procPerNode: at most {self.gpus.total} GPU(s) "
                               "(runtime.gpu.num); the job could never start", "procPerNode")
         if suffix and not re.match(r"^[A-Za-z0-9_-]{1,40}$", suffix):
             raise DomainError(FineTuneErrorCode.INVALID, "suffix: 1-40 letters, digits, '-' or '_'", "suffix")
+        if not 0 <= holdout_percent < 100:
+            raise Invalid("holdoutPercent", "holdoutPercent must be at least 0 and below 100")
         base, base_path = await self.lookup.base_model(base_model_id, tenant_id)
         data_path = await self.lookup.training_file(file_id, tenant_id)
         if channel_id is not None and not await self.lookup.channel_of_tenant(channel_id, tenant_id):
             raise NotFound("channel", channel_id, "channelId")
+        if gate is not None:
+            if self.gates is None:
+                raise Invalid("gate", "evaluation gates are not available in this process")
+            await self.gates.check(gate, tenant_id=tenant_id, channel_id=channel_id, holdout_percent=holdout_percent)
         job_id = f"ftjob-{secrets.token_hex(12)}"
+        if holdout_percent > 0:
+            # the program is given the rest of the file: whatever the template, it cannot read the held-out lines
+            split_path = f"{self.storage_dir}/finetunes/{job_id}/train.jsonl"
+            kept, held = await self.lookup.split_training_file(file_id, tenant_id, percent=holdout_percent,
+                                                               seed=holdout_seed, dest=split_path)
+            if kept == 0 or held == 0:
+                raise Invalid("holdoutPercent", f"{holdout_percent:g}% of the file's {kept + held} samples holds out "
+                                                f"{held} and leaves {kept} to train on: both need at least one")
+            data_path = split_path
         return await self.repo.create(
             job_id=job_id, tenant_id=tenant_id, base_model=base, base_model_path=base_path, file_id=file_id,
             data_path=data_path, params=params, suffix=suffix, channel_id=channel_id, auto_deploy=auto_deploy,
-            output_dir=f"{self.storage_dir}/finetunes/{job_id}/output", operator=operator)
+            output_dir=f"{self.storage_dir}/finetunes/{job_id}/output", operator=operator,
+            holdout_percent=holdout_percent, holdout_seed=holdout_seed, gate=gate)
 
     async def cancel(self, pk: int, *, tenant_id: int) -> FineTuneJob:
         job = await self.get(pk, tenant_id=tenant_id)
@@ -254,7 +292,8 @@ class FineTuneService:
         await self.repo.delete_logs(pk)  # a new run, a new log (its cursor starts again at 1)
         return await self.repo.update(pk, status=JobStatus.WAITING, error_message="", progress=0.0,
                                       progress_epochs=0.0, progress_loss=0.0, progress_learning_rate=0.0,
-                                      log_cursor=0, runtime_handle="", start_train_time=None, finished_at=None)
+                                      log_cursor=0, runtime_handle="", start_train_time=None, finished_at=None,
+                                      gate_status=GateStatus.NONE, gate_reason="")
 
     async def delete(self, pk: int, *, tenant_id: int) -> None:
         job = await self.get(pk, tenant_id=tenant_id)
@@ -333,7 +372,9 @@ def render_training(content: str, cfg: TrainingConfig, job: FineTuneJob) -> Rend
 class FineTuneRunner:
     def __init__(self, *, repo: FineTuneRepository, runtime: Runtime, events: LogEvents, finisher: Finisher,
                  config: TrainingConfig, owner: str, tenant_code: Any,
-                 templates: TrainingTemplates | None = None, gpus: GpuPool | None = None) -> None:
+                 templates: TrainingTemplates | None = None, gpus: GpuPool | None = None,
+                 gates: GateChecks | None = None) -> None:
+        self.gates = gates
         self.templates = templates
         # shared with every GPU consumer; training's own running jobs are registered in it too
         self.gpus = gpus or GpuPool(0)
@@ -463,6 +504,20 @@ class FineTuneRunner:
     async def _succeed(self, job: FineTuneJob) -> None:
         name = model_name(job.base_model, await self.tenant_code(job.tenant_id), job.suffix)
         model_id = await self.finisher.register(job, name, job.output_dir)
+        if job.gate is not None:
+            # registered; granted and deployed only if its evaluation passes (the gate job decides)
+            job = await self._finish(job, JobStatus.SUCCEEDED, "", fine_tuned_model=name, progress=1.0,
+                                     gate_status=GateStatus.PENDING, gate_reason="the evaluations run")
+            try:
+                if self.gates is None:
+                    raise RuntimeError("evaluation gates are not available in this process")
+                await self.gates.start(job, model_id)
+            except Exception as e:
+                log.warning("the gate of fine-tuning job %s could not start: %s", job.job_id, e)
+                reason = e.message if isinstance(e, DomainError) else str(e)
+                await self.repo.update(job.id, gate_status=GateStatus.ERROR,
+                                       gate_reason=f"the gate's evaluations could not start: {reason}")
+            return
         if job.channel_id is not None:
             await self.finisher.grant(job.channel_id, model_id)
         job = await self._finish(job, JobStatus.SUCCEEDED, "", fine_tuned_model=name, progress=1.0)
