@@ -21,6 +21,7 @@ from tests.support.api import ApiHarness, unique
 from tests.support.slapd import free_port
 
 CALLS: Counter[str] = Counter()
+DEGRADED: set[str] = set()  # questions the scripted models now answer wrongly (a regression)
 EVAL_FIELDS = ("id status total done failed errorMessage results { metric mean low high n } "
                "runningMeans { metric value } ")
 CREATE = ("mutation($i: CreateEvaluationInput!) { createEvaluation(input: $i) { evaluation { id status total } "
@@ -53,6 +54,8 @@ def _answer_for(model: str, text: str) -> tuple[int, str]:
         return 200, "Correct and clear. Rating: [[9]]" if "good" in said else "Wrong. Rating: [[2]]"
     verb, _, rest = text.partition(":")
     CALLS[text] += 1
+    if text in DEGRADED:
+        return 200, "something else"
     if verb == "flaky" and CALLS[text] == 1:
         return 503, ""
     if verb == "down":
@@ -433,3 +436,35 @@ async def test_the_gate_grants_only_when_the_evaluation_passes(api: ApiHarness, 
         candidate = await m.LLMEvalResult.get(id=int(roles["candidate"]["id"]))
         assert (candidate.model_id in granted) == (status == "PASSED")  # type: ignore[attr-defined]
     assert "interval" in shown["reason"] and "threshold 0.5" in shown["reason"]
+
+
+async def test_a_repeating_evaluation_runs_again_on_the_same_samples_and_shows_a_regression(
+        api: ApiHarness, world: dict[str, str]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from aigc_admin.workers.runner import JobContext
+    from aigc_admin.workers.tasks.evaluations import schedule
+
+    w = world
+    questions = [f"echo:{unique('s')}" for _ in range(12)]
+    file_id = await upload(api, w["tenant"], "fine-tune-eval", [chat_line(q, q[5:]) for q in questions])
+    created = await create(api, w, fileId=file_id, repeatHours=6)
+    root = created["evaluation"]["id"]
+    assert (await run(api, w, root))["status"] == "SUCCEEDED"
+    platform = api.services()
+    assert (await schedule(JobContext(platform)))["scheduled"] == []  # not due yet
+    await m.LLMEvalResult.filter(id=int(root)).update(completed_at=datetime.now(UTC) - timedelta(hours=7))
+    await m.File.filter(file_id=file_id).delete()  # the runs repeat the stored samples, not the file
+    DEGRADED.update(questions[:8])  # "after a redeploy", most answers are wrong now
+    due = await schedule(JobContext(platform))
+    assert len(due["scheduled"]) == 1
+    second = str(due["scheduled"][0])
+    assert (await schedule(JobContext(platform)))["scheduled"] == []  # one run at a time
+    await api.run_job(f"evaluation:{second}")
+    body = await ok(api, f'{{ evaluation(id: "{second}") {{ scheduleId previousId repeatHours total done '
+                         "vsPrevious { previousId regressed differences { metric mean high } } } }",
+                    tenant=w["tenant"])
+    shown = body["evaluation"]
+    assert (shown["scheduleId"], shown["previousId"], shown["repeatHours"]) == (root, root, 0)
+    assert shown["total"] == 12 and shown["vsPrevious"]["regressed"] == ["EXACT_MATCH"]
+    assert shown["vsPrevious"]["differences"][0]["mean"] < 0

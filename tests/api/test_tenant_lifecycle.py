@@ -110,7 +110,8 @@ async def test_deleting_a_tenant_removes_everything_it_owns(api: ApiHarness) -> 
     assert shown["tenant"] == {"deleting": True}
 
     result = await api.run_job(f"tenant.delete:{tenant}")
-    assert result["removed"] == {"deployments": 1, "channels": 1, "evaluations": 0, "training_jobs": 1, "datasets": 1, "files": 1}
+    assert result["removed"] == {"deployments": 1, "channels": 1, "evaluations": 0, "training_jobs": 1,
+                                 "datasets": 1, "files": 1}
 
     for handle in (served, training):  # the runtime: nothing of the tenant runs any more
         state = (await platform.runtime.status(WorkloadHandle.from_json(handle.to_json()))).state

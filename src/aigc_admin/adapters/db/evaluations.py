@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import json
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -63,6 +64,8 @@ def _columns(values: dict[str, Any]) -> dict[str, Any]:
         out["role"] = out["role"].value
     if "error_message" in out:
         out["error_message"] = out["error_message"][:1000]
+    if "score" in out:  # DECIMAL(7,2): exactly two places (a float would be truncated, with a warning)
+        out["score"] = Decimal(f"{float(out['score']):.2f}")
     return out
 
 
