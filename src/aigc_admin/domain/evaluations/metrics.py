@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from collections.abc import Callable
@@ -74,6 +75,8 @@ class _JiebaTokens:
 @cache
 def _rouge(cjk: bool) -> Any:
     from rouge_score import rouge_scorer
+
+    logging.getLogger("absl").setLevel(logging.WARNING)  # "Using default tokenizer." at every scorer
 
     if cjk:
         import jieba
