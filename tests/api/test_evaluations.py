@@ -468,3 +468,30 @@ async def test_a_repeating_evaluation_runs_again_on_the_same_samples_and_shows_a
     assert (shown["scheduleId"], shown["previousId"], shown["repeatHours"]) == (root, root, 0)
     assert shown["total"] == 12 and shown["vsPrevious"]["regressed"] == ["EXACT_MATCH"]
     assert shown["vsPrevious"]["differences"][0]["mean"] < 0
+
+
+async def test_a_run_whose_job_was_lost_is_resumed_with_what_is_left(api: ApiHarness, world: dict[str, str]) -> None:
+    from aigc_admin.workers.runner import JobContext
+    from aigc_admin.workers.tasks.evaluations import schedule
+
+    w = world
+    platform = api.services()
+    file_id = await upload(api, w["tenant"], "fine-tune-eval", [chat_line(f"echo:r{i}", f"r{i}") for i in range(6)])
+    created = await create(api, w, fileId=file_id)
+    pk = int(created["evaluation"]["id"])
+    assert pk not in (await schedule(JobContext(platform)))["resumed"]  # its job is queued: left alone
+    # a worker killed mid-run: two samples scored, the evaluation RUNNING, its job gone from the queue
+    job = platform.jobs.fetch(f"evaluation:{pk}")
+    platform.jobs.queue().remove(job)
+    job.delete()
+    first = await m.LLMEvalSample.filter(evaluation_id=pk, idx__in=[0, 1])
+    for row in first:
+        row.status, row.output, row.score_exact_match = "done", "kept", 0.25  # not what a new run would score
+        await row.save()
+    await m.LLMEvalResult.filter(id=pk).update(status="RUNNING", done_count=2)
+    assert pk in (await schedule(JobContext(platform)))["resumed"]
+    await api.run_job(f"evaluation:{pk}")
+    ev = await ok(api, f'{{ evaluation(id: "{pk}") {{ status done results {{ metric mean n }} }} }}',
+                  tenant=w["tenant"])
+    assert ev["evaluation"]["status"] == "SUCCEEDED" and ev["evaluation"]["done"] == 6
+    assert ev["evaluation"]["results"][0]["mean"] == pytest.approx((0.25 * 2 + 4) / 6)  # the two kept as they were

@@ -46,7 +46,8 @@ PERIODIC_TASKS: dict[str, PeriodicTask] = {
         PeriodicTask("deployments.reconcile", "aigc_admin.workers.tasks.deployments:reconcile", "* * * * *",
                      "Repair drift between deployments, the runtime and the controller (every minute)."),
         PeriodicTask("evaluations.schedule", "aigc_admin.workers.tasks.evaluations:schedule", "*/5 * * * *",
-                     "Start the re-evaluations that are due (evaluations with repeatHours; every 5 minutes)."),
+                     "Start the re-evaluations that are due (repeatHours) and resume evaluations whose job was lost "
+                     "(every 5 minutes)."),
     )
 }
 

@@ -249,3 +249,6 @@ class ProgressEvents(Protocol):
 
 class JobEnqueuer(Protocol):
     def enqueue(self, func_path: str, *, job_id: str, timeout: int = 3600, **kwargs: Any) -> str: ...
+    def status(self, job_id: str) -> str | None:
+        """The queue's status of a job (queued, started, finished, failed, …); None when it has no such job."""
+        ...

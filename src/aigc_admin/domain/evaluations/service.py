@@ -44,6 +44,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "concurrency": (1, 64), "temperature": (0.0, 2.0), "maxTokens": (1, 32_768), "timeoutSeconds": (1, 3600),
     "retries": (0, 10), "judge.maxTokens": (16, 8192), "repeatHours": (0, 8760), "deployGpus": (0, 64)}
 CHAT_PURPOSES = ("fine-tune", "fine-tune-eval")
+ACTIVE_JOB = ("queued", "started", "scheduled", "deferred")  # rq's states of a job that will still run
 
 
 def run_job_id(pk: int) -> str:
@@ -372,6 +373,25 @@ class EvaluationService:
         rows = [{s.idx: s for s in await self.repo.samples_at(e.id, page_idx)} for e in evs]
         diffs = [SampleDiff(i, [r.get(i) for r in rows]) for i in page_idx]
         return Comparison(evs, comparisons, len(disagree), diffs)
+
+    async def resume_lost(self) -> builtins.list[int]:
+        """Enqueue again every pending or running evaluation whose job is gone: its worker was killed, or the queue
+        lost it (a Redis without persistence restarted). The run goes on with the samples not yet scored. A gate's
+        evaluations are run by their gate's job and are left to it."""
+        resumed = []
+        offset = 0
+        while True:
+            rows, _ = await self.repo.list(tenant_id=None, statuses=[EvalStatus.PENDING, EvalStatus.RUNNING],
+                                           offset=offset, limit=200)
+            for ev in rows:
+                if ev.role != Role.NONE or self.jobs.status(run_job_id(ev.id)) in ACTIVE_JOB:
+                    continue
+                log.warning("evaluation %s is %s but its job is gone: enqueued again", ev.id, ev.status.value)
+                await self._enqueue(ev, delete_on_failure=False)
+                resumed.append(ev.id)
+            if len(rows) < 200:
+                return resumed
+            offset += len(rows)
 
     # --- scheduled re-evaluation -------------------------------------------------------------------
     async def schedule_due(self, now: datetime | None = None) -> builtins.list[Evaluation]:

@@ -1,5 +1,5 @@
 """Evaluation jobs: evaluation:<id> runs one, gate:<fine-tuning job> runs a gate's evaluations and decides, and
-the periodic evaluations.schedule starts the re-evaluations that are due."""
+the periodic evaluations.schedule starts the re-evaluations that are due (and resumes runs whose job was lost)."""
 
 from __future__ import annotations
 
@@ -23,5 +23,7 @@ async def gate(ctx: JobContext, fine_tune_job_id: int) -> dict[str, Any]:
 
 
 async def schedule(ctx: JobContext) -> dict[str, Any]:
+    """The re-evaluations that are due, and the evaluations whose job was lost, enqueued."""
+    resumed = await ctx.platform.evaluations.resume_lost()
     runs = await ctx.platform.evaluations.schedule_due()
-    return {"scheduled": [ev.id for ev in runs]}
+    return {"scheduled": [ev.id for ev in runs], "resumed": resumed}
