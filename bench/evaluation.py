@@ -12,9 +12,11 @@ tiny model, and for each concurrency (1, 8, 32 by default), in the same run:
 and prints samples/s side by side with the ratio (target ≥ 0.9× at every concurrency). It also measures the CPU
 time of each string metric over the run's (answer, reference) pairs, per 1,000 samples (target ≤ 1 s).
 
-    .venv/bin/python bench/evaluation.py [--samples 2000] [--concurrency 1 8 32] [--max-tokens 8]
+    .venv/bin/python bench/evaluation.py [--samples 2000] [--concurrency 1 8 32] [--max-tokens 8] [--stub]
 
-Needs redis-server and the engine venv + tiny model (``make engine``).
+``--stub`` measures the pipeline's own ceiling instead: the model is an external one served by a stub
+OpenAI-compatible server in this process that answers at once, and "direct" is the same chat requests POSTed to
+the stub. Needs redis-server and the engine venv + tiny model (``make engine``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import json
 import platform as host
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -107,6 +110,64 @@ async def setup(server: LiveServer, n: int) -> tuple[Tenant, str, str, str, str,
     return t, model_id, name, channel["createChannel"]["channel"]["id"], worker, r.json()["file"]["id"]
 
 
+async def stub_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """An OpenAI-compatible chat endpoint that answers at once (the question's first words)."""
+    if scope["type"] != "http":
+        return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    request = json.loads(body)
+    text = " ".join(str(request["messages"][-1]["content"]).split()[:4])
+    answer = {"id": "x", "object": "chat.completion", "model": request["model"],
+              "usage": {"prompt_tokens": 12, "completion_tokens": 4, "total_tokens": 16},
+              "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": json.dumps(answer).encode()})
+
+
+def start_stub() -> str:
+    import uvicorn
+    from tests.support.slapd import free_port
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(stub_app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.02)
+    return f"http://127.0.0.1:{port}/v1"
+
+
+async def stub_setup(t: Tenant, stub: str) -> tuple[str, str]:
+    """An external model on the stub, granted to a new channel."""
+    model = await t.gql("mutation($i: CreateModelInput!) { createModel(input: $i) { model { id } } }",
+                        {"i": {"name": unique("stub"), "provider": "EXTERNAL", "baseUrl": stub,
+                               "tenantIds": [t.tenant]}})
+    model_id = model["createModel"]["model"]["id"]
+    channel = await t.gql("mutation($i: ChannelInput!) { createChannel(input: $i) { channel { id } } }",
+                          {"i": {"modelIds": [model_id]}})
+    return model_id, channel["createChannel"]["channel"]["id"]
+
+
+async def direct_stub(stub: str, n: int, concurrency: int, max_tokens: int) -> tuple[float, list[str]]:
+    bodies = [{"model": "stub", "messages": s["messages"][:-1], "max_tokens": max_tokens, "temperature": 0}
+              for s in samples(n)]
+    answers = [""] * n
+    todo = iter(range(n))
+    async with httpx.AsyncClient(timeout=600, limits=httpx.Limits(max_connections=200)) as http:
+        async def work() -> None:
+            for i in todo:
+                r = await http.post(stub + "/chat/completions", json=bodies[i])
+                answers[i] = r.json()["choices"][0]["message"]["content"]
+
+        started = time.perf_counter()
+        await asyncio.gather(*(work() for _ in range(concurrency)))
+        return n / (time.perf_counter() - started), answers
+
+
 async def direct(worker: str, name: str, n: int, concurrency: int, max_tokens: int) -> tuple[float, list[str]]:
     """samples/s and the answers, posting the prepared worker parameters straight to /worker_generate."""
     async with httpx.AsyncClient(timeout=600, limits=httpx.Limits(max_connections=200)) as http:
@@ -172,12 +233,17 @@ def metric_cpu(answers: list[str], n: int) -> dict[str, float]:
     return out
 
 
-async def bench(server: LiveServer, n: int, levels: list[int], max_tokens: int) -> dict[str, Any]:
+async def bench(server: LiveServer, n: int, levels: list[int], max_tokens: int, stub: str | None) -> dict[str, Any]:
     t, model_id, name, channel_id, worker, file_id = await setup(server, n)
+    if stub is not None:
+        model_id, channel_id = await stub_setup(t, stub)
     rows = []
     answers: list[str] = []
     for c in levels:
-        direct_rate, answers = await direct(worker, name, n, c, max_tokens)
+        if stub is not None:
+            direct_rate, answers = await direct_stub(stub, n, c, max_tokens)
+        else:
+            direct_rate, answers = await direct(worker, name, n, c, max_tokens)
         eval_rate, events, gaps = await through_evaluation(t, model_id, channel_id, file_id, n, c, max_tokens)
         rows.append({"concurrency": c, "direct": direct_rate, "evaluation": eval_rate, "events": events,
                      "gaps": gaps})
@@ -186,9 +252,11 @@ async def bench(server: LiveServer, n: int, levels: list[int], max_tokens: int) 
     return {"rows": rows, "metric_cpu": metric_cpu(answers, n)}
 
 
-def report(results: dict[str, Any], n: int, max_tokens: int) -> str:
-    lines = [f"{n} samples, maxTokens {max_tokens}, tiny model on CPU; Python {host.python_version()}", "",
-             "| concurrency | direct to the worker | through an evaluation | ratio | progress events | lost |",
+def report(results: dict[str, Any], n: int, max_tokens: int, stub: bool) -> str:
+    backend = "a stub that answers at once" if stub else "the tiny model on CPU"
+    lines = [f"{n} samples, maxTokens {max_tokens}, {backend}; Python {host.python_version()}", "",
+             f"| concurrency | direct to the {'stub' if stub else 'worker'} | through an evaluation | ratio | "
+             "progress events | lost |",
              "|---:|---:|---:|---:|---:|---:|"]
     for r in results["rows"]:
         lines.append(f"| {r['concurrency']} | {r['direct']:.1f}/s | {r['evaluation']:.1f}/s | "
@@ -204,7 +272,9 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--max-tokens", type=int, default=8)
+    parser.add_argument("--stub", action="store_true", help="an instant stub upstream instead of the tiny model")
     args = parser.parse_args()
+    stub = start_stub() if args.stub else None
     with tempfile.TemporaryDirectory(prefix="aigc-bench-") as tmp:
         work = Path(tmp)
         redis = start_redis(work / "redis")
@@ -215,7 +285,7 @@ def main() -> int:
             storage.mkdir()
             with live_server(storage, redis.url, extra=extra, worker=True) as server:
                 try:
-                    results = asyncio.run(bench(server, args.samples, args.concurrency, args.max_tokens))
+                    results = asyncio.run(bench(server, args.samples, args.concurrency, args.max_tokens, stub))
                 except BaseException:
                     print(f"--- server log ---\n{server.log_tail()}\n--- worker log ---\n"
                           f"{(storage / 'worker.log').read_text(errors='replace')[-4000:]}", file=sys.stderr)
@@ -223,7 +293,7 @@ def main() -> int:
         finally:
             redis.stop()
     print()
-    print(report(results, args.samples, args.max_tokens))
+    print(report(results, args.samples, args.max_tokens, args.stub))
     return 0
 
 

@@ -378,20 +378,22 @@ class Platform:
         return loops
 
     async def start_model_calls(self) -> None:
-        """The gateway's usage writer and its routing table loaded: what ``model_calls`` needs in a process that
-        does not serve (a job); ``serve`` does it too."""
-        self.gateway.usage.start()
-        await self.gateway.routes.refresh()
+        """What ``model_calls`` needs in a process that does not serve (a job) as in one that does: the gateway's
+        usage writer, its routing table loaded, and its key cache told of every key change (a channel disabled
+        or deleted during an evaluation is refused from its next call). ``serve`` calls it."""
+        gw = self.gateway
+        gw.usage.start()
+        await gw.routes.refresh()
+        if self._listener is None:  # runs until cancelled by aclose
+            self._listener = asyncio.create_task(
+                gw.keys.run_invalidation_listener(self.redis, invalidation_channel(self.settings.redis_prefix)),
+                name="key-invalidation")
 
     async def serve(self) -> None:
         """Start what the API process runs in the background: the gateway's caches, usage writer and routing
         table, and the control loops. ``aclose`` stops them."""
         gw, s = self.gateway, self.settings
         await self.start_model_calls()
-        # runs until cancelled; the others end when the stop event is set
-        self._listener = asyncio.create_task(
-            gw.keys.run_invalidation_listener(self.redis, invalidation_channel(s.redis_prefix)),
-            name="key-invalidation")
         self._tasks.append(asyncio.create_task(gw.routes.run(self._stop), name="routes-refresh"))
         for loop in self.control_loops():
             self._tasks.append(asyncio.create_task(loop.run(self.redis, prefix=s.redis_prefix, stop=self._stop),

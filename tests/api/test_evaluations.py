@@ -495,3 +495,31 @@ async def test_a_run_whose_job_was_lost_is_resumed_with_what_is_left(api: ApiHar
                   tenant=w["tenant"])
     assert ev["evaluation"]["status"] == "SUCCEEDED" and ev["evaluation"]["done"] == 6
     assert ev["evaluation"]["results"][0]["mean"] == pytest.approx((0.25 * 2 + 4) / 6)  # the two kept as they were
+
+
+async def test_a_deleted_channel_is_refused_from_the_next_call(api: ApiHarness, world: dict[str, str]) -> None:
+    """The model-call port remembers a channel's key between calls (an evaluation makes hundreds a second); a
+    channel deleted meanwhile is still refused at once."""
+    from aigc_admin.domain.model_calls import ModelCallError, ModelCallErrorCode
+
+    w = world
+    calls = api.services().model_calls
+    await api.services().gateway.routes.refresh()
+    channel_id = await channel(api, w["tenant"], [w["answerer"]])
+    name = (await m.LLMModel.get(id=int(w["answerer"]))).model_name
+    body = {"model": name, "messages": [{"role": "user", "content": "echo:hi"}], "max_tokens": 4}
+    first = await calls.chat(body, tenant_id=int(w["tenant"]), channel_id=int(channel_id))
+    assert first.content == "hi"
+    with pytest.raises(ModelCallError) as other_tenant:  # the remembered key is not another tenant's way in
+        await calls.chat(body, tenant_id=int(w["tenant"]) + 100_000, channel_id=int(channel_id))
+    assert other_tenant.value.code == ModelCallErrorCode.NOT_FOUND
+    await ok(api, f'mutation {{ deleteChannel(id: "{channel_id}") {{ errors {{ code }} }} }}', tenant=w["tenant"])
+    for _ in range(100):  # the invalidation arrives over Redis
+        try:
+            await calls.chat(body, tenant_id=int(w["tenant"]), channel_id=int(channel_id))
+        except ModelCallError as e:
+            assert e.code == ModelCallErrorCode.NOT_FOUND
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("a deleted channel still answered")

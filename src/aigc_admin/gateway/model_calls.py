@@ -41,8 +41,17 @@ class GatewayModelCalls:
     def __init__(self, gateway: Gateway, channels: ChannelService) -> None:
         self.gateway = gateway
         self.channels = channels
+        # (tenant, channel) -> key hash: an evaluation calls through one channel hundreds of times a second, and
+        # the snapshot (key cache, kept current by invalidations) is what is checked on every call
+        self._key_hashes: dict[tuple[int, int], str] = {}
 
     async def _channel(self, tenant_id: int, channel_id: int) -> ChannelSnapshot:
+        known = self._key_hashes.get((tenant_id, channel_id))
+        if known is not None:
+            snapshot = await self.gateway.keys.get(known)
+            if snapshot is not None and snapshot.id == channel_id and snapshot.tenant_id == tenant_id:
+                return snapshot
+            del self._key_hashes[(tenant_id, channel_id)]  # deleted, or its key replaced: look it up again
         try:
             key_hash = await self.channels.key_hash_of(channel_id, tenant_id=tenant_id)
         except DomainError as e:
@@ -51,6 +60,9 @@ class GatewayModelCalls:
         if snapshot is None:
             raise ModelCallError(ModelCallErrorCode.NOT_FOUND, f"channel {channel_id} not found",
                                  reason="channel_not_found")
+        if len(self._key_hashes) >= 10_000:
+            self._key_hashes.clear()
+        self._key_hashes[(tenant_id, channel_id)] = key_hash
         return snapshot
 
     async def _generate(self, body: dict[str, Any], tenant_id: int, channel_id: int, stream: bool,
