@@ -28,7 +28,6 @@ import json
 import platform as host
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -41,6 +40,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.support.api import ADMIN_PASSWORD, unique  # noqa: E402
+from tests.support.asgi_stub import chat_answer, read_json, send_json, start  # noqa: E402
 from tests.support.engine import tiny_model_path  # noqa: E402
 from tests.support.live import (  # noqa: E402
     LiveServer,
@@ -114,31 +114,9 @@ async def stub_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """An OpenAI-compatible chat endpoint that answers at once (the question's first words)."""
     if scope["type"] != "http":
         return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    request = json.loads(body)
+    request = await read_json(receive)
     text = " ".join(str(request["messages"][-1]["content"]).split()[:4])
-    answer = {"id": "x", "object": "chat.completion", "model": request["model"],
-              "usage": {"prompt_tokens": 12, "completion_tokens": 4, "total_tokens": 16},
-              "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
-    await send({"type": "http.response.body", "body": json.dumps(answer).encode()})
-
-
-def start_stub() -> str:
-    import uvicorn
-    from tests.support.slapd import free_port
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(stub_app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.02)
-    return f"http://127.0.0.1:{port}/v1"
+    await send_json(send, 200, chat_answer(request["model"], text, 12, 4))
 
 
 async def stub_setup(t: Tenant, stub: str) -> tuple[str, str]:
@@ -274,7 +252,7 @@ def main() -> int:
     parser.add_argument("--max-tokens", type=int, default=8)
     parser.add_argument("--stub", action="store_true", help="an instant stub upstream instead of the tiny model")
     args = parser.parse_args()
-    stub = start_stub() if args.stub else None
+    stub = start(stub_app)[0] if args.stub else None
     with tempfile.TemporaryDirectory(prefix="aigc-bench-") as tmp:
         work = Path(tmp)
         redis = start_redis(work / "redis")

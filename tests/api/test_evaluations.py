@@ -8,17 +8,15 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from aigc_admin.adapters.db import models as m
 from tests.support.api import ApiHarness, unique
-from tests.support.slapd import free_port
+from tests.support.asgi_stub import chat_answer, read_json, send_json, serving
 
 CALLS: Counter[str] = Counter()
 DEGRADED: set[str] = set()  # questions the scripted models now answer wrongly (a regression)
@@ -66,40 +64,21 @@ def _answer_for(model: str, text: str) -> tuple[int, str]:
 async def scripted(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    request = json.loads(body or b"{}")
+    request = await read_json(receive)
     text = str(request["messages"][-1]["content"])
     if text.startswith("slow:"):
         await asyncio.sleep(2.5)
     status, content = _answer_for(str(request["model"]), text)
     if status != 200:
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json")]})
-        await send({"type": "http.response.body", "body": b'{"error": {"message": "scripted failure"}}'})
+        await send_json(send, status, {"error": {"message": "scripted failure"}})
         return
-    answer = {"id": "x", "object": "chat.completion", "model": request["model"],
-              "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
-              "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]}
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
-    await send({"type": "http.response.body", "body": json.dumps(answer).encode()})
+    await send_json(send, 200, chat_answer(request["model"], content, 5, 2))
 
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(scripted, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        threading.Event().wait(0.02)
-    yield f"http://127.0.0.1:{port}/v1"
-    server.should_exit = True
-    thread.join(5)
+    with serving(scripted) as url:
+        yield url
 
 
 async def ok(api: ApiHarness, query: str, variables: dict[str, Any] | None = None,
