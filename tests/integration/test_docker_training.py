@@ -261,7 +261,8 @@ async def test_a_job_trains_for_real_in_a_container_to_success(engine: Engine, s
         records = json_records([x.line for x in stored])
         steps = [r for r in records if r["type"] == "step"]
         total = 2 * SAMPLES // 4
-        assert records[0]["type"] == "start" and records[0]["mode"] == "lora" and records[0]["device"] == "cpu"
+        assert records[0]["type"] == "data" and records[0]["samples"] == SAMPLES  # what it read, then the start
+        assert records[1]["type"] == "start" and records[1]["mode"] == "lora" and records[1]["device"] == "cpu"
         assert [r["step"] for r in steps] == list(range(1, total + 1))
         assert all(r["total_steps"] == total for r in steps)
         assert job.progress_loss == steps[-1]["loss"] and job.progress_epochs == steps[-1]["epoch"] == 2.0

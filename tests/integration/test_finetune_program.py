@@ -189,7 +189,8 @@ def test_lora_merged_run_logs_every_step_and_honours_the_schedule(merged_run: tu
     run, out = merged_run
     total = expected_total_steps(SAMPLES, batch=2, accumulation=2, epochs=2)
     assert total == 10
-    start = run.records[0]
+    data, start = run.records[0], run.records[1]  # what it read (the data line), then the run's start
+    assert data["type"] == "data" and data["samples"] == SAMPLES and len(data["line_sha256"]) == SAMPLES
     assert start["type"] == "start"
     assert start["total_steps"] == total and start["samples"] == SAMPLES and start["mode"] == "lora"
     assert start["effective_batch_size"] == 4 and start["max_length"] == 128
