@@ -46,13 +46,14 @@ def db_backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="module")
 async def api(db_backend: str, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory,
               request: pytest.FixtureRequest) -> AsyncIterator[object]:
-    """The API app with its lifespan running, on SQLite or a throwaway MariaDB database."""
+    """The API app with its lifespan running, on SQLite or a throwaway MariaDB database (with the settings a test
+    module names in ``API_SETTINGS``)."""
     from tests.support.api import ApiHarness
 
-    extra: dict[str, object] = {}
+    extra: dict[str, object] = dict(getattr(request.module, "API_SETTINGS", {}))
     if db_backend == "mysql":
         url = request.getfixturevalue("mysql_database")
-        extra = mysql_flags(url)
+        extra.update(mysql_flags(url))
     storage: Path = tmp_path_factory.mktemp(f"storage-{db_backend}")
     async with ApiHarness.running(storage=storage, redis_url=redis_server.url, extra=extra) as harness:
         yield harness

@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 import aigc_admin
 from aigc_admin.adapters.db import close_db, init_db, migrate
 from aigc_admin.adapters.db.accounts import AccountRepo
+from aigc_admin.adapters.db.assistants import AssistantRepo
 from aigc_admin.adapters.db.audit import AuditRepo
 from aigc_admin.adapters.db.channels import ChannelRepo, UsageStore
 from aigc_admin.adapters.db.datasets import DatasetRepo
@@ -55,8 +56,11 @@ from aigc_admin.adapters.redis_conn import RedisEndpoint
 from aigc_admin.adapters.security import Argon2Hasher, FernetBox, JwtTokens, RedisLoginAttempts
 from aigc_admin.adapters.storage import FileLines, LocalFileStorage
 from aigc_admin.adapters.tokenizer import token_counter
+from aigc_admin.adapters.tool_transport import NetworkToolTransport
 from aigc_admin.domain.accounts.identity import IdentityService
 from aigc_admin.domain.accounts.service import AccountRecovery, AccountService
+from aigc_admin.domain.assistants.runner import AssistantRunner
+from aigc_admin.domain.assistants.service import AssistantService
 from aigc_admin.domain.audit.service import AuditService
 from aigc_admin.domain.capacity import GpuPool
 from aigc_admin.domain.channels.service import ChannelInput, ChannelService
@@ -64,6 +68,7 @@ from aigc_admin.domain.datasets.service import DatasetService
 from aigc_admin.domain.deployments.service import DeploymentRunner, DeploymentService, DeployRequest, EngineConfig
 from aigc_admin.domain.deployments.templates import TemplateService
 from aigc_admin.domain.dicts.service import DictService
+from aigc_admin.domain.egress import EgressPolicy, parse_networks
 from aigc_admin.domain.evaluations.deploy_for_run import RunDeployments
 from aigc_admin.domain.evaluations.gate import GateService
 from aigc_admin.domain.evaluations.runner import EvaluationRunner
@@ -74,6 +79,7 @@ from aigc_admin.domain.models.service import ModelService
 from aigc_admin.domain.runtime import Runtime, VolumeMount
 from aigc_admin.domain.tenants.deletion import TenantDeletion
 from aigc_admin.domain.tenants.service import TenantService
+from aigc_admin.gateway.assistants import PublishedAssistants
 from aigc_admin.gateway.channel_keys import ChannelKeys, KeyCacheEvictor
 from aigc_admin.gateway.keys import KeyCache, invalidation_channel, publish_invalidation
 from aigc_admin.gateway.limits import Limiter
@@ -266,6 +272,23 @@ class Platform:
         """Fine-tuning gates: checked when a job is created, their evaluations recorded when training succeeds."""
         return GateService(evaluations=self.evaluations, lookup=self.evaluations.lookup, jobs=self.jobs)
 
+    @cached_property
+    def tool_transport(self) -> NetworkToolTransport:
+        """Every outbound call of a tool, through the egress guard (egress.allow.networks, the tenant's hosts)."""
+        policy = EgressPolicy(allowed_networks=parse_networks(self.settings.egress_allow_networks))
+        return NetworkToolTransport(policy, AssistantRepo().egress_hosts)
+
+    @cached_property
+    def assistants(self) -> AssistantService:
+        return AssistantService(repo=AssistantRepo(), secrets=FernetBox(self.settings.encryption_key()),
+                                transport=self.tool_transport)
+
+    @cached_property
+    def assistant_runner(self) -> AssistantRunner:
+        """Runs assistants (the playground, published ones through /v1 and /mcp) through the model-call path."""
+        return AssistantRunner(service=self.assistants, calls=self.model_calls, transport=self.tool_transport,
+                               audit=self.audit)
+
     # --- the workers' side of deployments and fine-tuning ---------------------------------------------------
     @cached_property
     def deployment_runner(self) -> DeploymentRunner:
@@ -338,7 +361,8 @@ class Platform:
             usage=UsageRecorder(s.gateway_usage_flush, UsageStore()),
             routes=RoutingTable(lambda: load_routes(self.models, self.deployments),
                                 refresh_interval=s.gateway_routes_refresh),
-            workers=WorkerClient(self._http), upstream=UpstreamClient(connect_timeout=3, timeout=600))
+            workers=WorkerClient(self._http), upstream=UpstreamClient(connect_timeout=3, timeout=600),
+            assistants=PublishedAssistants(lambda: self.assistant_runner))
 
     @cached_property
     def _http(self) -> httpx.AsyncClient:
@@ -415,6 +439,8 @@ class Platform:
         self._tasks.clear()
         if "_http" in built:
             await self._http.aclose()
+        if "tool_transport" in built:
+            await self.tool_transport.aclose()
         if "controller" in built:
             await self.controller.aclose()
         if "events" in built:

@@ -264,6 +264,10 @@ class Settings(BaseModel):
     files_tokenizer_path: str = setting("", "files.tokenizer.path", "AIGC_FILES_TOKENIZER_PATH",
                                         "Base model directory or tokenizer.json counting the tokens of fine-tuning "
                                         "uploads (needs the 'tokenizers' package); empty: a documented estimate.")
+    # [egress]
+    egress_allow_networks: str = setting("", "egress.allow.networks", "AIGC_EGRESS_ALLOW_NETWORKS",
+                                         "Private networks that tools (HTTP, OpenAPI, MCP) may reach, as comma-"
+                                         "separated CIDRs (e.g. 10.20.0.0/16,fd12::/64); empty: only public addresses.")
     # [cronjob]
     cronjob_auto: bool = setting(True, "cronjob.auto", "AIGC_CRONJOB_AUTO",
                                  "'cronjob start' with no names registers every periodic task.")
@@ -305,6 +309,14 @@ class Settings(BaseModel):
             raise ValueError(f"not JSON: {e.msg}") from None
         if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
             raise ValueError("expected a JSON list of objects")
+        return v
+
+    @field_validator("egress_allow_networks")
+    @classmethod
+    def _check_networks(cls, v: str) -> str:
+        from aigc_admin.domain.egress import parse_networks
+
+        parse_networks(v)  # a ValueError naming the bad network
         return v
 
     @field_validator("ldap_group_mapping")

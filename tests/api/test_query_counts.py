@@ -133,3 +133,39 @@ async def test_routing_table_rebuild_is_constant_in_external_models(api: ApiHarn
     many, credentials = await count()
     assert few == many
     assert len(credentials) >= 7 and set(credentials.values()) == {"sk-upstream"}  # decrypted, one query
+
+
+ASSISTANTS_WITH_TOOLS = "{ assistants(pagination: {limit: 100}) { totalCount items { name tools { name } } } }"
+# Authentication (account + memberships, the tenant header), the page and its count, the tool ids of the page's
+# assistants in one query, one batch for all their tools.
+ASSISTANTS_QUERY_BOUND = 8
+
+
+async def count_assistant_list(api: ApiHarness, n: int) -> int:
+    """``n`` assistants with two tools each in a fresh tenant; the statements of listing them with their tools."""
+    tenant = await api.create_tenant(unique(f"asq{n}"))
+    model = await api.ok("mutation($i: CreateModelInput!) { createModel(input: $i) { model { name } } }",
+                         {"i": {"name": unique("m"), "provider": "EXTERNAL", "baseUrl": "https://api.example.com/v1",
+                                "tenantIds": [tenant]}}, token=api.admin_token)
+    tool_ids = []
+    for i in range(2):
+        made = await api.ok("mutation($i: ToolInput!) { createTool(input: $i) { tool { id } } }",
+                            {"i": {"name": f"t{i}", "http": {"url": "https://api.example.com/x"}}},
+                            token=api.admin_token, tenant=tenant)
+        tool_ids.append(made["createTool"]["tool"]["id"])
+    for i in range(n):
+        await api.ok("mutation($i: AssistantInput!) { createAssistant(input: $i) { errors { message } } }",
+                     {"i": {"name": f"a{i}", "modelName": model["createModel"]["model"]["name"], "toolIds": tool_ids}},
+                     token=api.admin_token, tenant=tenant)
+    with sql_statements() as statements:
+        data = await api.ok(ASSISTANTS_WITH_TOOLS, token=api.admin_token, tenant=tenant)
+    items = data["assistants"]["items"]
+    assert len(items) == n and all(sorted(t["name"] for t in a["tools"]) == ["t0", "t1"] for a in items)
+    return len(statements)
+
+
+async def test_assistant_list_with_tools_is_constant(api: ApiHarness) -> None:
+    few = await count_assistant_list(api, 2)
+    many = await count_assistant_list(api, 10)
+    assert few == many
+    assert many <= ASSISTANTS_QUERY_BOUND

@@ -13,7 +13,8 @@ from aigc_admin.settings import Settings
 
 # Periodic jobs run every minute: rq and rq-scheduler would log several lines each time ("Result will never
 # expire", "Successfully completed"...). They speak at WARNING unless the log level is debug.
-QUIET = ("rq.worker", "rq.queue", "rq.job", "rq_scheduler", "rq_scheduler.scheduler")
+QUIET = ("rq.worker", "rq.queue", "rq.job", "rq_scheduler", "rq_scheduler.scheduler",
+         "mcp.server.streamable_http", "mcp.server.streamable_http_manager")  # an INFO line per MCP request
 
 
 class JsonLines(logging.Formatter):

@@ -19,7 +19,7 @@ import logging
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -39,6 +39,17 @@ MAX_BODY_BYTES = 32 * 1024 * 1024  # a request body larger than this is refused 
 Headers = list[tuple[bytes, bytes]]
 
 
+ASSISTANT_PREFIX = "assistant::"  # domain.assistants.entities.ASSISTANT_MODEL_PREFIX
+
+
+class Assistants(Protocol):
+    """Published assistants served as models (``gateway/assistants.py``)."""
+
+    async def models(self, channel: ChannelSnapshot) -> list[str]: ...
+
+    async def answer(self, channel: ChannelSnapshot, body: dict[str, Any]) -> Answer | Stream: ...
+
+
 @dataclass
 class Gateway:
     pepper: str
@@ -48,6 +59,7 @@ class Gateway:
     routes: RoutingTable
     workers: WorkerClient
     upstream: UpstreamClient
+    assistants: Assistants | None = None
     _hashes: dict[str, str] = field(default_factory=dict)  # key → its HMAC (bounded; saves the HMAC per request)
 
     def key_hash(self, key: str) -> str:
@@ -132,7 +144,8 @@ def _header(headers: Headers, name: bytes) -> str:
     return ""
 
 
-async def _channel(gw: Gateway, headers: Headers) -> ChannelSnapshot:
+async def channel_of(gw: Gateway, headers: Headers) -> ChannelSnapshot:
+    """The channel of the request's Bearer key (also ``/mcp``'s check); refusals raise ``ApiError`` 401."""
     scheme, _, key = _header(headers, b"authorization").partition(" ")
     key = key.strip()
     if scheme.lower() != "bearer" or not key:
@@ -147,6 +160,9 @@ async def _channel(gw: Gateway, headers: Headers) -> ChannelSnapshot:
     if snapshot.expired():
         raise _unauthorized("This key has expired")
     return snapshot
+
+
+_channel = channel_of  # the /v1 handlers' name for it
 
 
 async def _read(receive: Callable[[], Awaitable[dict[str, Any]]]) -> bytes:
@@ -265,12 +281,21 @@ async def list_models(gw: Gateway, headers: Headers, _body: bytes) -> Answer | S
     channel = await _channel(gw, headers)
     data = [{"id": r.model, "object": "model", "created": 0, "owned_by": "aigc-admin"}
             for r in gw.routes.all() if r.serving and channel.allows(r.model)]
+    if gw.assistants is not None:
+        data += [{"id": name, "object": "model", "created": 0, "owned_by": "aigc-admin"}
+                 for name in await gw.assistants.models(channel)]
     return json_answer({"object": "list", "data": sorted(data, key=lambda m: m["id"])})
 
 
 async def chat_completions(gw: Gateway, headers: Headers, raw: bytes) -> Answer | Stream:
     channel = await _channel(gw, headers)
-    return await generate_for(gw, channel, _body(raw), "chat")
+    body = _body(raw)
+    if body["model"].startswith(ASSISTANT_PREFIX):
+        if gw.assistants is None:
+            raise ApiError(404, f"The model '{body['model']}' does not exist", "invalid_request_error",
+                           "model_not_found", param="model")
+        return await gw.assistants.answer(channel, body)
+    return await generate_for(gw, channel, body, "chat")
 
 
 async def completions(gw: Gateway, headers: Headers, raw: bytes) -> Answer | Stream:

@@ -32,6 +32,7 @@ class Loaders:
         self.members = batch(lookups.members_by_tenant, list)
         self.model = batch(lookups.models_by_id)
         self.gate_evaluations = batch(lookups.evaluations_by_fine_tune_job, list)
+        self.tool = batch(lookups.tools_by_id)
 
 
 class Context(BaseContext):

@@ -12,6 +12,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from aigc_admin.resolvers.accounts import AccountMutations, AccountQueries
+from aigc_admin.resolvers.assistants import AssistantMutations, AssistantQueries, AssistantSubscriptions
 from aigc_admin.resolvers.audit import AuditQueries, AuditSubscriptions
 from aigc_admin.resolvers.channels import ChannelMutations, ChannelQueries
 from aigc_admin.resolvers.datasets import DatasetMutations, DatasetQueries
@@ -29,12 +30,12 @@ from aigc_admin.resolvers.tenants import TenantMutations, TenantQueries
 
 Query = merge_types("Query", (AccountQueries, TenantQueries, AuditQueries, DictQueries, ModelQueries,
                               DeploymentQueries, TemplateQueries, ChannelQueries, DatasetQueries, FileQueries,
-                              FineTuneQueries, EvaluationQueries))
+                              FineTuneQueries, EvaluationQueries, AssistantQueries))
 Mutation = merge_types("Mutation", (AccountMutations, TenantMutations, DictMutations, ModelMutations,
                                     DeploymentMutations, TemplateMutations, ChannelMutations, DatasetMutations,
-                                    FileMutations, FineTuneMutations, EvaluationMutations))
+                                    FileMutations, FineTuneMutations, EvaluationMutations, AssistantMutations))
 Subscription = merge_types("Subscription", (DeploymentSubscriptions, PlaygroundSubscriptions, FineTuneSubscriptions,
-                                            AuditSubscriptions, EvaluationSubscriptions))
+                                            AuditSubscriptions, EvaluationSubscriptions, AssistantSubscriptions))
 
 
 class PlatformSchema(strawberry.Schema):

@@ -32,6 +32,7 @@ from aigc_admin.web.files import router as files_router
 from aigc_admin.web.gc_policy import ConnectionHeap
 from aigc_admin.web.graphql_ws import PATH as GRAPHQL_WS_PATH
 from aigc_admin.web.graphql_ws import GraphQLWebSocketApp, RelayingTransportWSHandler
+from aigc_admin.web.mcp import McpApp
 from aigc_admin.web.middleware import BodyLimit, TraceIdMiddleware
 
 log = logging.getLogger("aigc_admin")
@@ -42,12 +43,16 @@ class PlatformApp(FastAPI):
     routing and middleware would cost more than the gateway's own work per request)."""
 
     gateway_app: Any = None
+    mcp_app: Any = None  # the MCP endpoint at /mcp, likewise (see mcp.py)
     graphql_ws_app: Any = None  # graphql-transport-ws at /graphql, likewise (see graphql_ws.py)
     ws_heap: ConnectionHeap | None = None  # counts open WebSockets for the GC policy (gc_policy.py)
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/v1/") and self.gateway_app is not None:
             await self.gateway_app(scope, receive, send)
+            return
+        if scope["type"] == "http" and scope["path"] in ("/mcp", "/mcp/") and self.mcp_app is not None:
+            await self.mcp_app(scope, receive, send)
             return
         if scope["type"] == "websocket" and scope["path"] == GRAPHQL_WS_PATH and self.graphql_ws_app is not None:
             scope["app"] = self
@@ -108,7 +113,8 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
             stop = asyncio.Event()
             gc_policy = asyncio.create_task(ws_heap.run(stop), name="gc-policy") if ws_heap is not None else None
             try:
-                yield
+                async with mcp_endpoint.running():  # the MCP SDK's task group: stopped before the platform closes
+                    yield
             finally:
                 stop.set()
                 if gc_policy is not None:
@@ -143,6 +149,7 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
         return platform.gateway if platform is not None else None
 
     app.gateway_app = GatewayApp(gateway)
+    app.mcp_app = mcp_endpoint = McpApp(gateway)
     if settings.cors_enable:
         origins = [o.strip() for o in settings.cors_allow_origins.split(",") if o.strip()]
         cors = {"allow_origins": origins,
@@ -152,6 +159,7 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
                 "allow_credentials": settings.cors_allow_credentials and origins != ["*"]}
         app.add_middleware(CORSMiddleware, **cors)  # type: ignore[arg-type]
         app.gateway_app = CORSMiddleware(app.gateway_app, **cors)  # type: ignore[arg-type]
+        app.mcp_app = CORSMiddleware(app.mcp_app, **cors)  # type: ignore[arg-type]
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import builtins
 
 from aigc_admin.adapters.db.accounts import AccountRepo
+from aigc_admin.adapters.db.assistants import AssistantRepo
 from aigc_admin.adapters.db.evaluations import EvaluationRepo
 from aigc_admin.adapters.db.model_registry import ModelRepo
 from aigc_admin.adapters.db.tenants import TenantRepo
 from aigc_admin.domain.accounts.entities import Account
+from aigc_admin.domain.assistants.entities import Tool
 from aigc_admin.domain.evaluations.entities import Evaluation
 from aigc_admin.domain.models.service import ModelRecord
 from aigc_admin.domain.tenants.service import Member, Tenant
@@ -35,3 +37,6 @@ class Lookups:
 
     async def evaluations_by_fine_tune_job(self, ids: builtins.list[int]) -> dict[int, builtins.list[Evaluation]]:
         return await EvaluationRepo().by_fine_tune_jobs(ids)
+
+    async def tools_by_id(self, ids: builtins.list[int]) -> dict[int, Tool]:
+        return await AssistantRepo().tools_many(ids)

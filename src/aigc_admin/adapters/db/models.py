@@ -423,13 +423,47 @@ class Tool(TimestampedModel):
     name = fields.CharField(max_length=64)
     description = fields.TextField(default="")
     tool_type = fields.CharField(max_length=64, default="function")  # code_interpreter | retrieval | function
-    metadata = fields.TextField(default="{}")
+    metadata = fields.TextField(default="{}")  # the HTTP spec as JSON, without the secret headers
+    secret_headers = fields.TextField(default="")  # encrypted JSON object ("" = none)
+    enabled = fields.BooleanField(default=True)
+    source = fields.CharField(max_length=255, default="")  # "" or openapi:<operation> (re-import matches on it)
     operator = fields.CharField(max_length=100, default="")
     remark = fields.CharField(max_length=255, default="")
 
     class Meta:
         table = "tools"
         unique_together = (("tenant", "name"),)
+
+
+class McpServer(TimestampedModel):
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="mcp_servers", on_delete=fields.CASCADE)
+    name = fields.CharField(max_length=32)
+    url = fields.CharField(max_length=1024)
+    headers = fields.TextField(default="")  # encrypted JSON object ("" = none)
+    enabled = fields.BooleanField(default=True)
+    timeout_seconds = fields.FloatField(default=30)
+    tools = fields.TextField(default="[]")  # what the server listed at the last refresh
+    refreshed_at = fields.DatetimeField(null=True)
+    last_error = fields.TextField(default="")
+    operator = fields.CharField(max_length=100, default="")
+
+    class Meta:
+        table = "mcp_servers"
+        unique_together = (("tenant", "name"),)
+        table_description = "A tenant's MCP server (Streamable HTTP) whose tools its assistants may call."
+
+
+class TenantEgressHost(Model):
+    id = fields.BigIntField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="egress_hosts", on_delete=fields.CASCADE)
+    host = fields.CharField(max_length=255)
+
+    class Meta:
+        table = "tenant_egress_hosts"
+        unique_together = (("tenant", "host"),)
+        table_description = "A tenant's allow-list for its tools' outbound calls (none: any public host)."
 
 
 class Assistant(TimestampedModel):
@@ -444,6 +478,14 @@ class Assistant(TimestampedModel):
     instructions = fields.TextField(default="")
     metadata = fields.TextField(default="{}")
     operator = fields.CharField(max_length=64, default="")
+    max_steps = fields.IntField(default=5)
+    max_tokens = fields.IntField(default=4096)
+    timeout_seconds = fields.FloatField(default=120)
+    agent_mode = fields.CharField(max_length=16, default="auto")  # auto | native | react
+    enabled = fields.BooleanField(default=True)
+    mcp_server_ids = fields.TextField(default="[]")  # JSON list of mcp_servers ids
+    channel_ids = fields.TextField(default="[]")  # channels that may call the published assistant (JSON list)
+    published_version = fields.IntField(default=0)  # 0: not published
     tools: fields.ManyToManyRelation[Tool] = fields.ManyToManyField(
         "models.Tool", related_name="assistants", through="assistant_tool_associations",
         forward_key="tool_id", backward_key="assistant_id")
@@ -453,12 +495,35 @@ class Assistant(TimestampedModel):
         unique_together = (("tenant", "name"),)
 
 
+class AssistantVersion(Model):
+    id = fields.BigIntField(primary_key=True)
+    assistant: fields.ForeignKeyRelation[Assistant] = fields.ForeignKeyField(
+        "models.Assistant", related_name="versions", on_delete=fields.CASCADE)
+    version = fields.IntField()
+    config = fields.TextField()  # the frozen agent configuration (tools' secret headers stay encrypted)
+    operator = fields.CharField(max_length=100, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "assistant_versions"
+        unique_together = (("assistant", "version"),)
+        table_description = "A published, immutable version of an assistant (served as model assistant::<name>)."
+
+
 class AssistantMessage(TimestampedModel):
     assistant: fields.ForeignKeyRelation[Assistant] = fields.ForeignKeyField(
         "models.Assistant", related_name="messages", on_delete=fields.CASCADE)
     request = fields.TextField()
     response = fields.TextField()
-    messages = fields.TextField()
+    messages = fields.TextField()  # the run's steps (JSON list)
+    thread_id = fields.CharField(max_length=64, default="", db_index=True)
+    status = fields.CharField(max_length=16, default="completed")  # running | completed | stopped | failed
+    stop_reason = fields.CharField(max_length=32, default="")
+    prompt_tokens = fields.IntField(default=0)
+    completion_tokens = fields.IntField(default=0)
+    version = fields.IntField(default=0)  # 0: the playground (the assistant as it was)
+    channel_id = fields.BigIntField(null=True)
+    operator = fields.CharField(max_length=100, default="")
 
     class Meta:
         table = "assistant_messages"
