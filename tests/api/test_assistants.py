@@ -285,3 +285,24 @@ async def test_egress_allow_list_is_per_tenant_and_checked(api: ApiHarness, worl
     await ok(api, query, {"h": []}, tenant=world["tenant"])
     assert (await transport.call_http(HttpSpec(url=f"{world['tools'].url}/weather/x"), {},
                                       tenant_id=int(world["tenant"]))).ok
+
+
+async def test_tools_are_attached_and_detached(api: ApiHarness, world: dict[str, Any]) -> None:
+    tenant = world["tenant"]
+    created = await ok(api, CREATE_ASSISTANT, {"i": {"name": unique("att").replace("-", "_"),
+                                                     "modelName": world["model"]}}, tenant=tenant)
+    assistant_id = created["createAssistant"]["assistant"]["id"]
+    attach = ("mutation($id: ID!, $t: [ID!], $s: [ID!]) { attachAssistantTools(id: $id, toolIds: $t, "
+              f"mcpServerIds: $s) {{ {ASSISTANT} errors {{ field code }} }} }}")
+    done = await ok(api, attach, {"id": assistant_id, "t": [world["weather"]], "s": [world["mcp"]["id"]]},
+                    tenant=tenant)
+    shown = done["attachAssistantTools"]["assistant"]
+    assert (shown["toolIds"], shown["mcpServerIds"]) == ([world["weather"]], [world["mcp"]["id"]])
+    again = await ok(api, attach, {"id": assistant_id, "t": [world["weather"]]}, tenant=tenant)  # no duplicate
+    assert again["attachAssistantTools"]["assistant"]["toolIds"] == [world["weather"]]
+    missing = await ok(api, attach, {"id": assistant_id, "t": ["99999999"]}, tenant=tenant)
+    assert missing["attachAssistantTools"]["errors"] == [{"field": "toolIds", "code": "NOT_FOUND"}]
+    detached = await ok(api, attach.replace("attachAssistantTools", "detachAssistantTools"),
+                        {"id": assistant_id, "t": [world["weather"]]}, tenant=tenant)
+    shown = detached["detachAssistantTools"]["assistant"]
+    assert (shown["toolIds"], shown["mcpServerIds"]) == ([], [world["mcp"]["id"]])

@@ -57,6 +57,15 @@ def _assistant_input(i: a.AssistantInput) -> AssistantInput:
         channel_ids=tuple(parse_id(c, "channelIds") for c in i.channel_ids))
 
 
+async def _attach(info: Info, id: strawberry.ID, tool_ids: list[strawberry.ID] | None,
+                  mcp_server_ids: list[strawberry.ID] | None, *, detach: bool) -> a.AssistantPayload:
+    assistant = await ctx(info).services.assistants.attach(
+        parse_id(id), tool_ids=[parse_id(t, "toolIds") for t in tool_ids or ()],
+        mcp_server_ids=[parse_id(s, "mcpServerIds") for s in mcp_server_ids or ()], tenant_id=request_tenant(info),
+        operator=operator(info), detach=detach)
+    return a.AssistantPayload(assistant=a.Assistant.from_domain(assistant))
+
+
 @strawberry.type
 class AssistantQueries:
     @strawberry.field(permission_classes=perm.TENANT_MEMBER, description="The tenant's tools.")
@@ -210,6 +219,20 @@ class AssistantMutations:
         assistant = await ctx(info).services.assistants.update(parse_id(id), _assistant_input(input),
                                                                tenant_id=request_tenant(info), operator=operator(info))
         return a.AssistantPayload(assistant=a.Assistant.from_domain(assistant))
+
+    @strawberry.mutation(permission_classes=perm.TENANT_MAINTAINER,
+                         description="Give the assistant more tools and MCP servers (the tenant's).")
+    @typed_errors
+    async def attach_assistant_tools(self, info: Info, id: strawberry.ID, tool_ids: list[strawberry.ID] | None = None,
+                                     mcp_server_ids: list[strawberry.ID] | None = None) -> a.AssistantPayload:
+        return await _attach(info, id, tool_ids, mcp_server_ids, detach=False)
+
+    @strawberry.mutation(permission_classes=perm.TENANT_MAINTAINER,
+                         description="Take tools and MCP servers away from the assistant.")
+    @typed_errors
+    async def detach_assistant_tools(self, info: Info, id: strawberry.ID, tool_ids: list[strawberry.ID] | None = None,
+                                     mcp_server_ids: list[strawberry.ID] | None = None) -> a.AssistantPayload:
+        return await _attach(info, id, tool_ids, mcp_server_ids, detach=True)
 
     @strawberry.mutation(permission_classes=perm.TENANT_MAINTAINER)
     @typed_errors

@@ -364,6 +364,21 @@ class AssistantService:
         await self.get(assistant_id, tenant_id=tenant_id)
         await self.repo.delete(assistant_id)
 
+    async def attach(self, assistant_id: int, *, tool_ids: Sequence[int], mcp_server_ids: Sequence[int],
+                     tenant_id: int, operator: str, detach: bool = False) -> Assistant:
+        """Add tools and MCP servers to the assistant (or, with ``detach``, take them away)."""
+        a = await self.get(assistant_id, tenant_id=tenant_id)
+        if detach:
+            tools = tuple(t for t in a.tool_ids if t not in set(tool_ids))
+            servers = tuple(s for s in a.mcp_server_ids if s not in set(mcp_server_ids))
+        else:
+            tools, servers = (*a.tool_ids, *tool_ids), (*a.mcp_server_ids, *mcp_server_ids)
+        data = AssistantInput(name=a.name, model_name=a.model_name, instructions=a.instructions,
+                              description=a.description, avatar=a.avatar, remark=a.remark, metadata=a.metadata,
+                              limits=a.limits, mode=a.mode, enabled=a.enabled, tool_ids=tools,
+                              mcp_server_ids=servers, channel_ids=tuple(a.channel_ids))
+        return await self.update(assistant_id, data, tenant_id=tenant_id, operator=operator)
+
     async def config(self, assistant: Assistant) -> AgentConfig:
         """The assistant as it is now, with its enabled tools (MCP tools from each server's last listing)."""
         tools: list[ToolDef] = []
