@@ -18,6 +18,7 @@ from aigc_admin.domain.egress import EgressPolicy, EgressRefused
 
 HostsOf = Callable[[int], Awaitable[Sequence[str]]]
 CLIENTS = 64  # guarded clients kept (one per distinct policy: building one loads the TLS trust store)
+HOSTS_TTL = 5.0  # a tenant's allow-list is read again after this long (a change made in another process shows)
 
 
 class NetworkToolTransport:
@@ -25,9 +26,24 @@ class NetworkToolTransport:
         self.base = base
         self.hosts_of = hosts_of
         self._clients: OrderedDict[EgressPolicy, Any] = OrderedDict()
+        self._policies: dict[int, tuple[float, EgressPolicy]] = {}
 
     async def policy(self, tenant_id: int) -> EgressPolicy:
-        return self.base.with_hosts(await self.hosts_of(tenant_id))
+        """The tenant's policy (its allow-list cached for ``HOSTS_TTL``: a query per tool call cost more than the
+        call to a nearby tool)."""
+        now = time.monotonic()
+        cached = self._policies.get(tenant_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        policy = self.base.with_hosts(await self.hosts_of(tenant_id))
+        if len(self._policies) > 10_000:
+            self._policies.clear()
+        self._policies[tenant_id] = (now + HOSTS_TTL, policy)
+        return policy
+
+    def forget_tenant(self, tenant_id: int) -> None:
+        """The tenant's allow-list changed: read it again at the next call."""
+        self._policies.pop(tenant_id, None)
 
     def _client(self, policy: EgressPolicy) -> httpx.AsyncClient:
         client = self._clients.get(policy)

@@ -302,6 +302,7 @@ class AssistantService:
         except ValueError as e:
             raise Invalid("hosts", str(e)) from None
         await self.repo.set_egress_hosts(tenant_id, checked)
+        self.transport.forget_tenant(tenant_id)
         return checked
 
     # --- assistants ----------------------------------------------------------------------------------------
