@@ -20,6 +20,7 @@ from tests.support.engine import tiny_model_path
 from tests.support.live import (
     ADMIN_PASSWORD,
     LiveServer,
+    TenantClient,
     complete,
     expect_ack,
     http_gql,
@@ -51,15 +52,7 @@ def platform(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
         yield server
 
 
-class Client:
-    def __init__(self, server: LiveServer, token: str, tenant: str) -> None:
-        self.server, self.token, self.tenant = server, token, tenant
-
-    async def gql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        body = await http_gql(self.server, query, variables, self.token, tenant=self.tenant)
-        assert not body.get("errors"), body
-        return dict(body["data"])
-
+class Client(TenantClient):
     async def run(self, variables: dict[str, Any], stop_after: str | None = None) -> list[dict[str, Any]]:
         """The events of one assistantRun over a WebSocket (until it completes, or ``stop_after`` that kind)."""
         events: list[dict[str, Any]] = []

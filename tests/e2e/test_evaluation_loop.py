@@ -12,7 +12,6 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from aigc_admin.domain.evaluations.split import held_out
@@ -21,6 +20,7 @@ from tests.support.engine import tiny_model_path
 from tests.support.live import (
     ADMIN_PASSWORD,
     LiveServer,
+    TenantClient,
     expect_ack,
     http_gql,
     http_login,
@@ -45,32 +45,7 @@ def platform(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
         yield server
 
 
-class Client:
-    def __init__(self, server: LiveServer, token: str, tenant: str) -> None:
-        self.server, self.token, self.tenant = server, token, tenant
-
-    async def gql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        body = await http_gql(self.server, query, variables, self.token, tenant=self.tenant)
-        assert not body.get("errors"), body
-        return dict(body["data"])
-
-    async def upload(self, purpose: str, lines: list[str]) -> str:
-        async with httpx.AsyncClient() as h:
-            r = await h.post(self.server.base_url + "/files", params={"purpose": purpose, "filename": "d.jsonl"},
-                             content="\n".join(lines).encode(),
-                             headers={"Authorization": f"Bearer {self.token}", "X-Tenant-Id": self.tenant})
-        assert r.status_code in (200, 201), r.text
-        return str(r.json()["file"]["id"])
-
-    async def until(self, query: str, check: Any, what: str, timeout: float = 300) -> dict[str, Any]:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            data = await self.gql(query)
-            if check(data):
-                return data
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"{what} did not happen: {data}\n{self.server.log_tail()}")
-            await asyncio.sleep(0.3)
+Client = TenantClient
 
 
 async def _setup(server: LiveServer) -> tuple[Client, str, str]:

@@ -192,3 +192,33 @@ async def first_error(ws: ClientConnection, op_id: str) -> dict[str, Any]:
 
 
 # --- fixtures ---------------------------------------------------------------------------------
+
+
+class TenantClient:
+    """GraphQL over HTTP against a live server as one caller in one tenant, with the helpers the e2e tests share."""
+
+    def __init__(self, server: LiveServer, token: str, tenant: str) -> None:
+        self.server, self.token, self.tenant = server, token, tenant
+
+    async def gql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = await http_gql(self.server, query, variables, self.token, tenant=self.tenant)
+        assert not body.get("errors"), body
+        return dict(body["data"])
+
+    async def upload(self, purpose: str, lines: list[str]) -> str:
+        async with httpx.AsyncClient() as h:
+            r = await h.post(self.server.base_url + "/files", params={"purpose": purpose, "filename": "d.jsonl"},
+                             content="\n".join(lines).encode(),
+                             headers={"Authorization": f"Bearer {self.token}", "X-Tenant-Id": self.tenant})
+        assert r.status_code in (200, 201), r.text
+        return str(r.json()["file"]["id"])
+
+    async def until(self, query: str, check: Any, what: str, timeout: float = 300) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            data = await self.gql(query)
+            if check(data):
+                return data
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{what} did not happen: {data}\n{self.server.log_tail()}")
+            await asyncio.sleep(0.3)

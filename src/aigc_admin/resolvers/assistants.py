@@ -19,8 +19,6 @@ from aigc_admin.resolvers.common import ctx, operator, page, page_args, parse_id
 from aigc_admin.schema import assistants as a
 from aigc_admin.schema.common import Page, Pagination
 
-MAX_THREAD_RUNS = 20  # earlier runs of a thread replayed into a new one
-
 
 def _str_map(value: Any, field: str) -> dict[str, str]:
     if value is None:
@@ -265,21 +263,12 @@ class AssistantSubscriptions:
     async def assistant_run(self, info: Info, input: a.AssistantRunInput) -> AsyncGenerator[a.AssistantRunEvent, None]:
         c = ctx(info)
         tenant = request_tenant(info)
-        service = c.services.assistants
+        thread_id = (input.thread_id or "").strip()
         try:
-            assistant = await service.get(parse_id(input.assistant_id, "assistantId"), tenant_id=tenant)
             channel_id = parse_id(input.channel_id, "channelId")
-            messages = [{"role": m.role, "content": m.content} for m in input.messages]
-            if not messages or any(m["role"] not in ("system", "user", "assistant") for m in messages):
-                raise Invalid("messages", "messages must be a non-empty list of system, user or assistant messages")
-            thread_id = (input.thread_id or "").strip()
-            if thread_id:
-                earlier = [r for r in await service.repo.thread(thread_id, tenant) if r.assistant_id == assistant.id]
-                history: list[dict[str, Any]] = []
-                for r in earlier[-MAX_THREAD_RUNS:]:
-                    history += [{"role": "user", "content": r.request}, {"role": "assistant", "content": r.response}]
-                messages = history + messages
-            config = await service.config(assistant)
+            config, messages = await c.services.assistants.playground(
+                parse_id(input.assistant_id, "assistantId"),
+                [{"role": m.role, "content": m.content} for m in input.messages], tenant_id=tenant, thread_id=thread_id)
         except DomainError as e:
             yield a.AssistantRunEvent(run_id=None, thread_id=input.thread_id or "", kind="error", content=e.message,
                                       error_code=str(e.code))

@@ -34,6 +34,7 @@ from aigc_admin.domain.egress import check_host_pattern
 from aigc_admin.domain.errors import DomainError, Invalid
 
 MAX_STEPS, MAX_TOKENS, MAX_TIMEOUT = 20, 32_768, 600.0
+MAX_THREAD_RUNS = 20  # earlier runs of a thread replayed into a new one
 MCP_NAME_CHARS = TOOL_NAME
 
 
@@ -425,6 +426,20 @@ class AssistantService:
         return assistant, config_from_json(stored)
 
     # --- runs ----------------------------------------------------------------------------------------------
+    async def playground(self, assistant_id: int, messages: builtins.list[dict[str, Any]], *, tenant_id: int,
+                         thread_id: str = "") -> tuple[AgentConfig, builtins.list[dict[str, Any]]]:
+        """A playground run's configuration (the assistant as it is now) and conversation: the thread's last
+        ``MAX_THREAD_RUNS`` questions and answers, then ``messages``."""
+        assistant = await self.get(assistant_id, tenant_id=tenant_id)
+        if not messages or any(m.get("role") not in ("system", "user", "assistant") for m in messages):
+            raise Invalid("messages", "messages must be a non-empty list of system, user or assistant messages")
+        history: builtins.list[dict[str, Any]] = []
+        if thread_id:
+            earlier = [r for r in await self.repo.thread(thread_id, tenant_id) if r.assistant_id == assistant.id]
+            for r in earlier[-MAX_THREAD_RUNS:]:
+                history += [{"role": "user", "content": r.request}, {"role": "assistant", "content": r.response}]
+        return await self.config(assistant), history + list(messages)
+
     async def runs(self, assistant_id: int, *, tenant_id: int, thread_id: str | None = None, offset: int = 0,
                    limit: int = 20) -> tuple[builtins.list[Run], int]:
         await self.get(assistant_id, tenant_id=tenant_id)
