@@ -362,7 +362,8 @@ class Platform:
             routes=RoutingTable(lambda: load_routes(self.models, self.deployments),
                                 refresh_interval=s.gateway_routes_refresh),
             workers=WorkerClient(self._http), upstream=UpstreamClient(connect_timeout=3, timeout=600),
-            assistants=PublishedAssistants(lambda: self.assistant_runner))
+            assistants=PublishedAssistants(lambda: self.assistant_runner), metrics=s.metrics_enable,
+            channel_label=s.metrics_channel_label)
 
     @cached_property
     def _http(self) -> httpx.AsyncClient:

@@ -170,6 +170,18 @@ class Settings(BaseModel):
         "cors.expose.headers", "AIGC_CORS_EXPOSE_HEADERS", "Exposed response headers (comma list).")
     cors_allow_credentials: bool = setting(True, "cors.allow.credentials", "AIGC_CORS_ALLOW_CREDENTIALS",
                                            "Allow credentials (ignored with origin '*', as browsers require).")
+    # [metrics]
+    metrics_enable: bool = setting(True, "metrics.enable", "AIGC_METRICS_ENABLE",
+                                   "Serve Prometheus metrics at /metrics.")
+    metrics_token: str = setting("", "metrics.token", "AIGC_METRICS_TOKEN",
+                                 "Bearer token a scraper must send to /metrics; empty: /metrics answers only to "
+                                 "clients on this host (loopback).", secret=True)
+    metrics_dir: str = setting("", "metrics.dir", "AIGC_METRICS_DIR",
+                               "A directory the processes of one node share, so that one scrape shows them all "
+                               "(API, worker, scheduler); 'up' uses <storage>/metrics. Empty: each process alone.")
+    metrics_channel_label: bool = setting(False, "metrics.channel.label", "AIGC_METRICS_CHANNEL_LABEL",
+                                          "Label token counts with the channel id (one series per channel and "
+                                          "model: mind the cardinality).")
     # [tracer]
     tracer_enable: bool = setting(False, "tracer.enable", "AIGC_TRACER_ENABLE",
                                   "Accepted for compatibility; every response carries its trace id in X-Trace-Id.")

@@ -61,6 +61,10 @@ def with_settings(func: Callable[..., Any]) -> Callable[..., Any]:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(2) from None
         setup_logging(settings)
+        if settings.metrics_dir:  # before anything imports prometheus-client
+            from aigc_admin.adapters.metrics_dir import enable_multiprocess
+
+            enable_multiprocess(settings.metrics_dir)
         return func(settings=settings, **kwargs)
 
     wrapper.__signature__ = inspect.Signature(own + extra)  # type: ignore[attr-defined]
@@ -219,9 +223,14 @@ def generate_migrations(name: Annotated[str | None, typer.Option("--name", "-n")
                   "(SQLite, embedded Redis, local runtime). Ctrl-C stops all.")
 @with_settings
 def up(*, settings: Settings) -> None:
+    # one scrape of the API shows its worker and scheduler too: they count into one directory, emptied here
+    metrics_dir = settings.metrics_dir or str(settings.storage_dir / "metrics")
+    from aigc_admin.adapters.metrics_dir import enable_multiprocess
+
+    enable_multiprocess(metrics_dir, fresh=True)
     from aigc_admin.cli.up import run_all
 
-    run_all(settings)
+    run_all(settings.model_copy(update={"metrics_dir": metrics_dir}))
 
 
 def _export(settings: Settings) -> None:

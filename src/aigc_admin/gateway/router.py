@@ -16,13 +16,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
 
+from aigc_admin.adapters import metrics as pm
 from aigc_admin.adapters.fastchat import errors as fce
 from aigc_admin.adapters.fastchat import openai_mapping as fc
 from aigc_admin.adapters.fastchat.conversation import UnsupportedTemplate
@@ -60,6 +63,8 @@ class Gateway:
     workers: WorkerClient
     upstream: UpstreamClient
     assistants: Assistants | None = None
+    metrics: bool = True  # count requests, overhead, tokens and refusals (metrics.enable)
+    channel_label: bool = False  # token counts labelled with the channel (metrics.channel.label)
     _hashes: dict[str, str] = field(default_factory=dict)  # key → its HMAC (bounded; saves the HMAC per request)
 
     def key_hash(self, key: str) -> str:
@@ -114,6 +119,28 @@ class Stream:
         finally:
             if self.cleanup is not None:
                 self.cleanup()
+
+
+@dataclass(slots=True)
+class Probe:
+    """What one /v1 request's metrics need: its operation, its (registered) model, the time spent waiting for
+    the worker or upstream."""
+
+    operation: str
+    model: str = ""
+    upstream: float = 0.0
+
+
+_PROBE: ContextVar[Probe | None] = ContextVar("gateway_probe", default=None)
+OPERATIONS = {"/v1/chat/completions": "chat", "/v1/completions": "text_completion", "/v1/embeddings": "embeddings",
+              "/v1/models": "models"}  # gen_ai.operation.name
+
+
+def _waited(started: float) -> None:
+    """Count the time since ``started`` as waiting for the model (not the gateway's own)."""
+    probe = _PROBE.get()
+    if probe is not None:
+        probe.upstream += time.perf_counter() - started
 
 
 def json_answer(payload: Any, status: int = 200) -> Answer:
@@ -211,6 +238,9 @@ def _route(gw: Gateway, channel: ChannelSnapshot, model: str, kind: str) -> Rout
     if route is None:
         raise ApiError(404, f"The model '{model}' does not exist", "invalid_request_error", "model_not_found",
                        param="model")
+    probe = _PROBE.get()
+    if probe is not None:
+        probe.model = route.model  # a registered model: a bounded label
     if not channel.allows(model):
         raise ApiError(403, f"This key may not use the model '{model}'", "invalid_request_error",
                        "model_not_allowed", param="model")
@@ -236,6 +266,8 @@ def _estimate(body: dict[str, Any]) -> int:
 async def _admit(gw: Gateway, channel: ChannelSnapshot, tokens: int) -> Decision:
     decision = await gw.limiter.admit_channel(channel, tokens)
     if not decision.allowed:
+        if gw.metrics:
+            pm.child(pm.LIMIT_REFUSALS, decision.reason or "limit").inc()
         what = {"rpm": "requests per minute", "tpm": "tokens per minute", "quota": "token quota"}
         message = (f"Rate limit reached ({what.get(decision.reason or '', 'limit')})" if decision.reason != "quota"
                    else "You exceeded this key's token quota")
@@ -259,6 +291,10 @@ def _settle(gw: Gateway, channel: ChannelSnapshot, model: str, reserved: Decisio
     gw.limiter.settle_soon(channel.id, reserved=reserved.reserved, actual_tokens=prompt + completion,
                            window=reserved.window)
     gw.usage.record(channel.id, model, prompt, completion)
+    if gw.metrics:
+        label = str(channel.id) if gw.channel_label else ""
+        pm.child(pm.GATEWAY_TOKENS, model, "input", label).inc(prompt)
+        pm.child(pm.GATEWAY_TOKENS, model, "output", label).inc(completion)
 
 
 def _charged(reserved: Decision) -> dict[str, int]:
@@ -291,6 +327,10 @@ async def chat_completions(gw: Gateway, headers: Headers, raw: bytes) -> Answer 
     channel = await _channel(gw, headers)
     body = _body(raw)
     if body["model"].startswith(ASSISTANT_PREFIX):
+        probe = _PROBE.get()
+        if probe is not None:  # counted as one assistant request; its model calls inside are not /v1 requests
+            probe.operation = "assistant"
+            _PROBE.set(None)
         if gw.assistants is None:
             raise ApiError(404, f"The model '{body['model']}' does not exist", "invalid_request_error",
                            "model_not_found", param="model")
@@ -347,8 +387,22 @@ class GatewayApp:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         trace = b"%s%x" % (self._trace_prefix, next(self._requests))
         path: str = scope["path"]
-        route = ROUTES.get(path if not path.endswith("/") else path.rstrip("/"))
+        path = path if not path.endswith("/") else path.rstrip("/")
+        route = ROUTES.get(path)
+        started = time.perf_counter()
+        gw = self._gateway()
+        probe = Probe(OPERATIONS.get(path, "other")) if gw is not None and gw.metrics else None
+        token = _PROBE.set(probe)
+        try:
+            await self._serve(scope, receive, send, trace, route, started, probe)
+        finally:
+            _PROBE.reset(token)
+
+    async def _serve(self, scope: dict[str, Any], receive: Any, send: Any, trace: bytes,
+                     route: tuple[bytes, Handler] | None, started: float, probe: Probe | None) -> None:
+        path: str = scope["path"]
         result: Answer | Stream
+        error = ""
         try:
             if route is None:
                 raise ApiError(404, f"Invalid URL ({scope['method']} {path})", "invalid_request_error", "unknown_url")
@@ -360,10 +414,12 @@ class GatewayApp:
                 raise ApiError(503, "The gateway is starting; try again", "server_error", "service_unavailable")
             result = await route[1](gw, scope["headers"], await _read(receive))
         except ApiError as e:
-            result = e.answer()
+            result, error = e.answer(), e.code
         except Exception as e:
-            result = _unavailable(e, trace)
+            result, error = _unavailable(e, trace), "service_unavailable"
         if isinstance(result, Answer):
+            if probe is not None:
+                _record(probe, result.status, error, time.perf_counter() - started)
             headers = [(b"content-type", b"application/json"), (b"content-length", str(len(result.body)).encode()),
                        (b"x-trace-id", trace)]
             if result.headers:
@@ -371,12 +427,30 @@ class GatewayApp:
             await send({"type": "http.response.start", "status": result.status, "headers": headers})
             await send({"type": "http.response.body", "body": result.body})
             return
-        await _send_stream(result, receive, send, trace)
+        handed_on = time.perf_counter()
+        if probe is not None:  # a stream's own overhead ends where it is handed on
+            pm.child(pm.GATEWAY_OVERHEAD, probe.operation).observe(max(0.0, handed_on - started - probe.upstream))
+            if probe.upstream:
+                pm.child(pm.GATEWAY_UPSTREAM, probe.operation).observe(probe.upstream)
+        failed = await _send_stream(result, receive, send, trace, started if probe is not None else None,
+                                    probe.model if probe is not None else "")
+        if probe is not None:
+            pm.child(pm.GATEWAY_REQUESTS, probe.operation, probe.model, "200", "stream_error" if failed else "").inc()
 
 
-async def _send_stream(stream: Stream, receive: Any, send: Any, trace: bytes) -> None:
-    """Send each event as it comes; stop (closing the source, which settles) when the client goes away."""
+def _record(probe: Probe, status: int, error: str, elapsed: float) -> None:
+    pm.child(pm.GATEWAY_REQUESTS, probe.operation, probe.model, str(status), error).inc()
+    pm.child(pm.GATEWAY_OVERHEAD, probe.operation).observe(max(0.0, elapsed - probe.upstream))
+    if probe.upstream:
+        pm.child(pm.GATEWAY_UPSTREAM, probe.operation).observe(probe.upstream)
+
+
+async def _send_stream(stream: Stream, receive: Any, send: Any, trace: bytes, started: float | None = None,
+                       model: str = "") -> bool:
+    """Send each event as it comes; stop (closing the source, which settles) when the client goes away. With
+    ``started``, the time to the first event is observed. Returns whether the stream failed midway."""
     gone = asyncio.ensure_future(receive())  # the body was read: the next message is the disconnect
+    failed = False
     try:
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), (b"x-trace-id", trace)]})
@@ -384,14 +458,19 @@ async def _send_stream(stream: Stream, receive: Any, send: Any, trace: bytes) ->
             async for event in stream.events:
                 if gone.done():
                     break
+                if started is not None:
+                    pm.child(pm.GATEWAY_TTFT, model).observe(time.perf_counter() - started)
+                    started = None
                 await send({"type": "http.response.body", "body": event, "more_body": True})
         except Exception as e:  # the status went out already: end the stream with an error event
+            failed = True
             failure = _unavailable(e, trace)
             await send({"type": "http.response.body", "body": b"data: " + failure.body + b"\n\n", "more_body": True})
         await send({"type": "http.response.body", "body": b""})
     finally:
         gone.cancel()
         await stream.aclose()
+    return failed
 
 
 async def generate_for(gw: Gateway, channel: ChannelSnapshot, body: dict[str, Any], kind: str) -> Answer | Stream:
@@ -422,7 +501,11 @@ async def generate_for(gw: Gateway, channel: ChannelSnapshot, body: dict[str, An
                 return worker, await gw.workers.prepare_chat(worker, body, route.model, route.chat_template)
             return worker, await gw.workers.prepare_completion(worker, body, route.model)
 
-        worker, params = await _on_any_worker(gw, route, params_on)
+        waiting = time.perf_counter()
+        try:
+            worker, params = await _on_any_worker(gw, route, params_on)
+        finally:
+            _waited(waiting)
         # exact upper bound: the templated prompt's tokens plus the completion budget the worker gets
         reserved = await _admit(gw, channel, int(params["_prompt_tokens"]) + int(params["max_new_tokens"]))
         return await _local(gw, channel, route, worker, params, kind, stream, bool(
@@ -475,6 +558,7 @@ async def _on_any_worker(gw: Gateway, route: Route, call: Any) -> Any:
 
 async def _local(gw: Gateway, channel: ChannelSnapshot, route: Route, worker: str, params: dict[str, Any],
                  kind: str, stream: bool, include_usage: bool, reserved: Decision) -> Answer | Stream:
+    waiting = time.perf_counter()
     if not stream:
         try:
             result = await gw.workers.generate(worker, params)
@@ -485,6 +569,8 @@ async def _local(gw: Gateway, channel: ChannelSnapshot, route: Route, worker: st
                 raise
             result = await _on_any_worker(gw, Route(route.model, route.model_type, True, tuple(others)),
                                           lambda w: gw.workers.generate(w, params))
+        finally:
+            _waited(waiting)
         answer = (fc.chat_completion if kind == "chat" else fc.completion)(route.model, result)
         _settle(gw, channel, route.model, reserved, answer["usage"])
         return Answer(200, orjson.dumps(answer), payload=answer)
@@ -509,6 +595,8 @@ async def _local(gw: Gateway, channel: ChannelSnapshot, route: Route, worker: st
             raise
         gw.routes.poke()
         pieces, first = await _on_any_worker(gw, Route(route.model, route.model_type, True, tuple(others)), opened)
+    finally:
+        _waited(waiting)
     request_id = fc.new_id("chatcmpl" if kind == "chat" else "cmpl")
     usage: dict[str, int] = {}
     finish = _once(lambda: _settle(gw, channel, route.model, reserved, usage))
@@ -561,12 +649,15 @@ def _upstream_headers(route: Route, accept: str) -> dict[str, str]:
 
 async def _upstream_json(gw: Gateway, route: Route, path: str, body: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
     """The upstream's answer as it came (bytes, passed through) and parsed (for its usage)."""
+    started = time.perf_counter()
     try:
         r = await gw.upstream.request("POST", route.base_url.rstrip("/") + path, body=orjson.dumps(body),
                                       headers=_upstream_headers(route, "application/json"))
         raw = await r.read()
     except UpstreamUnavailable:
         raise _unreachable() from None
+    finally:
+        _waited(started)
     if r.status >= 400:
         raise _upstream_failure(r.status, raw.decode(errors="replace"))
     try:
@@ -623,6 +714,7 @@ def _usage_events(ready: bytes, forward_usage: bool, usage: dict[str, Any]) -> t
 
 async def _upstream_stream(gw: Gateway, channel: ChannelSnapshot, route: Route, path: str, body: dict[str, Any],
                            reserved: Decision, *, forward_usage: bool) -> Stream:
+    started = time.perf_counter()
     try:
         response = await gw.upstream.request("POST", route.base_url.rstrip("/") + path, body=orjson.dumps(body),
                                              headers=_upstream_headers(route, "text/event-stream"))
@@ -631,6 +723,8 @@ async def _upstream_stream(gw: Gateway, channel: ChannelSnapshot, route: Route, 
             raise _upstream_failure(response.status, text)
     except UpstreamUnavailable:
         raise _unreachable() from None
+    finally:
+        _waited(started)
 
     usage: dict[str, Any] = {}
 

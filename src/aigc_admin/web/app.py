@@ -19,6 +19,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 from tortoise import connections
 
+from aigc_admin.adapters import metrics as pm
 from aigc_admin.adapters.redis_conn import RedisEndpoint
 from aigc_admin.bootstrap import Platform, open_platform
 from aigc_admin.gateway.router import GatewayApp
@@ -33,6 +34,7 @@ from aigc_admin.web.gc_policy import ConnectionHeap
 from aigc_admin.web.graphql_ws import PATH as GRAPHQL_WS_PATH
 from aigc_admin.web.graphql_ws import GraphQLWebSocketApp, RelayingTransportWSHandler
 from aigc_admin.web.mcp import McpApp
+from aigc_admin.web.metrics import router as metrics_router
 from aigc_admin.web.middleware import BodyLimit, TraceIdMiddleware
 
 log = logging.getLogger("aigc_admin")
@@ -59,9 +61,11 @@ class PlatformApp(FastAPI):
             heap = self.ws_heap
             if heap is not None:
                 heap.opened()
+            pm.WS_CONNECTIONS.inc()
             try:
                 await self.graphql_ws_app(scope, receive, send)
             finally:
+                pm.WS_CONNECTIONS.dec()
                 if heap is not None:
                     heap.closed()
             return
@@ -140,6 +144,7 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
     app.include_router(datasets_router)
     app.include_router(evaluations_router)
     app.include_router(files_router)
+    app.include_router(metrics_router)
 
     app.add_middleware(BodyLimit, max_bytes=settings.server_max_body_bytes, upload_bytes=settings.files_max_bytes)
     app.add_middleware(TraceIdMiddleware)  # outermost: the 413s carry a trace id too

@@ -33,6 +33,7 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
 
+from aigc_admin.adapters import metrics as pm
 from aigc_admin.resolvers.extensions import masked
 from aigc_admin.resolvers.live import LiveItem, accepting_hand_off
 
@@ -89,6 +90,13 @@ class RelayingTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         self.connection_init_timeout_task = None
         if getattr(self.context, "connection_params", None) is not None:
             self.context.connection_params = None
+
+    async def run_operation(self, operation: Operation[Any, Any]) -> None:
+        pm.WS_SUBSCRIPTIONS.inc()
+        try:
+            await super().run_operation(operation)
+        finally:
+            pm.WS_SUBSCRIPTIONS.dec()
 
     async def _send_result_stream(self, operation: Operation[Any, Any], result_source: Any) -> None:
         stream = await self._stream_until_handed_off(operation, result_source)

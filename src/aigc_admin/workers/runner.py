@@ -12,12 +12,14 @@ import asyncio
 import importlib
 import inspect
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from rq import get_current_job
 
+from aigc_admin.adapters import metrics as pm
 from aigc_admin.adapters.queue import META_ID
 from aigc_admin.adapters.redis_conn import RedisEndpoint
 from aigc_admin.bootstrap import Platform, open_platform
@@ -80,4 +82,12 @@ def run(func_path: str, /, **kwargs: Any) -> Any:
     job = get_current_job()
     job_id = str(job.meta.get(META_ID, job.id)) if job is not None else None
     log.debug("job %s: %s", job_id, func_path)
-    return asyncio.run(execute(load_settings(), func_path, kwargs, job_id=job_id))
+    task = func_path.rsplit(".tasks.", 1)[-1].replace(":", ".")  # e.g. tenants.delete
+    started = time.perf_counter()
+    status = "failed"
+    try:
+        result = asyncio.run(execute(load_settings(), func_path, kwargs, job_id=job_id))
+        status = "finished"
+        return result
+    finally:
+        pm.child(pm.JOB_DURATION, task, status).observe(time.perf_counter() - started)
