@@ -97,6 +97,16 @@ TRAINING_PROGRAM = f"{aigc_admin.__path__[0]}/engine/finetune.py"
 
 
 def runtime_for(settings: Settings) -> Runtime:
+    """The configured runtime backend, its calls traced when tracing is on."""
+    runtime = _backend(settings)
+    if settings.tracer_enable:
+        from aigc_admin.adapters.tracing import TracedRuntime
+
+        return TracedRuntime(runtime)
+    return runtime
+
+
+def _backend(settings: Settings) -> Runtime:
     """The configured runtime backend (imported only when chosen: docker and kubernetes are heavy)."""
     if settings.runtime_backend == "docker":
         from aigc_admin.adapters.runtime.docker import DockerRuntime
@@ -363,7 +373,7 @@ class Platform:
                                 refresh_interval=s.gateway_routes_refresh),
             workers=WorkerClient(self._http), upstream=UpstreamClient(connect_timeout=3, timeout=600),
             assistants=PublishedAssistants(lambda: self.assistant_runner), metrics=s.metrics_enable,
-            channel_label=s.metrics_channel_label)
+            channel_label=s.metrics_channel_label, tracing=s.tracer_enable)
 
     @cached_property
     def _http(self) -> httpx.AsyncClient:

@@ -184,17 +184,24 @@ class Settings(BaseModel):
                                           "model: mind the cardinality).")
     # [tracer]
     tracer_enable: bool = setting(False, "tracer.enable", "AIGC_TRACER_ENABLE",
-                                  "Accepted for compatibility; every response carries its trace id in X-Trace-Id.")
+                                  "Export OpenTelemetry traces (OTLP/HTTP): GraphQL operations, the jobs they "
+                                  "enqueue, runtime calls, gateway requests.")
     tracer_drive: str = setting("jaeger", "tracer.drive", "AIGC_TRACER_DRIVE",
-                                "Accepted for compatibility; no span exporter is bundled.")
+                                "Accepted for compatibility: traces are sent over OTLP/HTTP, which Jaeger accepts.")
     tracer_jaeger_host: str = setting("jaeger:6832", "tracer.jaeger.host", "AIGC_TRACER_JAEGER_HOST",
-                                      "Accepted for compatibility; no span exporter is bundled.")
+                                      "The collector's host (its OTLP/HTTP port 4318 is used), or a URL; see "
+                                      "tracer.otlp.endpoint.")
+    tracer_otlp_endpoint: str = setting("", "tracer.otlp.endpoint", "AIGC_TRACER_OTLP_ENDPOINT",
+                                        "Full OTLP/HTTP traces URL (e.g. http://collector:4318/v1/traces); empty: "
+                                        "from tracer.jaeger.host.")
     tracer_jaeger_param: float = setting(1.0, "tracer.jaeger.param", "AIGC_TRACER_JAEGER_PARAM",
-                                         "Accepted for compatibility; no span exporter is bundled.")
+                                         "Sampling: with type const, 1 keeps every trace and 0 none; with "
+                                         "probabilistic, the share of traces kept (0.01: 1 %).")
     tracer_jaeger_type: str = setting("const", "tracer.jaeger.type", "AIGC_TRACER_JAEGER_TYPE",
-                                      "Accepted for compatibility; no span exporter is bundled.")
+                                      "Sampling type: const or probabilistic (a trace started upstream keeps its "
+                                      "parent's decision).")
     tracer_jaeger_log_spans: bool = setting(False, "tracer.jaeger.log.spans", "AIGC_TRACER_JAEGER_LOG_SPANS",
-                                            "Accepted for compatibility; no span exporter is bundled.")
+                                            "Accepted for compatibility (spans are not logged).")
     # [runtime]
     runtime_backend: Literal["local", "docker", "kubernetes"] = setting(
         "local", "runtime.backend", ("AIGC_RUNTIME_BACKEND", "AIGC_RUNTIME_PLATFORM"),

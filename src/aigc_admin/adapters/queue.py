@@ -21,6 +21,7 @@ from rq import Queue
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 
+from aigc_admin.adapters import tracing
 from aigc_admin.adapters.redis_conn import RedisEndpoint
 
 RUNNER = "aigc_admin.workers.runner.run"
@@ -66,6 +67,9 @@ def _check_json(kwargs: dict[str, Any]) -> None:
         json.dumps(kwargs, allow_nan=False)
     except (TypeError, ValueError) as e:
         raise TypeError(f"job kwargs must be JSON-friendly primitives: {e}") from None
+
+
+TRACE_META = "otel"  # the enqueuing operation's trace context: the job's span continues it
 
 
 class JobQueue:
@@ -117,7 +121,8 @@ class JobQueue:
         try:
             self.queue(queue).enqueue_call(
                 RUNNER, args=(func_path,), kwargs=kwargs, timeout=timeout, job_id=self.rq_id(job_id),
-                description=f"{job_id} {func_path}", meta={META_ID: job_id}, unique=True,
+                description=f"{job_id} {func_path}", meta={META_ID: job_id, TRACE_META: tracing.carrier()},
+                unique=True,
             )
         except DuplicateJobError:
             pass  # another caller enqueued it between our check and now: that run counts

@@ -65,6 +65,7 @@ class Gateway:
     assistants: Assistants | None = None
     metrics: bool = True  # count requests, overhead, tokens and refusals (metrics.enable)
     channel_label: bool = False  # token counts labelled with the channel (metrics.channel.label)
+    tracing: bool = False  # a span per request, with the GenAI attributes (tracer.enable)
     _hashes: dict[str, str] = field(default_factory=dict)  # key → its HMAC (bounded; saves the HMAC per request)
 
     def key_hash(self, key: str) -> str:
@@ -127,8 +128,11 @@ class Probe:
     the worker or upstream."""
 
     operation: str
+    metered: bool = True  # metrics on (a probe may exist for tracing alone)
     model: str = ""
     upstream: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
 
 
 _PROBE: ContextVar[Probe | None] = ContextVar("gateway_probe", default=None)
@@ -291,6 +295,9 @@ def _settle(gw: Gateway, channel: ChannelSnapshot, model: str, reserved: Decisio
     gw.limiter.settle_soon(channel.id, reserved=reserved.reserved, actual_tokens=prompt + completion,
                            window=reserved.window)
     gw.usage.record(channel.id, model, prompt, completion)
+    probe = _PROBE.get()
+    if probe is not None:
+        probe.input_tokens, probe.output_tokens = prompt, completion
     if gw.metrics:
         label = str(channel.id) if gw.channel_label else ""
         pm.child(pm.GATEWAY_TOKENS, model, "input", label).inc(prompt)
@@ -391,12 +398,33 @@ class GatewayApp:
         route = ROUTES.get(path)
         started = time.perf_counter()
         gw = self._gateway()
-        probe = Probe(OPERATIONS.get(path, "other")) if gw is not None and gw.metrics else None
+        probe = (Probe(OPERATIONS.get(path, "other"), gw.metrics) if gw is not None and (gw.metrics or gw.tracing)
+                 else None)
         token = _PROBE.set(probe)
         try:
-            await self._serve(scope, receive, send, trace, route, started, probe)
+            if gw is not None and gw.tracing and probe is not None:
+                await self._traced(scope, receive, send, trace, route, started, probe)
+            else:
+                await self._serve(scope, receive, send, trace, route, started, probe)
         finally:
             _PROBE.reset(token)
+
+    async def _traced(self, scope: dict[str, Any], receive: Any, send: Any, trace: bytes,
+                      route: tuple[bytes, Handler] | None, started: float, probe: Probe) -> None:
+        """The request as a span with the GenAI semantic conventions' attributes."""
+        from opentelemetry.trace import SpanKind
+
+        from aigc_admin.adapters.tracing import tracer
+
+        with tracer.start_as_current_span(probe.operation, kind=SpanKind.SERVER) as span:
+            await self._serve(scope, receive, send, trace, route, started, probe)
+            span.update_name(f"{probe.operation} {probe.model}".rstrip())
+            span.set_attribute("gen_ai.operation.name", probe.operation)
+            span.set_attribute("aigc.trace_id", trace.decode())
+            if probe.model:
+                span.set_attribute("gen_ai.request.model", probe.model)
+                span.set_attribute("gen_ai.usage.input_tokens", probe.input_tokens)
+                span.set_attribute("gen_ai.usage.output_tokens", probe.output_tokens)
 
     async def _serve(self, scope: dict[str, Any], receive: Any, send: Any, trace: bytes,
                      route: tuple[bytes, Handler] | None, started: float, probe: Probe | None) -> None:
@@ -417,9 +445,10 @@ class GatewayApp:
             result, error = e.answer(), e.code
         except Exception as e:
             result, error = _unavailable(e, trace), "service_unavailable"
+        metered = probe if probe is not None and probe.metered else None
         if isinstance(result, Answer):
-            if probe is not None:
-                _record(probe, result.status, error, time.perf_counter() - started)
+            if metered is not None:
+                _record(metered, result.status, error, time.perf_counter() - started)
             headers = [(b"content-type", b"application/json"), (b"content-length", str(len(result.body)).encode()),
                        (b"x-trace-id", trace)]
             if result.headers:
@@ -428,14 +457,15 @@ class GatewayApp:
             await send({"type": "http.response.body", "body": result.body})
             return
         handed_on = time.perf_counter()
-        if probe is not None:  # a stream's own overhead ends where it is handed on
-            pm.child(pm.GATEWAY_OVERHEAD, probe.operation).observe(max(0.0, handed_on - started - probe.upstream))
-            if probe.upstream:
-                pm.child(pm.GATEWAY_UPSTREAM, probe.operation).observe(probe.upstream)
-        failed = await _send_stream(result, receive, send, trace, started if probe is not None else None,
-                                    probe.model if probe is not None else "")
-        if probe is not None:
-            pm.child(pm.GATEWAY_REQUESTS, probe.operation, probe.model, "200", "stream_error" if failed else "").inc()
+        if metered is not None:  # a stream's own overhead ends where it is handed on
+            pm.child(pm.GATEWAY_OVERHEAD, metered.operation).observe(max(0.0, handed_on - started - metered.upstream))
+            if metered.upstream:
+                pm.child(pm.GATEWAY_UPSTREAM, metered.operation).observe(metered.upstream)
+        failed = await _send_stream(result, receive, send, trace, started if metered is not None else None,
+                                    metered.model if metered is not None else "")
+        if metered is not None:
+            pm.child(pm.GATEWAY_REQUESTS, metered.operation, metered.model, "200",
+                     "stream_error" if failed else "").inc()
 
 
 def _record(probe: Probe, status: int, error: str, elapsed: float) -> None:

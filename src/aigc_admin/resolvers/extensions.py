@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from graphql import GraphQLError, OperationDefinitionNode
@@ -154,3 +154,21 @@ def _tenant_of(header_tenant: int | None, args: dict[str, Any]) -> int | None:
         if value is not None and str(value).isdigit():
             return int(value)
     return None
+
+
+class TraceOperations(SchemaExtension):
+    """A span per GraphQL operation (when tracing is on): what it starts (jobs, runtime calls) is its child."""
+
+    def on_operation(self) -> Iterator[None]:
+        from opentelemetry.trace import SpanKind
+
+        from aigc_admin.adapters.tracing import tracer
+
+        with tracer.start_as_current_span("graphql", kind=SpanKind.SERVER) as span:
+            yield
+            ctx = self.execution_context
+            kind = ctx.operation_type.value if ctx.operation_type is not None else "operation"
+            span.update_name(f"graphql {kind} {ctx.operation_name or ''}".rstrip())
+            span.set_attribute("graphql.operation.type", kind)
+            if ctx.operation_name:
+                span.set_attribute("graphql.operation.name", ctx.operation_name)

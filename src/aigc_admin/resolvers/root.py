@@ -19,7 +19,7 @@ from aigc_admin.resolvers.datasets import DatasetMutations, DatasetQueries
 from aigc_admin.resolvers.deployments import DeploymentMutations, DeploymentQueries, DeploymentSubscriptions
 from aigc_admin.resolvers.dicts import DictMutations, DictQueries
 from aigc_admin.resolvers.evaluations import EvaluationMutations, EvaluationQueries, EvaluationSubscriptions
-from aigc_admin.resolvers.extensions import AuditMutations, TraceMaskErrors, log_refusals
+from aigc_admin.resolvers.extensions import AuditMutations, TraceMaskErrors, TraceOperations, log_refusals
 from aigc_admin.resolvers.files import FileMutations, FileQueries
 from aigc_admin.resolvers.finetunes import FineTuneMutations, FineTuneQueries, FineTuneSubscriptions
 from aigc_admin.resolvers.limits import depth_limit
@@ -44,12 +44,14 @@ class PlatformSchema(strawberry.Schema):
         log_refusals(errors, getattr(getattr(execution_context, "context", None), "trace_id", ""))
 
 
-def build_schema(*, max_depth: int = 15, max_tokens: int = 2000, max_aliases: int = 30) -> strawberry.Schema:
+def build_schema(*, max_depth: int = 15, max_tokens: int = 2000, max_aliases: int = 30,
+                 tracing: bool = False) -> strawberry.Schema:
     return PlatformSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=[
+            *([TraceOperations] if tracing else []),
             lambda: AddValidationRules([depth_limit(max_depth)]),
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
             lambda: MaxAliasesLimiter(max_alias_count=max_aliases),

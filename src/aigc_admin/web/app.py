@@ -20,6 +20,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from tortoise import connections
 
 from aigc_admin.adapters import metrics as pm
+from aigc_admin.adapters import tracing
 from aigc_admin.adapters.redis_conn import RedisEndpoint
 from aigc_admin.bootstrap import Platform, open_platform
 from aigc_admin.gateway.router import GatewayApp
@@ -100,11 +101,12 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
     """The API process. ``endpoint`` lets a caller (``up``) share one embedded Redis with workers."""
     graphql_patches.apply()  # graphql-core 3.3 keeps a memo per subscription that grows with every event
     schema = build_schema(max_depth=settings.graphql_max_depth, max_tokens=settings.graphql_max_tokens,
-                          max_aliases=settings.graphql_max_aliases)
+                          max_aliases=settings.graphql_max_aliases, tracing=settings.tracer_enable)
     ws_heap = ConnectionHeap() if settings.server_gc_freeze else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tracing.setup(settings, "api")
         async with open_platform(settings, endpoint=endpoint, apply_migrations=True) as platform:
             generated = await platform.first_start()
             if generated:

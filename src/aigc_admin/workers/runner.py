@@ -20,7 +20,8 @@ from typing import Any
 from rq import get_current_job
 
 from aigc_admin.adapters import metrics as pm
-from aigc_admin.adapters.queue import META_ID
+from aigc_admin.adapters import tracing
+from aigc_admin.adapters.queue import META_ID, TRACE_META
 from aigc_admin.adapters.redis_conn import RedisEndpoint
 from aigc_admin.bootstrap import Platform, open_platform
 from aigc_admin.settings import Settings, load_settings
@@ -83,11 +84,21 @@ def run(func_path: str, /, **kwargs: Any) -> Any:
     job_id = str(job.meta.get(META_ID, job.id)) if job is not None else None
     log.debug("job %s: %s", job_id, func_path)
     task = func_path.rsplit(".tasks.", 1)[-1].replace(":", ".")  # e.g. tenants.delete
+    settings = load_settings()
+    traced = tracing.setup(settings, "job")
     started = time.perf_counter()
     status = "failed"
     try:
-        result = asyncio.run(execute(load_settings(), func_path, kwargs, job_id=job_id))
+        with tracing.job_span(f"job {task}", job.meta.get(TRACE_META) if traced and job is not None else None) \
+                as span:
+            span.set_attribute("aigc.job.id", job_id or "")
+            try:
+                result = asyncio.run(execute(settings, func_path, kwargs, job_id=job_id))
+            except BaseException as e:
+                tracing.failed(span, e)
+                raise
         status = "finished"
         return result
     finally:
         pm.child(pm.JOB_DURATION, task, status).observe(time.perf_counter() - started)
+        tracing.flush()
