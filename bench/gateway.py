@@ -31,6 +31,11 @@ ratios, and the CPU time each server process (and, for ours, its redis-server) s
     .venv/bin/python bench/gateway.py              # ~5 minutes on 2 cores
 
 Targets (from the issue) are printed next to the results.
+
+``--observability`` adds three more servers of ours, each like "ours" (which has metrics on, the default) but
+with metrics off (``ours-m0``), or tracing on with 1 % of traces sampled (``ours-t1``) or all of them
+(``ours-t100``; spans exported over OTLP/HTTP to the stub, which drops them), and prints CPU per proxied request
+side by side (targets: metrics ≤ 3 %, tracing at 1 % ≤ 3 %; 100 % reported).
 """
 
 from __future__ import annotations
@@ -116,6 +121,9 @@ async def stub_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         body += message.get("body", b"")
         more = message.get("more_body", False)
     path = scope["path"]
+    if path == "/v1/traces":  # the OTLP sink of the tracing variants (--observability): accepted, dropped
+        await _send_json(send, 200, b"{}")
+        return
     if scope["method"] == "GET" and path.endswith("/models"):
         payload = json.dumps({"object": "list", "data": [{"id": MODEL, "object": "model", "created": _CREATED,
                                                           "owned_by": "stub"}]}).encode()
@@ -526,6 +534,31 @@ def report(results: dict[tuple[str, int, str], list[RunResult]], scenarios: list
     return "\n".join(out)
 
 
+def observability_report(results: dict[tuple[str, int, str], list[RunResult]],
+                         scenarios: list[tuple[str, int]]) -> str:
+    """CPU per proxied request of the aigc-admin process (medians over rounds): metrics on (ours) against metrics
+    off (ours-m0); tracing at 1 % and 100 % (metrics on as well) against ours. The redis-server is shared by all of
+    ours and is left out (the variants do the same Redis work)."""
+    def cpu(name: str, mode: str, c: int) -> float:
+        good = [r for r in results.get((mode, c, name), []) if r.ok]
+        return med([next(iter(r.cpu_ms_per_req.values())) for r in good]) if good else float("nan")
+
+    def pct(value: float, base: float) -> str:
+        return fmt(100 * (value / base - 1) if base else float("nan"), 1)
+
+    out = ["CPU ms per proxied request of the aigc-admin process (medians over rounds)",
+           f"{'scenario':<12}{'metrics off':>12}{'metrics on':>12}{'+%':>7}{'trace 1%':>10}{'+%':>7}"
+           f"{'trace 100%':>12}{'+%':>7}"]
+    for mode, c in scenarios:
+        off, on = cpu("ours-m0", mode, c), cpu("ours", mode, c)
+        t1, t100 = cpu("ours-t1", mode, c), cpu("ours-t100", mode, c)
+        out.append(f"{mode + ' c=' + str(c):<12}{fmt(off, 3):>12}{fmt(on, 3):>12}{pct(on, off):>7}"
+                   f"{fmt(t1, 3):>10}{pct(t1, on):>7}{fmt(t100, 3):>12}{pct(t100, on):>7}")
+    out.append("metrics +% against metrics off; tracing +% against ours (metrics on, tracing off). "
+               "Targets: metrics ≤ 3 %, tracing at 1 % ≤ 3 % (100 % reported)")
+    return "\n".join(out)
+
+
 # ============================================================================ main
 @contextlib.contextmanager
 def started(cmd: list[str], log: Path, env: dict[str, str] | None = None, name: str = "") -> Iterator[
@@ -547,6 +580,8 @@ def main() -> int:
     parser.add_argument("--modes", default="json,stream")
     parser.add_argument("--litellm-venv", type=Path, default=DEFAULT_LITELLM_VENV)
     parser.add_argument("--no-litellm", action="store_true")
+    parser.add_argument("--observability", action="store_true",
+                        help="also ours with metrics off, tracing at 1 %% and at 100 %%: CPU per request")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
     parser.add_argument("--serve-stub", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--hold", type=float, default=0, help=argparse.SUPPRESS)  # debugging: sleep before load
@@ -603,6 +638,22 @@ def main() -> int:
             targets.append(Target("ours", server.base_url + "/v1/chat/completions", key,
                                   [server.process.pid, redis.process.pid]))
             print(f"stub pid {stub.pid}, ours pid {server.process.pid} (redis pid {redis.process.pid})", flush=True)
+            if args.observability:
+                variants = {"ours-m0": {"metrics.enable": False},
+                            "ours-t1": {"tracer.enable": True, "tracer.jaeger.type": "probabilistic",
+                                        "tracer.jaeger.param": 0.01},
+                            "ours-t100": {"tracer.enable": True, "tracer.jaeger.type": "const",
+                                          "tracer.jaeger.param": 1}}
+                for name, flags in variants.items():
+                    store = workdir / name
+                    store.mkdir()
+                    other = stack.enter_context(live_server(store, redis.url, extra={
+                        "health.interval": 0, "gateway.usage.flush": 2, "gateway.routes.refresh": 2,
+                        "tracer.otlp.endpoint": stub_base + "/v1/traces", **flags}))
+                    other_key, _, _ = asyncio.run(setup_ours(other, stub_base))
+                    targets.append(Target(name, other.base_url + "/v1/chat/completions", other_key,
+                                          [other.process.pid, redis.process.pid]))
+                    print(f"{name} pid {other.process.pid} ({flags})", flush=True)
 
             version = ""
             if litellm_runs:
@@ -660,6 +711,9 @@ def main() -> int:
             print(f"=== gateway bench results ({datetime.date.today().isoformat()}; LiteLLM "
                   f"{version or 'not run'}; {os.cpu_count()} CPUs, loopback; h2load --h1, keep-alive) ===")
             print(report(results, scenarios, ttfb, names))
+            if args.observability:
+                print()
+                print(observability_report(results, scenarios))
             print(f"\nour usage accounting for the bench channel: {usage}")
             print("cpu ms/req: server process CPU per request (ours: aigc-admin + its redis-server; "
                   "LiteLLM: its process tree; direct: the stub)")

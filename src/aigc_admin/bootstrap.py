@@ -57,6 +57,7 @@ from aigc_admin.adapters.security import Argon2Hasher, FernetBox, JwtTokens, Red
 from aigc_admin.adapters.storage import FileLines, LocalFileStorage
 from aigc_admin.adapters.tokenizer import token_counter
 from aigc_admin.adapters.tool_transport import NetworkToolTransport
+from aigc_admin.adapters.tracing import head_ratio
 from aigc_admin.domain.accounts.identity import IdentityService
 from aigc_admin.domain.accounts.service import AccountRecovery, AccountService
 from aigc_admin.domain.assistants.runner import AssistantRunner
@@ -373,7 +374,7 @@ class Platform:
                                 refresh_interval=s.gateway_routes_refresh),
             workers=WorkerClient(self._http), upstream=UpstreamClient(connect_timeout=3, timeout=600),
             assistants=PublishedAssistants(lambda: self.assistant_runner), metrics=s.metrics_enable,
-            channel_label=s.metrics_channel_label, tracing=s.tracer_enable)
+            channel_label=s.metrics_channel_label, trace_ratio=head_ratio(s))
 
     @cached_property
     def _http(self) -> httpx.AsyncClient:

@@ -15,8 +15,9 @@ codes, and the channel is a label only when ``metrics.channel.label`` is on (off
 
 from __future__ import annotations
 
+import bisect
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from prometheus_client import (
@@ -30,7 +31,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from aigc_admin.adapters.metrics_dir import MULTIPROC_ENV
@@ -46,17 +47,6 @@ LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 JOB_BUCKETS = (0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14400.0)
 
 R: dict[str, Any] = {"registry": REGISTRY}
-GATEWAY_REQUESTS = Counter("aigc_gateway_requests", "Gateway requests by operation, model, HTTP status and error "
-                           "type ('' when it succeeded).", ["operation", "model", "status", "error_type"], **R)
-GATEWAY_OVERHEAD = Histogram("aigc_gateway_overhead_seconds", "The gateway's own time per request: everything but "
-                             "waiting for the model's worker or upstream (for a stream: until it is handed on).",
-                             ["operation"], buckets=OVERHEAD_BUCKETS, **R)
-GATEWAY_UPSTREAM = Histogram("aigc_gateway_upstream_seconds", "Time spent waiting for the model's worker or "
-                             "upstream (a stream: until its first piece).", ["operation"], buckets=LATENCY_BUCKETS,
-                             **R)
-GATEWAY_TTFT = Histogram("aigc_gateway_time_to_first_token_seconds", "Streamed answers: from the request to the "
-                         "first content sent (gen_ai.server.time_to_first_token).", ["model"],
-                         buckets=LATENCY_BUCKETS, **R)
 GATEWAY_TOKENS = Counter("aigc_gateway_tokens", "Tokens through the gateway and the model-call path "
                          "(gen_ai.client.token.usage), type input or output.", ["model", "type", "channel"], **R)
 LIMIT_REFUSALS = Counter("aigc_gateway_limit_refusals", "Requests refused by a channel's limits, by reason (rpm, "
@@ -85,6 +75,68 @@ def child(metric: Any, *labels: str) -> Any:
     return found
 
 
+class _Histograms:
+    """Histograms by label value, counted with plain list and dict operations."""
+
+    __slots__ = ("bounds", "series")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.series: dict[str, list[float]] = {}  # label value -> [bucket counts..., +Inf count, sum]
+
+    def observe(self, label: str, value: float) -> None:
+        counts = self.series.get(label)
+        if counts is None:
+            counts = self.series[label] = [0.0] * (len(self.bounds) + 2)
+        counts[bisect.bisect_left(self.bounds, value)] += 1
+        counts[-1] += value
+
+    def family(self, name: str, help_text: str, label: str) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(name, help_text, labels=[label])
+        for value, counts in sorted(self.series.items()):
+            cumulative, buckets = 0.0, []
+            for bound, n in zip((*self.bounds, float("inf")), counts[:-1], strict=True):
+                cumulative += n
+                buckets.append((str(bound) if bound != float("inf") else "+Inf", cumulative))
+            family.add_metric([value], buckets, counts[-1])
+        return family
+
+
+class GatewayStats(Collector):
+    """The /v1 hot path's counts, kept in plain dicts and exported at scrape time: prometheus-client's metric
+    objects take a lock per operation, which measured as ~10 % of a proxied request's CPU
+    (bench/gateway.py --observability). Only the API process serves /v1, so these need no multiprocess files."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, str, str], int] = {}
+        self.overhead = _Histograms(OVERHEAD_BUCKETS)
+        self.upstream = _Histograms(LATENCY_BUCKETS)
+        self.ttft = _Histograms(LATENCY_BUCKETS)
+
+    def request(self, operation: str, model: str, status: str, error: str) -> None:
+        key = (operation, model, status, error)
+        self.requests[key] = self.requests.get(key, 0) + 1
+
+    def collect(self) -> Iterator[Any]:
+        requests = CounterMetricFamily("aigc_gateway_requests", "Gateway requests by operation, model, HTTP status "
+                                       "and error type ('' when it succeeded).",
+                                       labels=["operation", "model", "status", "error_type"])
+        for key, n in sorted(self.requests.items()):
+            requests.add_metric(list(key), n)
+        yield requests
+        yield self.overhead.family("aigc_gateway_overhead_seconds", "The gateway's own time per request: "
+                                   "everything but waiting for the model's worker or upstream (a stream: until it "
+                                   "is handed on).", "operation")
+        yield self.upstream.family("aigc_gateway_upstream_seconds", "Time spent waiting for the model's worker or "
+                                   "upstream (a stream: until its first piece).", "operation")
+        yield self.ttft.family("aigc_gateway_time_to_first_token_seconds", "Streamed answers: from the request to "
+                               "the first content sent (gen_ai.server.time_to_first_token).", "model")
+
+
+GATEWAY = GatewayStats()
+REGISTRY.register(GATEWAY)
+
+
 class _Families(Collector):
     def __init__(self, families: Iterable[Any]) -> None:
         self.families = list(families)
@@ -103,14 +155,15 @@ def gauge(name: str, help_text: str, labels: list[str], values: dict[tuple[str, 
 def exposition(state: Iterable[GaugeMetricFamily] = ()) -> tuple[bytes, str]:
     """The scrape: every process's counts (this one's, or all the node's in multiprocess mode) and the platform's
     state read for this scrape."""
+    extra = CollectorRegistry()
+    extra.register(_Families(state))
     if os.environ.get(MULTIPROC_ENV):
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         counted = generate_latest(registry)
+        extra.register(GATEWAY)  # this process's /v1 counts (kept in memory, not in the shared files)
     else:
         counted = generate_latest(REGISTRY)
-    extra = CollectorRegistry()
-    extra.register(_Families(state))
     return counted + generate_latest(extra), CONTENT_TYPE_LATEST

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import random
 import time
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -24,8 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
+from opentelemetry.trace import SpanKind
 
 from aigc_admin.adapters import metrics as pm
+from aigc_admin.adapters import tracing
 from aigc_admin.adapters.fastchat import errors as fce
 from aigc_admin.adapters.fastchat import openai_mapping as fc
 from aigc_admin.adapters.fastchat.conversation import UnsupportedTemplate
@@ -65,7 +68,7 @@ class Gateway:
     assistants: Assistants | None = None
     metrics: bool = True  # count requests, overhead, tokens and refusals (metrics.enable)
     channel_label: bool = False  # token counts labelled with the channel (metrics.channel.label)
-    tracing: bool = False  # a span per request, with the GenAI attributes (tracer.enable)
+    trace_ratio: float = 0.0  # the share of requests given a span with the GenAI attributes (tracer.*)
     _hashes: dict[str, str] = field(default_factory=dict)  # key → its HMAC (bounded; saves the HMAC per request)
 
     def key_hash(self, key: str) -> str:
@@ -398,25 +401,26 @@ class GatewayApp:
         route = ROUTES.get(path)
         started = time.perf_counter()
         gw = self._gateway()
-        probe = (Probe(OPERATIONS.get(path, "other"), gw.metrics) if gw is not None and (gw.metrics or gw.tracing)
+        parent: Any = None
+        traced = False
+        if gw is not None and gw.trace_ratio:
+            parent = tracing.continued(scope["headers"])
+            traced = parent is not None or gw.trace_ratio >= 1.0 or random.random() < gw.trace_ratio  # noqa: S311
+        probe = (Probe(OPERATIONS.get(path, "other"), gw.metrics) if gw is not None and (gw.metrics or traced)
                  else None)
         token = _PROBE.set(probe)
         try:
-            if gw is not None and gw.tracing and probe is not None:
-                await self._traced(scope, receive, send, trace, route, started, probe)
+            if traced and probe is not None:
+                await self._traced(scope, receive, send, trace, route, started, probe, parent)
             else:
                 await self._serve(scope, receive, send, trace, route, started, probe)
         finally:
             _PROBE.reset(token)
 
     async def _traced(self, scope: dict[str, Any], receive: Any, send: Any, trace: bytes,
-                      route: tuple[bytes, Handler] | None, started: float, probe: Probe) -> None:
+                      route: tuple[bytes, Handler] | None, started: float, probe: Probe, parent: Any) -> None:
         """The request as a span with the GenAI semantic conventions' attributes."""
-        from opentelemetry.trace import SpanKind
-
-        from aigc_admin.adapters.tracing import tracer
-
-        with tracer.start_as_current_span(probe.operation, kind=SpanKind.SERVER) as span:
+        with tracing.tracer.start_as_current_span(probe.operation, context=parent, kind=SpanKind.SERVER) as span:
             await self._serve(scope, receive, send, trace, route, started, probe)
             span.update_name(f"{probe.operation} {probe.model}".rstrip())
             span.set_attribute("gen_ai.operation.name", probe.operation)
@@ -458,21 +462,21 @@ class GatewayApp:
             return
         handed_on = time.perf_counter()
         if metered is not None:  # a stream's own overhead ends where it is handed on
-            pm.child(pm.GATEWAY_OVERHEAD, metered.operation).observe(max(0.0, handed_on - started - metered.upstream))
+            pm.GATEWAY.overhead.observe(metered.operation, max(0.0, handed_on - started - metered.upstream))
             if metered.upstream:
-                pm.child(pm.GATEWAY_UPSTREAM, metered.operation).observe(metered.upstream)
+                pm.GATEWAY.upstream.observe(metered.operation, metered.upstream)
         failed = await _send_stream(result, receive, send, trace, started if metered is not None else None,
                                     metered.model if metered is not None else "")
         if metered is not None:
-            pm.child(pm.GATEWAY_REQUESTS, metered.operation, metered.model, "200",
-                     "stream_error" if failed else "").inc()
+            pm.GATEWAY.request(metered.operation, metered.model, "200", "stream_error" if failed else "")
 
 
 def _record(probe: Probe, status: int, error: str, elapsed: float) -> None:
-    pm.child(pm.GATEWAY_REQUESTS, probe.operation, probe.model, str(status), error).inc()
-    pm.child(pm.GATEWAY_OVERHEAD, probe.operation).observe(max(0.0, elapsed - probe.upstream))
+    stats = pm.GATEWAY
+    stats.request(probe.operation, probe.model, str(status), error)
+    stats.overhead.observe(probe.operation, max(0.0, elapsed - probe.upstream))
     if probe.upstream:
-        pm.child(pm.GATEWAY_UPSTREAM, probe.operation).observe(probe.upstream)
+        stats.upstream.observe(probe.operation, probe.upstream)
 
 
 async def _send_stream(stream: Stream, receive: Any, send: Any, trace: bytes, started: float | None = None,
@@ -489,7 +493,7 @@ async def _send_stream(stream: Stream, receive: Any, send: Any, trace: bytes, st
                 if gone.done():
                     break
                 if started is not None:
-                    pm.child(pm.GATEWAY_TTFT, model).observe(time.perf_counter() - started)
+                    pm.GATEWAY.ttft.observe(model, time.perf_counter() - started)
                     started = None
                 await send({"type": "http.response.body", "body": event, "more_body": True})
         except Exception as e:  # the status went out already: end the stream with an error event
