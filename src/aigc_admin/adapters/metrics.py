@@ -47,8 +47,8 @@ LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 JOB_BUCKETS = (0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14400.0)
 
 R: dict[str, Any] = {"registry": REGISTRY}
-GATEWAY_TOKENS = Counter("aigc_gateway_tokens", "Tokens through the gateway and the model-call path "
-                         "(gen_ai.client.token.usage), type input or output.", ["model", "type", "channel"], **R)
+MODEL_CALL_TOKENS = Counter("aigc_model_call_tokens", "Tokens of the platform's own model calls (playground, "
+                            "evaluations, assistants), type input or output.", ["model", "type", "channel"], **R)
 LIMIT_REFUSALS = Counter("aigc_gateway_limit_refusals", "Requests refused by a channel's limits, by reason (rpm, "
                          "tpm, quota).", ["reason"], **R)
 JOB_DURATION = Histogram("aigc_rq_job_duration_seconds", "RQ jobs of the platform by task and outcome.",
@@ -109,6 +109,7 @@ class GatewayStats(Collector):
 
     def __init__(self) -> None:
         self.requests: dict[tuple[str, str, str, str], int] = {}
+        self.tokens: dict[tuple[str, str, str], int] = {}
         self.overhead = _Histograms(OVERHEAD_BUCKETS)
         self.upstream = _Histograms(LATENCY_BUCKETS)
         self.ttft = _Histograms(LATENCY_BUCKETS)
@@ -117,7 +118,16 @@ class GatewayStats(Collector):
         key = (operation, model, status, error)
         self.requests[key] = self.requests.get(key, 0) + 1
 
+    def count_tokens(self, model: str, channel: str, prompt: int, completion: int) -> None:
+        for key, n in (((model, "input", channel), prompt), ((model, "output", channel), completion)):
+            self.tokens[key] = self.tokens.get(key, 0) + n
+
     def collect(self) -> Iterator[Any]:
+        tokens = CounterMetricFamily("aigc_gateway_tokens", "Tokens of /v1 requests (gen_ai.client.token.usage), "
+                                     "type input or output.", labels=["model", "type", "channel"])
+        for token_key, n in sorted(self.tokens.items()):
+            tokens.add_metric(list(token_key), n)
+        yield tokens
         requests = CounterMetricFamily("aigc_gateway_requests", "Gateway requests by operation, model, HTTP status "
                                        "and error type ('' when it succeeded).",
                                        labels=["operation", "model", "status", "error_type"])

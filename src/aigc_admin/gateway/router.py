@@ -303,8 +303,11 @@ def _settle(gw: Gateway, channel: ChannelSnapshot, model: str, reserved: Decisio
         probe.input_tokens, probe.output_tokens = prompt, completion
     if gw.metrics:
         label = str(channel.id) if gw.channel_label else ""
-        pm.child(pm.GATEWAY_TOKENS, model, "input", label).inc(prompt)
-        pm.child(pm.GATEWAY_TOKENS, model, "output", label).inc(completion)
+        if probe is not None:  # a /v1 request, in the API process
+            pm.GATEWAY.count_tokens(model, label, prompt, completion)
+        else:  # the platform's own call (a job's too: counted in the node's shared files)
+            pm.child(pm.MODEL_CALL_TOKENS, model, "input", label).inc(prompt)
+            pm.child(pm.MODEL_CALL_TOKENS, model, "output", label).inc(completion)
 
 
 def _charged(reserved: Decision) -> dict[str, int]:
