@@ -29,10 +29,11 @@ install-dev: $(BIN)/.installed-dev
 engine:
 	@bash scripts/prepare-engine.sh >/dev/null
 
-# Everything the integration tests run for real: the engine, Docker Engine and a kube-apiserver built from
-# Debian's source (cached under ~/.cache/aigc-admin; the first build takes ~4 min).
+# Everything the integration tests run for real: the engine, Docker Engine, a debootstrap base for the images and
+# a kube-apiserver built from Debian's source (cached under ~/.cache/aigc-admin; the first build takes ~4 min).
 prepare: engine
 	bash scripts/prepare-docker.sh
+	bash scripts/prepare-base-image.sh >/dev/null
 	bash scripts/prepare-kube.sh >/dev/null
 
 # `make run PORT=18080` serves on another port (the managed FastChat processes take free ports when theirs

@@ -61,7 +61,8 @@ def upstream() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def platform(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory, collector: str) -> Iterator[LiveServer]:
+def platform(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory,
+             collector: str) -> Iterator[LiveServer]:
     extra = {"tracer.enable": True, "tracer.otlp.endpoint": collector, "tracer.jaeger.type": "const",
              "tracer.jaeger.param": 1, "engine.start.timeout": 3, "gateway.routes.refresh": 0.5}
     with live_server(tmp_path_factory.mktemp("tracing"), redis_server.url, extra=extra, worker=True) as server:
