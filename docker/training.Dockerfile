@@ -10,5 +10,7 @@ FROM ${ENGINE_IMAGE}
 COPY finetune.py /opt/aigc/finetune.py
 # Arguments go to the program: `docker run … aigc-admin/training:0.2.36 --base-model-path … --data-path …`.
 # Its JSON lines come on stdout, everything else on stderr (see the program's docstring).
-ENTRYPOINT ["tini", "--", "python3", "/opt/aigc/finetune.py"]
-CMD ["--help"]
+# The platform's runtime passes the whole command (python3 /opt/aigc/finetune.py --base-model-path …, with
+# finetune.program=/opt/aigc/finetune.py): the entrypoint only reaps; the default command shows the program's options.
+ENTRYPOINT ["tini", "--"]
+CMD ["python3", "/opt/aigc/finetune.py", "--help"]

@@ -330,8 +330,10 @@ class Platform:
         return FineTuneRunner(
             repo=FineTuneRepo(), runtime=self.runtime, events=FineTuneLogPublisher(self.publisher),
             finisher=self.model_finisher,
-            config=TrainingConfig(python=engine.python, program=TRAINING_PROGRAM, max_running=s.finetune_max_running,
-                                  image=s.engine_image, volumes=engine.volumes, storage_dir=str(s.storage_dir)),
+            config=TrainingConfig(python=engine.python, program=s.finetune_program or TRAINING_PROGRAM,
+                                  max_running=s.finetune_max_running, image=s.finetune_image or s.engine_image,
+                                  volumes=engine.volumes, storage_dir=str(s.storage_dir),
+                                  program_in_image=bool(s.finetune_program)),
             owner=s.redis_prefix, tenant_code=FineTuneLookup(s.storage_dir).tenant_code, templates=TemplateRepo(),
             gpus=self.gpus, gates=self.gates)
 

@@ -270,6 +270,13 @@ class Settings(BaseModel):
     finetune_max_running: int = setting(1, "finetune.max.running", "AIGC_FINETUNE_MAX_RUNNING",
                                         "Fine-tuning jobs that may run at once (GPU jobs also need free GPUs of "
                                         "runtime.gpu.num).")
+    finetune_image: str = setting("", "finetune.image", "AIGC_FINETUNE_IMAGE",
+                                  "Image of training jobs on Docker/Kubernetes (docker/training.Dockerfile); empty: "
+                                  "engine.image.")
+    finetune_program: str = setting("", "finetune.program", "AIGC_FINETUNE_PROGRAM",
+                                    "Path of the training program inside the training image (e.g. "
+                                    "/opt/aigc/finetune.py); empty: the platform's own copy, mounted at its path "
+                                    "(which must then be a path on the Docker host).")
     finetune_interval: float = setting(2.0, "finetune.interval", "AIGC_FINETUNE_INTERVAL",
                                        "Seconds between two rounds of the training scheduler (start waiting jobs, "
                                        "collect log lines); 0 turns it off in this process.")

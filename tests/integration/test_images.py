@@ -353,8 +353,7 @@ def test_engine_image_serves_the_tiny_model_as_non_root(images: Images) -> None:
 
 def test_training_image_runs_the_training_program(images: Images, tmp_path: Path,
                                                   request: pytest.FixtureRequest) -> None:
-    assert images.client.images.get(TRAINING).attrs["Config"]["Entrypoint"] == [
-        "tini", "--", "python3", "/opt/aigc/finetune.py"]
+    assert images.client.images.get(TRAINING).attrs["Config"]["Entrypoint"] == ["tini", "--"]
     code, out, err = _run(images, TRAINING)  # CMD --help (stdout is kept for the JSON lines: help is on stderr)
     assert code == 0 and "--base-model-path" in out + err and "--lora" in out + err, err
 
@@ -367,7 +366,8 @@ def test_training_image_runs_the_training_program(images: Images, tmp_path: Path
                           {"role": "assistant", "content": f"{i} plus {i} is {2 * i}."}]} for i in range(20)]
     (data / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     started = time.monotonic()
-    code, out, err = _run(images, TRAINING, "--base-model-path", "/models/tiny", "--data-path", "/data/train.jsonl",
+    code, out, err = _run(images, TRAINING, "python3", "/opt/aigc/finetune.py",  # the command the runtime passes
+                          "--base-model-path", "/models/tiny", "--data-path", "/data/train.jsonl",
                           "--output-dir", "/out/lora", "--epochs", "1", "--train-batch-size", "4",
                           "--model-max-length", "128", "--logging-steps", "1", "--save-steps", "0", "--lora",
                           "--merge", timeout=300,

@@ -183,6 +183,16 @@ async def test_docker_also_mounts_the_program_directory_and_the_base_model_read_
     assert [v.mount_path for v in configured.volumes] == ["/models/other", "/data", "/p"]
 
 
+async def test_a_training_image_that_carries_the_program_gets_no_mount_of_it() -> None:
+    runtime = Runtime("docker")
+    runner, repo, _, _ = make(runtime, image="training:1", storage_dir="/data", program_in_image=True)
+    repo.add()
+    await runner.tick()
+    spec = runtime.started[0]
+    assert spec.image == "training:1" and spec.command[1] == "/p/finetune.py"
+    assert [v.mount_path for v in spec.volumes] == ["/data", "/m"]  # the base model, not the program's directory
+
+
 async def test_progress_success_register_grant_deploy() -> None:
     runtime = Runtime()
     runner, repo, events, finisher = make(runtime)

@@ -334,6 +334,7 @@ class TrainingConfig:
     image: str = ""  # docker/kubernetes: an image with the engine environment
     volumes: tuple[VolumeMount, ...] = ()  # docker/kubernetes: the engine, the program, the base models
     storage_dir: str = ""  # mounted read-write (data file in, weights out) outside the local runtime
+    program_in_image: bool = False  # the image carries the program at ``program`` (no mount of the platform's copy)
 
 
 def training_command(cfg: TrainingConfig, job: FineTuneJob) -> list[str]:
@@ -438,7 +439,8 @@ class FineTuneRunner:
             volumes.append(VolumeMount(mount_path=self.config.storage_dir, host_path=self.config.storage_dir,
                                        read_only=False))
         if self.runtime.type == "docker":
-            for path in (self.config.program.rpartition("/")[0], job.base_model_path.rstrip("/")):
+            own = () if self.config.program_in_image else (self.config.program.rpartition("/")[0],)
+            for path in (*own, job.base_model_path.rstrip("/")):
                 if path.startswith("/") and path not in {v.mount_path.rstrip("/") for v in volumes}:
                     volumes.append(VolumeMount(mount_path=path, host_path=path, read_only=True))
         return volumes
