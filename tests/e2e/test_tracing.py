@@ -13,7 +13,7 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tests.support.api import unique
-from tests.support.asgi_stub import serving, start
+from tests.support.asgi_stub import read_body, serving, start
 from tests.support.engine import tiny_model_path
 from tests.support.live import ADMIN_PASSWORD, LiveServer, TenantClient, http_gql, http_login, live_server
 from tests.support.redis_server import RedisServer
@@ -26,12 +26,7 @@ async def receiver(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """OTLP/HTTP traces (protobuf), kept in SPANS."""
     if scope["type"] != "http":
         return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+    body = await read_body(receive)
     request = ExportTraceServiceRequest()
     request.ParseFromString(body)
     for resource_spans in request.resource_spans:

@@ -16,14 +16,19 @@ from tests.support.slapd import free_port
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
-async def read_json(receive: Any) -> Any:
-    """The request body, read whole and parsed (an empty body is ``{}``)."""
+async def read_body(receive: Any) -> bytes:
+    """The request body, read whole."""
     body = b""
     while True:
         message = await receive()
         body += message.get("body", b"")
         if not message.get("more_body"):
-            return json.loads(body or b"{}")
+            return body
+
+
+async def read_json(receive: Any) -> Any:
+    """The request body, read whole and parsed (an empty body is ``{}``)."""
+    return json.loads(await read_body(receive) or b"{}")
 
 
 async def send_json(send: Any, status: int, payload: Any) -> None:

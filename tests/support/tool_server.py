@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from tests.support.asgi_stub import send_json, start
+from tests.support.asgi_stub import read_body, send_json, start
 
 
 @dataclass
@@ -23,12 +23,7 @@ class ToolServer:
         async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             if scope["type"] != "http":
                 return
-            body = b""
-            while True:
-                message = await receive()
-                body += message.get("body", b"")
-                if not message.get("more_body"):
-                    break
+            body = await read_body(receive)
             path = scope["path"]
             query = {k: v[0] for k, v in parse_qs(scope["query_string"].decode()).items()}
             headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}

@@ -193,6 +193,6 @@ def test_tool_definitions_are_checked() -> None:
 
 def test_response_extraction_and_cap() -> None:
     spec = HttpSpec(url="https://h", extract="/data/0/name", max_response_bytes=3)
-    assert http_tool.response_text(b'{"data": [{"name": "alpha"}]}', "application/json", spec) == "alp … [truncated]"
+    assert http_tool.response_text(b'{"data": [{"name": "alpha"}]}', spec) == "alp … [truncated]"
     with pytest.raises(http_tool.ExtractFailed):
-        http_tool.response_text(b'{"data": []}', "application/json", spec)
+        http_tool.response_text(b'{"data": []}', spec)

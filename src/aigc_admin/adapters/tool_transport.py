@@ -93,7 +93,7 @@ class NetworkToolTransport:
         if spec.extract and not complete:
             return outcome(False, f"the response is larger than {limit} bytes", "TOO_LARGE")
         try:
-            text = http_tool.response_text(body, response.headers.get("content-type", ""), spec)
+            text = http_tool.response_text(body, spec)
         except http_tool.ExtractFailed as e:
             return outcome(False, str(e), "EXTRACT_FAILED")
         if not complete and not text.endswith("[truncated]"):

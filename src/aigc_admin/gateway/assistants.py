@@ -54,9 +54,7 @@ class PublishedAssistants:
 
     async def models(self, channel: ChannelSnapshot) -> list[str]:
         """The published assistants this channel may call, as model names."""
-        published = await self.runner.service.repo.published(channel.tenant_id)
-        return [ASSISTANT_MODEL_PREFIX + a.name for a in published
-                if channel.id in a.channel_ids or channel.allows(a.model_name)]
+        return [ASSISTANT_MODEL_PREFIX + name for name, _ in await self.catalog(channel)]
 
     async def catalog(self, channel: ChannelSnapshot) -> list[tuple[str, str]]:
         """(name, description) of the published assistants this channel may call (the MCP endpoint's tools)."""

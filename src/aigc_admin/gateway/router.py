@@ -414,17 +414,17 @@ class GatewayApp:
         token = _PROBE.set(probe)
         try:
             if traced and probe is not None:
-                await self._traced(scope, receive, send, trace, route, started, probe, parent)
+                await self._traced(gw, scope, receive, send, trace, route, started, probe, parent)
             else:
-                await self._serve(scope, receive, send, trace, route, started, probe)
+                await self._serve(gw, scope, receive, send, trace, route, started, probe)
         finally:
             _PROBE.reset(token)
 
-    async def _traced(self, scope: dict[str, Any], receive: Any, send: Any, trace: bytes,
+    async def _traced(self, gw: Gateway | None, scope: dict[str, Any], receive: Any, send: Any, trace: bytes,
                       route: tuple[bytes, Handler] | None, started: float, probe: Probe, parent: Any) -> None:
         """The request as a span with the GenAI semantic conventions' attributes."""
         with tracing.tracer.start_as_current_span(probe.operation, context=parent, kind=SpanKind.SERVER) as span:
-            await self._serve(scope, receive, send, trace, route, started, probe)
+            await self._serve(gw, scope, receive, send, trace, route, started, probe)
             span.update_name(f"{probe.operation} {probe.model}".rstrip())
             span.set_attribute("gen_ai.operation.name", probe.operation)
             span.set_attribute("aigc.trace_id", trace.decode())
@@ -433,7 +433,7 @@ class GatewayApp:
                 span.set_attribute("gen_ai.usage.input_tokens", probe.input_tokens)
                 span.set_attribute("gen_ai.usage.output_tokens", probe.output_tokens)
 
-    async def _serve(self, scope: dict[str, Any], receive: Any, send: Any, trace: bytes,
+    async def _serve(self, gw: Gateway | None, scope: dict[str, Any], receive: Any, send: Any, trace: bytes,
                      route: tuple[bytes, Handler] | None, started: float, probe: Probe | None) -> None:
         path: str = scope["path"]
         result: Answer | Stream
@@ -444,7 +444,6 @@ class GatewayApp:
             if route[0] != scope["method"].encode():
                 raise ApiError(405, f"{path} takes {route[0].decode()}, not {scope['method']}",
                                "invalid_request_error", "method_not_allowed")
-            gw = self._gateway()
             if gw is None:
                 raise ApiError(503, "The gateway is starting; try again", "server_error", "service_unavailable")
             result = await route[1](gw, scope["headers"], await _read(receive))

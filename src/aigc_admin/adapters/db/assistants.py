@@ -244,14 +244,13 @@ class AssistantRepo:
             response=run.response, messages=json.dumps(run.steps, ensure_ascii=False), status=run.status,
             stop_reason=run.stop_reason, prompt_tokens=run.prompt_tokens, completion_tokens=run.completion_tokens)
 
-    async def runs(self, assistant_id: int, *, thread_id: str | None, offset: int,
+    async def runs(self, assistant_id: int, *, tenant_id: int, thread_id: str | None, offset: int,
                    limit: int) -> tuple[builtins.list[Run], int]:
-        qs = m.AssistantMessage.filter(assistant_id=assistant_id)
+        qs = m.AssistantMessage.filter(assistant_id=assistant_id, assistant__tenant_id=tenant_id)
         if thread_id:
             qs = qs.filter(thread_id=thread_id)
-        owner = await m.Assistant.get_or_none(id=assistant_id)
         rows, total = await page(qs, offset=offset, limit=limit, order=("-id",))
-        return [_run(r, owner.tenant_id if owner else 0) for r in rows], total  # type: ignore[attr-defined]
+        return [_run(r, tenant_id) for r in rows], total
 
     async def thread(self, thread_id: str, tenant_id: int) -> builtins.list[Run]:
         rows = await m.AssistantMessage.filter(thread_id=thread_id, assistant__tenant_id=tenant_id).order_by("id")

@@ -183,7 +183,7 @@ def truncate(text: str, max_bytes: int) -> str:
     return data[:max_bytes].decode(errors="ignore") + " … [truncated]"
 
 
-def response_text(body: bytes, content_type: str, spec: HttpSpec) -> str:
+def response_text(body: bytes, spec: HttpSpec) -> str:
     """What the model sees of a response: the extracted part of a JSON answer (or all of it), as text, within
     the tool's size cap."""
     text = body.decode(errors="replace")

@@ -7,6 +7,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from aigc_admin.domain.assistants import http_tool
@@ -114,7 +115,7 @@ class AssistantRepository(Protocol):
     # runs
     async def start_run(self, run: Run) -> Run: ...
     async def finish_run(self, run: Run) -> None: ...
-    async def runs(self, assistant_id: int, *, thread_id: str | None, offset: int,
+    async def runs(self, assistant_id: int, *, tenant_id: int, thread_id: str | None, offset: int,
                    limit: int) -> tuple[builtins.list[Run], int]: ...
     async def thread(self, thread_id: str, tenant_id: int) -> builtins.list[Run]: ...
 
@@ -443,7 +444,8 @@ class AssistantService:
     async def runs(self, assistant_id: int, *, tenant_id: int, thread_id: str | None = None, offset: int = 0,
                    limit: int = 20) -> tuple[builtins.list[Run], int]:
         await self.get(assistant_id, tenant_id=tenant_id)
-        return await self.repo.runs(assistant_id, thread_id=thread_id, offset=offset, limit=limit)
+        return await self.repo.runs(assistant_id, tenant_id=tenant_id, thread_id=thread_id, offset=offset,
+                                    limit=limit)
 
     def spec_for_call(self, tool: ToolDef) -> HttpSpec:
         """A tool's HTTP definition with its secret headers opened (only to make the call)."""
@@ -467,9 +469,7 @@ def _fields(data: AssistantInput) -> dict[str, Any]:
             "channel_ids": list(dict.fromkeys(data.channel_ids))}
 
 
-def _now() -> Any:
-    from datetime import UTC, datetime
-
+def _now() -> datetime:
     return datetime.now(UTC)
 
 
