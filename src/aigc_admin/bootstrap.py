@@ -23,6 +23,7 @@ import httpx
 import redis.asyncio as aioredis
 
 import aigc_admin
+from aigc_admin.adapters import metrics as pm
 from aigc_admin.adapters.db import close_db, init_db, migrate
 from aigc_admin.adapters.db.accounts import AccountRepo
 from aigc_admin.adapters.db.assistants import AssistantRepo
@@ -65,6 +66,7 @@ from aigc_admin.domain.assistants.service import AssistantService
 from aigc_admin.domain.audit.service import AuditService
 from aigc_admin.domain.capacity import GpuPool
 from aigc_admin.domain.channels.service import ChannelInput, ChannelService
+from aigc_admin.domain.dashboard import DashboardService
 from aigc_admin.domain.datasets.service import DatasetService
 from aigc_admin.domain.deployments.service import DeploymentRunner, DeploymentService, DeployRequest, EngineConfig
 from aigc_admin.domain.deployments.templates import TemplateService
@@ -249,6 +251,11 @@ class Platform:
         return DeploymentService(repo=DeploymentRepo(), models=self.models, jobs=self.jobs,
                                  events=DeploymentEventPublisher(self.publisher), runtime=self.runtime,
                                  gpus=self.gpus)
+
+    @cached_property
+    def dashboard(self) -> DashboardService:
+        return DashboardService(deployments=self.deployments, models=self.models, gpus=self.gpus,
+                                request_counts=lambda: pm.GATEWAY.requests)
 
     @cached_property
     def channels(self) -> ChannelService:

@@ -48,7 +48,8 @@ class Settings(BaseModel):
     namespace: str = setting("", "namespace", ("AIGC_NAMESPACE", "POD_NAMESPACE", "NAMESPACE"),
                              "Namespace the platform runs in (Kubernetes), shown in logs and metadata.")
     web_embed: bool = setting(True, "web.embed", "AIGC_WEB_EMBED",
-                              "Accepted for compatibility with the original CLI: the admin UI is not bundled.")
+                              "Serve the admin web UI at / (and GraphiQL from its build at /graphql); "
+                              "off: the API only.")
     # [database]
     db_drive: Literal["sqlite", "mysql"] = setting("sqlite", "db.drive", "AIGC_DB_DRIVE",
                                                    "Database driver: 'sqlite' (embedded) or 'mysql' (MySQL/MariaDB).")

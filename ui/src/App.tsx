@@ -17,8 +17,9 @@ const text = defineText({
     datasets: "Datasets", evaluations: "Evaluations", assistants: "Assistants", tools: "Tools & MCP",
     channels: "Channels", playground: "Chat playground", audit: "Audit log", tenants: "Tenants", accounts: "Accounts",
     dicts: "Dictionaries", templates: "Templates", system: "System", tenant: "Tenant", noTenant: "All (platform)",
-    signOut: "Sign out", dark: "Dark", light: "Light", notFound: "This page does not exist.",
-    forbidden: "You may not open this page.", noMembership: "Your account is not a member of any tenant yet: ask an administrator.",
+    signOut: "Sign out", dark: "Dark theme", light: "Light theme", notFound: "This page does not exist.",
+    forbidden: "You may not open this page.", chooseTenant: "Choose a tenant above to see its {area}.",
+    createTenant: "Create a tenant", noMembership: "Your account is not a member of any tenant yet: ask an administrator.",
     loading: "Loading…", skip: "Skip to content", graphiql: "GraphiQL", language: "Language", theme: "Theme", menu: "Main",
   },
   zh: {
@@ -26,14 +27,15 @@ const text = defineText({
     datasets: "数据集", evaluations: "评测", assistants: "助手", tools: "工具与 MCP",
     channels: "渠道", playground: "对话测试", audit: "审计日志", tenants: "租户", accounts: "账号",
     dicts: "字典", templates: "模板", system: "系统", tenant: "租户", noTenant: "全部（平台）",
-    signOut: "退出登录", dark: "深色", light: "浅色", notFound: "页面不存在。",
-    forbidden: "无权打开此页面。", noMembership: "您的账号尚未加入任何租户，请联系管理员。",
+    signOut: "退出登录", dark: "深色主题", light: "浅色主题", notFound: "页面不存在。",
+    forbidden: "无权打开此页面。", chooseTenant: "请先在上方选择租户，以查看其{area}。",
+    createTenant: "创建租户", noMembership: "您的账号尚未加入任何租户，请联系管理员。",
     loading: "加载中…", skip: "跳到内容", graphiql: "GraphiQL", language: "语言", theme: "主题", menu: "主导航",
   },
 });
 
 const AdminTenants = graphql(`
-  query AdminTenants { tenants(pagination: { offset: 0, limit: 200 }) { items { id name code } } }
+  query AdminTenants { tenants(pagination: { offset: 0, limit: 100 }) { items { id name code } } }
 `);
 
 export function App() {
@@ -99,7 +101,7 @@ function Shell({ path }: { path: string }) {
               <option value="zh">中文</option>
             </select>
           </label>
-          <Button onClick={() => setTheme(theme === "dark" ? "light" : "dark")} aria-label={t("theme")}>
+          <Button onClick={() => setTheme(theme === "dark" ? "light" : "dark")} title={t("theme")}>
             {theme === "dark" ? t("light") : t("dark")}
           </Button>
           <span className="account" data-testid="account-name">{session.me?.account.nickname || session.me?.account.username}</span>
@@ -112,6 +114,11 @@ function Shell({ path }: { path: string }) {
             <p className="notice">{t("notFound")}</p>
           ) : !mayOpen ? (
             <p className="notice">{t("forbidden")}</p>
+          ) : !session.tenantId && !area?.platform ? (
+            <p className="notice" data-testid="choose-tenant">
+              {t("chooseTenant", { area: t(area!.key) })}{" "}
+              {session.isAdmin ? <a href="/system/tenants" onClick={(e) => { e.preventDefault(); navigate("/system/tenants"); }}>{t("createTenant")}</a> : null}
+            </p>
           ) : (
             <Suspense fallback={<p className="muted">{t("loading")}</p>}>
               <Component key={`${area?.key}:${session.tenantId ?? ""}`} path={path} />

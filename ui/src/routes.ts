@@ -11,6 +11,8 @@ export interface Area {
   need: Need;
   component: LazyExoticComponent<ComponentType<{ path: string }>>;
   nav: boolean;
+  /** Works without a tenant (platform admins: the platform's models, the whole audit log, the system pages). */
+  platform?: boolean;
 }
 
 export type AreaKey =
@@ -19,7 +21,7 @@ export type AreaKey =
 
 export const AREAS: Area[] = [
   { path: "/", key: "dashboard", need: "member", nav: true, component: lazy(() => import("./pages/Dashboard")) },
-  { path: "/models", key: "models", need: "member", nav: true, component: lazy(() => import("./pages/Models")) },
+  { path: "/models", key: "models", need: "member", nav: true, platform: true, component: lazy(() => import("./pages/Models")) },
   { path: "/deployments", key: "deployments", need: "member", nav: true, component: lazy(() => import("./pages/Deployments")) },
   { path: "/files", key: "files", need: "member", nav: true, component: lazy(() => import("./pages/Files")) },
   { path: "/finetune", key: "finetune", need: "member", nav: true, component: lazy(() => import("./pages/FineTuning")) },
@@ -29,11 +31,11 @@ export const AREAS: Area[] = [
   { path: "/tools", key: "tools", need: "member", nav: true, component: lazy(() => import("./pages/Tools")) },
   { path: "/channels", key: "channels", need: "member", nav: true, component: lazy(() => import("./pages/Channels")) },
   { path: "/playground", key: "playground", need: "member", nav: true, component: lazy(() => import("./pages/Playground")) },
-  { path: "/audit", key: "audit", need: "member", nav: true, component: lazy(() => import("./pages/Audit")) },
-  { path: "/system/tenants", key: "tenants", need: "admin", nav: true, component: lazy(() => import("./pages/system/Tenants")) },
-  { path: "/system/accounts", key: "accounts", need: "admin", nav: true, component: lazy(() => import("./pages/system/Accounts")) },
-  { path: "/system/dicts", key: "dicts", need: "admin", nav: true, component: lazy(() => import("./pages/system/Dicts")) },
-  { path: "/system/templates", key: "templates", need: "admin", nav: true, component: lazy(() => import("./pages/system/Templates")) },
+  { path: "/audit", key: "audit", need: "member", nav: true, platform: true, component: lazy(() => import("./pages/Audit")) },
+  { path: "/system/tenants", key: "tenants", need: "admin", nav: true, platform: true, component: lazy(() => import("./pages/system/Tenants")) },
+  { path: "/system/accounts", key: "accounts", need: "admin", nav: true, platform: true, component: lazy(() => import("./pages/system/Accounts")) },
+  { path: "/system/dicts", key: "dicts", need: "admin", nav: true, platform: true, component: lazy(() => import("./pages/system/Dicts")) },
+  { path: "/system/templates", key: "templates", need: "admin", nav: true, platform: true, component: lazy(() => import("./pages/system/Templates")) },
 ];
 
 export function allowed(need: Need, role: Role): boolean {

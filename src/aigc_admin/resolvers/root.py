@@ -15,6 +15,7 @@ from aigc_admin.resolvers.accounts import AccountMutations, AccountQueries
 from aigc_admin.resolvers.assistants import AssistantMutations, AssistantQueries, AssistantSubscriptions
 from aigc_admin.resolvers.audit import AuditQueries, AuditSubscriptions
 from aigc_admin.resolvers.channels import ChannelMutations, ChannelQueries
+from aigc_admin.resolvers.dashboard import DashboardQueries
 from aigc_admin.resolvers.datasets import DatasetMutations, DatasetQueries
 from aigc_admin.resolvers.deployments import DeploymentMutations, DeploymentQueries, DeploymentSubscriptions
 from aigc_admin.resolvers.dicts import DictMutations, DictQueries
@@ -30,7 +31,7 @@ from aigc_admin.resolvers.tenants import TenantMutations, TenantQueries
 
 Query = merge_types("Query", (AccountQueries, TenantQueries, AuditQueries, DictQueries, ModelQueries,
                               DeploymentQueries, TemplateQueries, ChannelQueries, DatasetQueries, FileQueries,
-                              FineTuneQueries, EvaluationQueries, AssistantQueries))
+                              FineTuneQueries, EvaluationQueries, AssistantQueries, DashboardQueries))
 Mutation = merge_types("Mutation", (AccountMutations, TenantMutations, DictMutations, ModelMutations,
                                     DeploymentMutations, TemplateMutations, ChannelMutations, DatasetMutations,
                                     FileMutations, FineTuneMutations, EvaluationMutations, AssistantMutations))

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.requests import HTTPConnection
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
@@ -27,7 +27,7 @@ from aigc_admin.gateway.router import GatewayApp
 from aigc_admin.resolvers.context import Context, bearer_token
 from aigc_admin.resolvers.root import build_schema
 from aigc_admin.settings import Settings
-from aigc_admin.web import graphql_patches
+from aigc_admin.web import graphql_patches, ui
 from aigc_admin.web.datasets import router as datasets_router
 from aigc_admin.web.evaluations import router as evaluations_router
 from aigc_admin.web.files import router as files_router
@@ -75,6 +75,13 @@ class PlatformApp(FastAPI):
 
 class PlatformGraphQLRouter(GraphQLRouter):
     graphql_transport_ws_handler_class = RelayingTransportWSHandler  # live streams relayed, executed once per event
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        """GraphiQL from the UI's build (offline, signed in as the UI's user); Strawberry's CDN page without it."""
+        page = ui.graphiql_page()
+        if page is None:
+            return await super().render_graphql_ide(request)
+        return HTMLResponse(page, headers=ui.NO_CACHE)
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:  # type: ignore[override]
         """Authenticate a graphql-transport-ws connection from its connection_init payload."""
@@ -189,4 +196,6 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
         return JSONResponse({"status": "ready", "database": settings.db_drive,
                              "redis": "embedded" if platform.endpoint.embedded else "external"})
 
+    if settings.web_embed:
+        ui.mount(app)  # last: the API's routes win over the app's paths
     return app

@@ -7,12 +7,12 @@ const text = defineText({
   en: {
     loading: "Loading…", empty: "Nothing here yet.", prev: "Previous", next: "Next",
     range: "{from}–{to} of {total}", close: "Close", cancel: "Cancel", confirm: "Confirm",
-    copy: "Copy", copied: "Copied", sure: "Are you sure?", keyOnce: "Shown once: copy it now. It cannot be shown again.",
+    copy: "Copy", copied: "Copied", table: "Table", sure: "Are you sure?", keyOnce: "Shown once: copy it now. It cannot be shown again.",
   },
   zh: {
     loading: "加载中…", empty: "暂无数据。", prev: "上一页", next: "下一页",
     range: "第 {from}–{to} 条，共 {total} 条", close: "关闭", cancel: "取消", confirm: "确认",
-    copy: "复制", copied: "已复制", sure: "确定吗？", keyOnce: "仅显示一次：请立即复制，之后无法再次查看。",
+    copy: "复制", copied: "已复制", table: "表格", sure: "确定吗？", keyOnce: "仅显示一次：请立即复制，之后无法再次查看。",
   },
 });
 
@@ -161,15 +161,16 @@ export function Checkbox({ label, checked, onChange, name }: {
 }
 
 /** Several choices as checkboxes (allowed models, tenants, tools). */
-export function MultiSelect({ label, options, selected, onChange }: {
+export function MultiSelect({ label, options, selected, onChange, name }: {
   label: string; options: readonly { value: string; label: string }[]; selected: string[]; onChange: (v: string[]) => void;
+  name?: string;
 }) {
   return (
     <fieldset className="field multi">
       <legend>{label}</legend>
       {options.map((o) => (
         <label key={o.value} className="chip-check">
-          <input type="checkbox" checked={selected.includes(o.value)}
+          <input type="checkbox" name={name} value={o.value} checked={selected.includes(o.value)}
             onChange={(e) => onChange(e.target.checked ? [...selected, o.value] : selected.filter((v) => v !== o.value))} />
           {o.label}
         </label>
@@ -190,7 +191,7 @@ export function DataTable<T>({ columns, rows, rowKey, loading, caption }: {
 }) {
   const t = useText(text);
   return (
-    <div className="table-wrap">
+    <div className="table-wrap" tabIndex={0} role="region" aria-label={caption ?? t("table")}>
       <table>
         {caption ? <caption className="sr-only">{caption}</caption> : null}
         <thead>
@@ -246,6 +247,7 @@ export function Modal({ title, onClose, children, wide }: { title: string; onClo
 
 const STATUS_TONE: Record<string, string> = {
   RUNNING: "ok", SUCCEEDED: "ok", READY: "ok", ENABLED: "ok", PASSED: "ok", HEALTHY: "ok",
+  DEGRADED: "bad", STOPPING: "wait", WAITING: "wait",
   PENDING: "wait", QUEUED: "wait", DEPLOYING: "wait", STARTING: "wait", CANCELLING: "wait", SCALING: "wait",
   FAILED: "bad", ERROR: "bad", UNHEALTHY: "bad", STOPPED: "off", CANCELLED: "off", DISABLED: "off",
 };

@@ -104,11 +104,16 @@ export function useSubscription<TResult, TVariables>(
   const enabled = options.enabled ?? true;
   useEffect(() => {
     if (!enabled) return;
-    return subscribe(document, JSON.parse(key) as TVariables, {
-      next: (data) => handler.current(data),
-      error: (e) => errorHandler.current?.(e.message),
-      complete: () => completeHandler.current?.(),
+    let open = true; // graphql-ws reports `complete` after an unsubscribe too: nothing after cleanup counts
+    const stop = subscribe(document, JSON.parse(key) as TVariables, {
+      next: (data) => open && handler.current(data),
+      error: (e) => open && errorHandler.current?.(e.message),
+      complete: () => open && completeHandler.current?.(),
     });
+    return () => {
+      open = false;
+      stop();
+    };
   }, [document, key, enabled, tenantId]);
 }
 

@@ -46,16 +46,20 @@ export function useLiveList<T>(cap: number): { items: T[]; dropped: number; appe
   const list = useRef(new BoundedList<T>(cap));
   const [, setVersion] = useState(0);
   const batcher = useRef<FrameBatcher<T> | null>(null);
-  if (!batcher.current) {
+  // made in the effect (not during render), so StrictMode's mount-unmount-mount keeps a live one
+  useEffect(() => {
     batcher.current = new FrameBatcher<T>((batch) => {
       list.current.push(batch);
       setVersion((v) => v + 1);
     });
-  }
-  useEffect(() => () => {
-    batcher.current = null;
+    return () => {
+      batcher.current = null;
+    };
   }, []);
-  const append = useCallback((...items: T[]) => batcher.current?.push(...items), []);
+  const append = useCallback((...items: T[]) => {
+    if (batcher.current) batcher.current.push(...items);
+    else list.current.push(items); // before the first effect: kept, shown on the next render
+  }, []);
   const reset = useCallback(() => {
     list.current = new BoundedList<T>(cap);
     setVersion((v) => v + 1);

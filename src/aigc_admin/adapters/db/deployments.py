@@ -7,6 +7,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from tortoise.functions import Count
+
 from aigc_admin.adapters.db import models as m
 from aigc_admin.adapters.db.paging import page
 from aigc_admin.domain.deployments.entities import (
@@ -61,6 +63,11 @@ class DeploymentRepo:
         rows = await m.ModelDeploy.filter(status__in=[s.value for s in ACTIVE_STATUSES]).values_list(
             "replicas", "gpus_per_replica")
         return sum(int(r) * int(g) for r, g in rows)
+
+    async def status_counts(self, tenant_id: int | None) -> dict[str, int]:
+        qs = m.ModelDeploy.all() if tenant_id is None else m.ModelDeploy.filter(tenant_id=tenant_id)
+        rows = await qs.annotate(n=Count("id")).group_by("status").values_list("status", "n")
+        return {str(status): int(n) for status, n in rows}
 
     async def list(self, *, tenant_id: int | None, statuses: builtins.list[DeploymentStatus] | None,
                    offset: int, limit: int) -> tuple[builtins.list[Deployment], int]:

@@ -74,6 +74,7 @@ class DeploymentRepository(Protocol):
     async def delete(self, deployment_id: int) -> None: ...
     async def active_for_model(self, model_id: int) -> Deployment | None: ...
     async def gpus_in_use(self) -> int: ...
+    async def status_counts(self, tenant_id: int | None) -> dict[str, int]: ...
     async def list(self, *, tenant_id: int | None, statuses: builtins.list[DeploymentStatus] | None,
                    offset: int, limit: int) -> tuple[builtins.list[Deployment], int]: ...
     async def record_health(self, deployment_id: int | None, worker_address: str, healthy: bool,
@@ -137,6 +138,10 @@ class DeploymentService:
     async def list(self, *, tenant_id: int | None, statuses: builtins.list[DeploymentStatus] | None = None,
                    offset: int = 0, limit: int = 20) -> tuple[builtins.list[Deployment], int]:
         return await self.repo.list(tenant_id=tenant_id, statuses=statuses, offset=offset, limit=limit)
+
+    async def status_counts(self, *, tenant_id: int | None) -> dict[str, int]:
+        """How many of the tenant's deployments (every one's, without a tenant) are in each status."""
+        return await self.repo.status_counts(tenant_id)
 
     async def logs(self, deployment_id: int, *, tenant_id: int | None, since: int = 0, replica: int = 0) -> LogChunk:
         d = await self.get(deployment_id, tenant_id=tenant_id)

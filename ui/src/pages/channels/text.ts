@@ -1,0 +1,41 @@
+// Strings of the channels area (list, detail, form, usage), English and Chinese.
+import { defineText } from "../../i18n";
+
+export const text = defineText({
+  en: {
+    title: "Channels", create: "Create channel", createTitle: "Create channel", submitCreate: "Create", save: "Save",
+    edit: "Edit", editTitle: "Edit channel", rotate: "Rotate key", rotated: "New key", del: "Delete",
+    disable: "Disable", enable: "Enable", done: "Done", back: "All channels", created: "Channel created",
+    alias: "Name (alias)", aliasHint: "Empty: \"New Channel\".", remark: "Remark", email: "Contact e-mail",
+    quota: "Token quota", unlimitedQuota: "Unlimited quota", expiresAt: "Expires at", neverExpires: "Never expires",
+    rpmLimit: "Requests per minute", unlimitedRpm: "No RPM limit", tpmLimit: "Tokens per minute",
+    unlimitedTpm: "No TPM limit", enabled: "Enabled", models: "Allowed models", noModels: "No models available to this tenant.",
+    name: "Internal name", key: "Key prefix", used: "Used tokens", limits: "RPM / TPM", status: "Status",
+    actions: "Actions", createdAt: "Created", lastOperator: "Last changed by", unlimited: "unlimited",
+    never: "never", expired: "expired",
+    chooseTenant: "Choose a tenant in the top bar to see its channels.", notFound: "No such channel.",
+    usage: "Usage", usageAll: "Usage of all channels", start: "From (UTC day)", end: "To (UTC day)",
+    requestsChart: "Requests per day, by model", tokensChart: "Tokens per day, by model",
+    requests: "Requests", promptTokens: "Prompt tokens", completionTokens: "Completion tokens",
+    noUsage: "No usage in this period.", readOnly: "You may view channels; maintainers manage them.",
+    problem: "Check the field \"{field}\".", overview: "Overview", cancel: "Cancel",
+  },
+  zh: {
+    title: "渠道", create: "创建渠道", createTitle: "创建渠道", submitCreate: "创建", save: "保存",
+    edit: "编辑", editTitle: "编辑渠道", rotate: "轮换密钥", rotated: "新密钥", del: "删除",
+    disable: "停用", enable: "启用", done: "完成", back: "全部渠道", created: "渠道已创建",
+    alias: "名称（别名）", aliasHint: "留空则为 \"New Channel\"。", remark: "备注", email: "联系邮箱",
+    quota: "Token 配额", unlimitedQuota: "不限配额", expiresAt: "过期时间", neverExpires: "永不过期",
+    rpmLimit: "每分钟请求数", unlimitedRpm: "不限 RPM", tpmLimit: "每分钟 Token 数",
+    unlimitedTpm: "不限 TPM", enabled: "启用", models: "允许的模型", noModels: "此租户暂无可用模型。",
+    name: "内部名称", key: "密钥前缀", used: "已用 Token", limits: "RPM / TPM", status: "状态",
+    actions: "操作", createdAt: "创建时间", lastOperator: "最后修改人", unlimited: "不限",
+    never: "永不", expired: "已过期",
+    chooseTenant: "请在顶栏选择一个租户以查看其渠道。", notFound: "渠道不存在。",
+    usage: "用量", usageAll: "全部渠道用量", start: "起始日（UTC）", end: "截止日（UTC）",
+    requestsChart: "每日请求数（按模型）", tokensChart: "每日 Token 数（按模型）",
+    requests: "请求数", promptTokens: "提示 Token", completionTokens: "补全 Token",
+    noUsage: "此期间无用量。", readOnly: "您可以查看渠道；维护者可以管理渠道。",
+    problem: "请检查字段“{field}”。", overview: "概况", cancel: "取消",
+  },
+});

@@ -1,0 +1,43 @@
+// Strings of the deployments area (list, detail, actions, logs), English and Chinese.
+import { defineText } from "../../i18n";
+
+export const text = defineText({
+  en: {
+    title: "Deployments", detailTitle: "Deployment {id} · {model}", back: "All deployments",
+    status: "Status", allStatuses: "All statuses", id: "ID", model: "Model", replicas: "Replicas",
+    gpusPerReplica: "GPUs per replica", engine: "Engine", quantization: "Quantization", none: "None", label: "Node label",
+    restarts: "Restarts", created: "Created", started: "Started", stopped: "Stopped", operator: "Operator",
+    runtime: "Runtime", reason: "Reason", actions: "Actions", workers: "Worker addresses", noWorkers: "No workers yet.",
+    caption: "Deployments of this tenant", live: "Live", reconnecting: "Live updates interrupted: {reason}",
+    undeploy: "Undeploy", scale: "Scale", redeploy: "Redeploy", scaleTitle: "Scale {model}", scaleForm: "Scale deployment",
+    scaleSubmit: "Scale", replicasInvalid: "Replicas must be a whole number from 1 to {max}.",
+    notFound: "This deployment does not exist in this tenant.", noTenant: "Choose a tenant in the top bar to see its deployments.",
+    overview: "Overview", health: "Health probes", healthCaption: "Recent health probes of the workers",
+    checked: "Checked", worker: "Worker", healthy: "Healthy", speed: "Speed", queue: "Queue length", detail: "Detail",
+    queueTotal: "Queue length (latest)", fastchat: "FastChat", controller: "Controller", alive: "Alive", down: "Down",
+    waitingProbe: "Waiting for the next health probe…", tenantWorkers: "{n} worker(s) of this tenant registered",
+    fastchatCaption: "Workers of this deployment as FastChat last saw them",
+    logs: "Logs", replica: "Replica {n}", logLabel: "Log of replica {n}", logDropped: "{n} earlier lines are not kept here.",
+    logEmpty: "No log lines yet.", logError: "Could not read the log: {reason}", yes: "Yes", no: "No",
+    refreshEvery: "Refreshed every {s} s.",
+  },
+  zh: {
+    title: "部署", detailTitle: "部署 {id} · {model}", back: "全部部署",
+    status: "状态", allStatuses: "全部状态", id: "ID", model: "模型", replicas: "副本数",
+    gpusPerReplica: "每副本 GPU 数", engine: "引擎", quantization: "量化", none: "无", label: "节点标签",
+    restarts: "重启次数", created: "创建时间", started: "启动时间", stopped: "停止时间", operator: "操作人",
+    runtime: "运行时", reason: "原因", actions: "操作", workers: "Worker 地址", noWorkers: "暂无 Worker。",
+    caption: "本租户的部署", live: "实时", reconnecting: "实时更新中断：{reason}",
+    undeploy: "下线", scale: "扩缩容", redeploy: "重新部署", scaleTitle: "扩缩容 {model}", scaleForm: "扩缩容部署",
+    scaleSubmit: "扩缩容", replicasInvalid: "副本数须为 1 到 {max} 的整数。",
+    notFound: "本租户中不存在此部署。", noTenant: "请在顶栏选择租户以查看其部署。",
+    overview: "概览", health: "健康探测", healthCaption: "Worker 最近的健康探测",
+    checked: "探测时间", worker: "Worker", healthy: "健康", speed: "速度", queue: "队列长度", detail: "详情",
+    queueTotal: "队列长度（最新）", fastchat: "FastChat", controller: "控制器", alive: "在线", down: "离线",
+    waitingProbe: "等待下一次健康探测…", tenantWorkers: "本租户已注册 {n} 个 Worker",
+    fastchatCaption: "FastChat 最近看到的本部署 Worker",
+    logs: "日志", replica: "副本 {n}", logLabel: "副本 {n} 的日志", logDropped: "更早的 {n} 行未保留在此。",
+    logEmpty: "暂无日志。", logError: "无法读取日志：{reason}", yes: "是", no: "否",
+    refreshEvery: "每 {s} 秒刷新。",
+  },
+});

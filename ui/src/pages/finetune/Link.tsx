@@ -1,0 +1,13 @@
+// An in-app link: a real href (open in a new tab works), navigated by the history router on a plain click.
+import type { ReactNode } from "react";
+import { navigate } from "../../router";
+
+export function Link({ to, children, className }: { to: string; children: ReactNode; className?: string }) {
+  return (
+    <a href={to} className={className} onClick={(e) => {
+      if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+      e.preventDefault();
+      navigate(to);
+    }}>{children}</a>
+  );
+}

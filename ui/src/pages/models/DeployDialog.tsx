@@ -1,0 +1,60 @@
+// The deploy form: the runtime options of DeployModelInput for one local model.
+import { useState } from "react";
+import { Button, ErrorText, Modal, NumberInput, Select, TextInput } from "../../components/ui";
+import { mutate, useAction } from "../../hooks/api";
+import { useText } from "../../i18n";
+import { DeployModel } from "../deployments/documents";
+import type { Deployment } from "../deployments/useLiveDeployments";
+import {
+  checkDeployForm, emptyDeployForm, ENGINES, MAX_GPUS_PER_REPLICA, MAX_REPLICAS, toDeployInput, type DeployForm,
+  type Quantization,
+} from "./form";
+import { text } from "./text";
+
+export function DeployDialog({ model, onClose, onDeployed }: {
+  model: { id: string; name: string }; onClose: () => void; onDeployed: (d: Deployment) => void;
+}) {
+  const t = useText(text);
+  const [form, setForm] = useState<DeployForm>(emptyDeployForm);
+  const [shown, setShown] = useState(false);
+  const action = useAction();
+  const set = <K extends keyof DeployForm>(key: K) => (value: DeployForm[K]) => setForm((f) => ({ ...f, [key]: value }));
+  const problems = checkDeployForm(form);
+  const messages = [
+    problems.replicas ? t(problems.replicas, { max: MAX_REPLICAS }) : null,
+    problems.gpusPerReplica ? t(problems.gpusPerReplica, { max: MAX_GPUS_PER_REPLICA }) : null,
+    problems.label ? t(problems.label) : null,
+  ].filter(Boolean).join(" ");
+
+  return (
+    <Modal title={t("deployTitle", { name: model.name })} onClose={onClose}>
+      <form aria-label={t("deployForm")} data-testid="deploy-form" onSubmit={(e) => {
+        e.preventDefault();
+        setShown(true);
+        if (Object.keys(problems).length) return;
+        void action.run(async () => {
+          const data = await mutate(DeployModel, { input: toDeployInput(model.id, form) });
+          if (data.deployModel.deployment) onDeployed(data.deployModel.deployment);
+        });
+      }}>
+        <div className="form-grid">
+          <NumberInput label={t("replicas")} name="replicas" value={form.replicas} onChange={set("replicas")}
+            min={1} max={MAX_REPLICAS} step={1} />
+          <NumberInput label={t("gpusPerReplica")} name="gpusPerReplica" value={form.gpusPerReplica}
+            onChange={set("gpusPerReplica")} min={0} max={MAX_GPUS_PER_REPLICA} step={1} />
+          <Select label={t("engine")} name="engine" value={form.engine} onChange={set("engine")}
+            options={ENGINES.map((e) => ({ value: e, label: t(e) }))} />
+          <Select<Quantization> label={t("quantization")} name="quantization" value={form.quantization}
+            onChange={set("quantization")}
+            options={[{ value: "", label: t("noQuantization") }, { value: "8bit", label: t("q8bit") }]} />
+          <TextInput label={t("label")} name="label" value={form.label} onChange={set("label")} hint={t("labelHint")} />
+        </div>
+        <ErrorText error={shown && messages ? messages : action.error} />
+        <div className="actions">
+          <Button kind="primary" type="submit" busy={action.busy}>{t("deploy")}</Button>
+          <Button onClick={onClose}>{t("cancel")}</Button>
+        </div>
+      </form>
+    </Modal>
+  );
+}
