@@ -44,3 +44,21 @@ async def test_overview_is_the_tenants_own(api: ApiHarness) -> None:
     assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     admin = (await api.ok(DASHBOARD, token=api.admin_token, tenant=tenant_b))["dashboard"]  # admins: any tenant
     assert {d["status"]: d["count"] for d in admin["deployments"]} == {"RUNNING": 2, "FAILED": 1}
+
+
+async def test_deployments_of_some_models(api: ApiHarness) -> None:
+    """The models page asks for its own models' deployments (not the newest page of all of them)."""
+    tenant, token, _ = await tenant_with_model(api)
+    _, _, other_name = await tenant_with_model(api)
+    mine = await m.ModelDeploy.filter(tenant_id=int(tenant)).values_list("model_id", flat=True)
+    model_id = str(mine[0])
+    query = "query($m: [ID!]) { deployments(modelIds: $m) { totalCount items { modelId status } } }"
+    page = (await api.ok(query, {"m": [model_id]}, token=token, tenant=tenant))["deployments"]
+    assert page["totalCount"] == 3 and {d["modelId"] for d in page["items"]} == {model_id}
+    assert (await api.ok(query, {"m": []}, token=token, tenant=tenant))["deployments"]["totalCount"] == 0
+    other_model = await m.ModelDeploy.filter(model__model_name=other_name).first()
+    assert other_model is not None
+    other = await api.ok(query, {"m": [str(other_model.model_id)]}, token=token, tenant=tenant)
+    assert other["deployments"]["totalCount"] == 0  # another tenant's model: nothing
+    bad = await api.gql(query, {"m": ["x"]}, token=token, tenant=tenant)
+    assert bad["errors"][0]["extensions"]["code"] == "INVALID"

@@ -13,20 +13,33 @@ from aigc_admin.domain.deployments.entities import DeploymentStatus, Engine
 from aigc_admin.domain.deployments.service import DeployRequest
 from aigc_admin.domain.errors import DomainError
 from aigc_admin.resolvers import permissions as perm
-from aigc_admin.resolvers.common import ctx, operator, page, page_args, parse_id, request_tenant, typed_errors
+from aigc_admin.resolvers.common import (
+    MAX_PAGE,
+    ctx,
+    operator,
+    page,
+    page_args,
+    parse_id,
+    request_tenant,
+    typed_errors,
+)
 from aigc_admin.schema import deployments as de
 from aigc_admin.schema.common import Page, Pagination
 
 
 @strawberry.type
 class DeploymentQueries:
-    @strawberry.field(permission_classes=perm.TENANT_MEMBER, description="The tenant's deployments, newest first.")
+    @strawberry.field(permission_classes=perm.TENANT_MEMBER,
+                      description="The tenant's deployments, newest first; with modelIds, only those models' "
+                                  "(at most 100 ids).")
     async def deployments(self, info: Info, status: list[de.DeploymentStatus] | None = None,  # type: ignore[valid-type]
-                          pagination: Pagination | None = None) -> Page[de.Deployment]:
+                          pagination: Pagination | None = None,
+                          model_ids: list[strawberry.ID] | None = None) -> Page[de.Deployment]:
         offset, limit = page_args(pagination)
+        models = [parse_id(m, "modelIds") for m in model_ids[:MAX_PAGE]] if model_ids is not None else None
         rows, total = await ctx(info).services.deployments.list(
             tenant_id=request_tenant(info), statuses=[DeploymentStatus(s) for s in status] if status else None,
-            offset=offset, limit=limit)
+            offset=offset, limit=limit, model_ids=models)
         return page([de.Deployment.from_domain(d) for d in rows], total, offset, limit)
 
     @strawberry.field(permission_classes=perm.TENANT_MEMBER)

@@ -58,7 +58,9 @@ function ModelListPage() {
     filter: { search: searchNow || null, provider: provider || null },
     pagination: paging.pagination,
   });
-  const live = useLiveDeployments({ status: null, offset: 0, limit: 100, enabled: hasTenant });
+  const pageModelIds = useMemo(() => (models.data?.models.items ?? []).map((m) => m.id), [models.data]);
+  const live = useLiveDeployments({ status: null, offset: 0, limit: 100, enabled: hasTenant && pageModelIds.length > 0,
+    modelIds: pageModelIds });
   const latest = useMemo(() => latestPerModel([...live.rows, ...live.extra]), [live.rows, live.extra]);
 
   const columns: Column<Model>[] = [

@@ -70,10 +70,13 @@ class DeploymentRepo:
         return {str(status): int(n) for status, n in rows}
 
     async def list(self, *, tenant_id: int | None, statuses: builtins.list[DeploymentStatus] | None,
-                   offset: int, limit: int) -> tuple[builtins.list[Deployment], int]:
+                   offset: int, limit: int, model_ids: builtins.list[int] | None = None,
+                   ) -> tuple[builtins.list[Deployment], int]:
         qs = m.ModelDeploy.all()
         if tenant_id is not None:
             qs = qs.filter(tenant_id=tenant_id)
+        if model_ids is not None:
+            qs = qs.filter(model_id__in=model_ids)
         if statuses:
             qs = qs.filter(status__in=[s.value for s in statuses])
         rows, total = await page(qs, offset=offset, limit=limit, order=("-id",))

@@ -76,7 +76,8 @@ class DeploymentRepository(Protocol):
     async def gpus_in_use(self) -> int: ...
     async def status_counts(self, tenant_id: int | None) -> dict[str, int]: ...
     async def list(self, *, tenant_id: int | None, statuses: builtins.list[DeploymentStatus] | None,
-                   offset: int, limit: int) -> tuple[builtins.list[Deployment], int]: ...
+                   offset: int, limit: int, model_ids: builtins.list[int] | None = None,
+                   ) -> tuple[builtins.list[Deployment], int]: ...
     async def record_health(self, deployment_id: int | None, worker_address: str, healthy: bool,
                             speed: float, queue_length: int, detail: str) -> None: ...
     async def health(self, deployment_id: int | None, limit: int) -> builtins.list[HealthRecord]: ...
@@ -136,8 +137,10 @@ class DeploymentService:
         return d
 
     async def list(self, *, tenant_id: int | None, statuses: builtins.list[DeploymentStatus] | None = None,
-                   offset: int = 0, limit: int = 20) -> tuple[builtins.list[Deployment], int]:
-        return await self.repo.list(tenant_id=tenant_id, statuses=statuses, offset=offset, limit=limit)
+                   offset: int = 0, limit: int = 20, model_ids: builtins.list[int] | None = None,
+                   ) -> tuple[builtins.list[Deployment], int]:
+        return await self.repo.list(tenant_id=tenant_id, statuses=statuses, offset=offset, limit=limit,
+                                    model_ids=model_ids)
 
     async def status_counts(self, *, tenant_id: int | None) -> dict[str, int]:
         """How many of the tenant's deployments (every one's, without a tenant) are in each status."""

@@ -9,8 +9,8 @@ export const DeploymentFields = graphql(`
 `);
 
 export const DeploymentList = graphql(`
-  query DeploymentsPageList($status: [DeploymentStatus!], $pagination: Pagination) {
-    deployments(status: $status, pagination: $pagination) {
+  query DeploymentsPageList($status: [DeploymentStatus!], $pagination: Pagination, $modelIds: [ID!]) {
+    deployments(status: $status, pagination: $pagination, modelIds: $modelIds) {
       items { ...DeploymentsPageDeployment }
       totalCount offset limit
     }

@@ -24,14 +24,16 @@ export interface LiveDeployments {
   put: (d: Deployment) => void;
 }
 
-export function useLiveDeployments({ status, offset, limit, enabled }: {
+export function useLiveDeployments({ status, offset, limit, enabled, modelIds = null }: {
   status: DeploymentStatus[] | null; offset: number; limit: number; enabled: boolean;
+  /** Only these models' deployments (the models on a page, or one model). */
+  modelIds?: string[] | null;
 }): LiveDeployments {
-  const list = useQuery(DeploymentList, { status, pagination: { offset, limit } }, { skip: !enabled });
+  const list = useQuery(DeploymentList, { status, pagination: { offset, limit }, modelIds }, { skip: !enabled });
   const [overlay, setOverlay] = useState<Overlay<Deployment>>({});
   const [liveError, setLiveError] = useState<string | null>(null);
   const requestedAt = useRef(0);
-  const key = JSON.stringify([status, offset, limit]);
+  const key = JSON.stringify([status, offset, limit, modelIds]);
   useEffect(() => {
     requestedAt.current = Date.now();
   }, [key]);

@@ -36,7 +36,8 @@ export function ModelDetail({ id }: { id: string }) {
   const hasTenant = session.tenantId !== null;
   const canDeploy = session.canManage && hasTenant;
   const query = useQuery(ModelGet, { id });
-  const live = useLiveDeployments({ status: null, offset: 0, limit: 100, enabled: hasTenant });
+  const modelIds = useMemo(() => [id], [id]);
+  const live = useLiveDeployments({ status: null, offset: 0, limit: 100, enabled: hasTenant, modelIds });
   const [editing, setEditing] = useState(false);
   const [deploying, setDeploying] = useState(false);
   const action = useAction();
