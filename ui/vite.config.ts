@@ -17,13 +17,17 @@ export default defineConfig({
     },
   },
   server: {
-    proxy: {
-      "/graphql": { target: api, ws: true },
-      "/files": api,
-      "/datasets": api,
-      "/evaluations": api,
-      "/v1": api,
-    },
+    // the app's own pages share /files, /datasets and /evaluations with REST routes: a page load stays here
+    proxy: Object.fromEntries(
+      ["/graphql", "/files", "/datasets", "/evaluations", "/v1"].map((path) => [path, {
+        target: api,
+        ws: path === "/graphql",
+        bypass: (req: { headers: Record<string, string | string[] | undefined> }) =>
+          String(req.headers.accept ?? "").includes("text/html")
+            ? (path === "/graphql" ? "/graphiql.html" : "/index.html")
+            : undefined,
+      }]),
+    ),
   },
   test: { include: ["src/**/*.test.ts"], environment: "node" },
 });
