@@ -174,7 +174,7 @@ await step("upload a malformed file: the errors are shown next to their lines", 
 
 let jobPath = "";
 await step("start a LoRA fine-tune: live log lines and chart points", async () => {
-  const good = Array.from({ length: 16 }, (_, i) => JSON.stringify({ messages: [
+  const good = Array.from({ length: 120 }, (_, i) => JSON.stringify({ messages: [
     { role: "user", content: `What is ${i} plus ${i}?` }, { role: "assistant", content: `${i} plus ${i} is ${2 * i}.` }] })).join("\n");
   await open(page, "/files");
   await page.locator('input[type=file][name=file]').setInputFiles({ name: "train.jsonl", mimeType: "application/jsonl", buffer: Buffer.from(good) });
@@ -186,7 +186,7 @@ await step("start a LoRA fine-tune: live log lines and chart points", async () =
   await page.locator("select[name=baseModelId]").selectOption({ label: modelName });
   const fileOption = page.locator("select[name=fileId] option", { hasText: "train.jsonl" }).first();
   await page.locator("select[name=fileId]").selectOption(await fileOption.getAttribute("value"));
-  await page.locator("input[name=epochs]").fill("2");
+  await page.locator("input[name=epochs]").fill("5");
   await page.locator("input[name=learningRate]").fill("0.001");
   await page.locator("input[name=modelMaxLength]").fill("256");
   if (!(await page.locator("input[name=lora]").isChecked())) throw new Error("LoRA is not the default");
@@ -197,9 +197,21 @@ await step("start a LoRA fine-tune: live log lines and chart points", async () =
   jobPath = new URL(page.url()).pathname;
   const logView = page.locator('[role=log][aria-label="Training log"]');
   const lossChart = page.locator("figure.chart").first();
-  await until(async () => Number(await logView.getAttribute("data-lines")) > 5, "live log lines", 240_000);
-  await until(async () => Number(await lossChart.getAttribute("data-points")) > 2, "live loss chart points", 240_000);
-  await page.locator(".page-head [data-status=SUCCEEDED]").waitFor({ timeout: 300_000 });
+  // live: while the job runs, the log and the chart grow on the page (seen at least twice each, growing)
+  const seen = { lines: new Set(), points: new Set() };
+  await until(async () => {
+    const done = await page.locator(".page-head [data-status=SUCCEEDED]").count();
+    if (!done) {
+      seen.lines.add(Number(await logView.getAttribute("data-lines")));
+      seen.points.add(Number(await lossChart.getAttribute("data-points")));
+    }
+    return done > 0;
+  }, "the job SUCCEEDED", 300_000, 100);
+  const grew = (values) => [...values].filter((n) => n > 0).length >= 2;
+  log(`while RUNNING: log sizes ${[...seen.lines].join(",")}; chart sizes ${[...seen.points].join(",")}`);
+  if (!grew(seen.lines) || !grew(seen.points)) {
+    throw new Error(`not live: log lines seen ${[...seen.lines]}, chart points seen ${[...seen.points]}`);
+  }
   await checkA11y(page, "finetune-job");
   await shot(page, "finetune-job");
 });
