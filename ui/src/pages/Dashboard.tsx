@@ -4,7 +4,7 @@ import { useMemo } from "react";
 import { graphql } from "../gql";
 import { useQuery, useSubscription } from "../hooks/api";
 import { defineText, useText } from "../i18n";
-import { navigate } from "../router";
+import { Link } from "../components/Link";
 import { Card, DataTable, Page, Stat, StatusBadge, ErrorText, formatNumber, formatTime } from "../components/ui";
 import { LineChart } from "../components/charts";
 import { daysBetween, errorRate, usageSeries } from "./dashboard/series";
@@ -109,7 +109,7 @@ export default function Dashboard() {
         <Card title={t("runningJobs")}>
           <DataTable caption={t("runningJobs")} rows={data?.fineTuningJobs.items} rowKey={(r) => r.id} columns={[
             { key: "job", title: t("job"), render: (r) => (
-              <a href={`/finetune/${r.id}`} onClick={(e) => { e.preventDefault(); navigate(`/finetune/${r.id}`); }}>{r.jobId}</a>) },
+              <Link to={`/finetune/${r.id}`}>{r.jobId}</Link>) },
             { key: "model", title: t("model"), render: (r) => r.baseModel },
             { key: "progress", title: t("progress"), className: "num", render: (r) => `${formatNumber(r.progress * 100, 0)} %` },
             { key: "started", title: t("started"), render: (r) => formatTime(r.startTrainTime) },
@@ -118,7 +118,7 @@ export default function Dashboard() {
         <Card title={t("runningEvals")}>
           <DataTable caption={t("runningEvals")} rows={data?.evaluations.items} rowKey={(r) => r.id} columns={[
             { key: "model", title: t("model"), render: (r) => (
-              <a href={`/evaluations/${r.id}`} onClick={(e) => { e.preventDefault(); navigate(`/evaluations/${r.id}`); }}>{r.modelName}</a>) },
+              <Link to={`/evaluations/${r.id}`}>{r.modelName}</Link>) },
             { key: "progress", title: t("progress"), className: "num", render: (r) => `${r.done} / ${r.total}` },
             { key: "started", title: t("started"), render: (r) => formatTime(r.startedAt) },
           ]} />

@@ -12,7 +12,7 @@ import { useSession } from "../state/session";
 import { DeploymentActions } from "./deployments/DeploymentActions";
 import { DeploymentDetail } from "./deployments/DeploymentDetail";
 import { FastChatCard } from "./deployments/Health";
-import { Link } from "./deployments/Link";
+import { Link } from "../components/Link";
 import { DEPLOYMENT_STATUSES, matchesFilter } from "./deployments/live";
 import { text } from "./deployments/text";
 import { useLiveDeployments, type Deployment } from "./deployments/useLiveDeployments";

@@ -11,7 +11,7 @@ import { mutate, useAction, usePaging, useQuery } from "../hooks/api";
 import { useText } from "../i18n";
 import { matchPath } from "../router";
 import { useSession } from "../state/session";
-import { Link } from "./deployments/Link";
+import { Link } from "../components/Link";
 import { ACTIVE_STATUSES, latestPerModel } from "./deployments/live";
 import { useLiveDeployments, type Deployment } from "./deployments/useLiveDeployments";
 import { DeployDialog } from "./models/DeployDialog";

@@ -1,15 +1,9 @@
 // channelUsage rows (one per channel, model and UTC day) → chart series: one line per model, one point per day
 // of the range (days without traffic are 0), x = days since 1970-01-01 so the axis can print the date.
 import type { Series } from "../../components/charts";
+import type { UsageRow } from "../dashboard/series";
 
-export interface UsageRow {
-  channelId: string;
-  model: string;
-  day: string;
-  requests: number;
-  promptTokens: number;
-  completionTokens: number;
-}
+export type { UsageRow } from "../dashboard/series";
 
 export type UsageMetric = "requests" | "tokens" | "promptTokens" | "completionTokens";
 

@@ -10,7 +10,7 @@ import { useText } from "../../i18n";
 import { navigate } from "../../router";
 import { useSession } from "../../state/session";
 import { Facts } from "../finetune/Facts";
-import { Link } from "../finetune/Link";
+import { Link } from "../../components/Link";
 import { DatasetForm, type DatasetValues } from "./DatasetForm";
 import { DeleteDataset } from "./DatasetList";
 import { preview } from "./messages";

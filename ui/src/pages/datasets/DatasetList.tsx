@@ -9,7 +9,7 @@ import { mutate, useAction, usePaging, useQuery } from "../../hooks/api";
 import { useText } from "../../i18n";
 import { navigate } from "../../router";
 import { useSession } from "../../state/session";
-import { Link } from "../finetune/Link";
+import { Link } from "../../components/Link";
 import { DatasetForm, type DatasetValues } from "./DatasetForm";
 import { text } from "./text";
 

@@ -8,7 +8,7 @@ import { useSession } from "../../state/session";
 import { DeploymentActions } from "./DeploymentActions";
 import { DeploymentChanged, DeploymentGet } from "./documents";
 import { FastChatCard, HealthCard } from "./Health";
-import { Link } from "./Link";
+import { Link } from "../../components/Link";
 import { TRANSITIONAL_STATUSES } from "./live";
 import { LogTail } from "./LogTail";
 import { text } from "./text";

@@ -12,7 +12,7 @@ import { navigate } from "../../router";
 import { useSession } from "../../state/session";
 import { formatDuration, formatPercent, formatRate, isActive } from "./format";
 import { Facts } from "./Facts";
-import { Link } from "./Link";
+import { Link } from "../../components/Link";
 import { LiveTraining } from "./LiveTraining";
 import { POLL_MS } from "./JobList";
 import { text } from "./text";

@@ -15,7 +15,7 @@ import {
   GATE_RANGES, METRICS, RANGES, buildInput, defaultForm, validate, type GateForm, type GateNumberField, type JobForm as Form,
   type NumberField, type Problem,
 } from "./form";
-import { Link } from "./Link";
+import { Link } from "../../components/Link";
 import { text } from "./text";
 
 const Options = graphql(`

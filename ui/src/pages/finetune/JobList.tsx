@@ -10,7 +10,7 @@ import { useText } from "../../i18n";
 import { navigate } from "../../router";
 import { useSession } from "../../state/session";
 import { formatPercent, formatRate } from "./format";
-import { Link } from "./Link";
+import { Link } from "../../components/Link";
 import { text } from "./text";
 
 const Jobs = graphql(`

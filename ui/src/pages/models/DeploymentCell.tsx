@@ -1,6 +1,6 @@
 // A model's latest deployment status (live), linking to that deployment.
 import { StatusBadge } from "../../components/ui";
-import { Link } from "../deployments/Link";
+import { Link } from "../../components/Link";
 import type { Deployment } from "../deployments/useLiveDeployments";
 
 export function DeploymentCell({ deployment, none }: { deployment: Deployment | undefined; none: string }) {

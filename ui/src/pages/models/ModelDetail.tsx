@@ -7,7 +7,7 @@ import { mutate, useAction, useQuery } from "../../hooks/api";
 import { useText } from "../../i18n";
 import { navigate } from "../../router";
 import { useSession } from "../../state/session";
-import { Link } from "../deployments/Link";
+import { Link } from "../../components/Link";
 import { ACTIVE_STATUSES, compareIds } from "../deployments/live";
 import { useLiveDeployments, type Deployment } from "../deployments/useLiveDeployments";
 import { DeployDialog } from "./DeployDialog";
