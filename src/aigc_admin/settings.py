@@ -105,6 +105,11 @@ class Settings(BaseModel):
     server_ws_max_message_bytes: int = setting(
         1024 * 1024, "server.ws.max.message.bytes", "AIGC_ADMIN_SERVER_WS_MAX_MESSAGE_BYTES",
         "Largest WebSocket message the server accepts; a larger one closes the connection (1009).")
+    server_workers: int = setting(
+        0, "server.workers", "AIGC_ADMIN_SERVER_WORKERS",
+        "API processes `aigc-admin start` runs on its one port (0: one per CPU core). Each serves GraphQL, the "
+        "gateway and the UI; the control loops run once across them (Redis locks); a process that dies is "
+        "replaced. Always 1 with the embedded Redis (it lives in one process) and in `up`.")
     server_access_log: bool = setting(
         False, "server.access.log", "AIGC_ADMIN_SERVER_ACCESS_LOG",
         "Log one line per HTTP request (uvicorn's access log). Off by default: at gateway rates it is a large "
@@ -382,6 +387,13 @@ class Settings(BaseModel):
                 "?charset=utf8mb4")
 
     @property
+    def api_processes(self) -> int:
+        """How many API processes `start` runs (server.workers; 1 with the embedded Redis)."""
+        if self.redis_embedded:
+            return 1
+        return self.server_workers if self.server_workers > 0 else usable_cpus()
+
+    @property
     def redis_embedded(self) -> bool:
         return self.redis_hosts.strip().lower() == "embedded"
 
@@ -486,6 +498,21 @@ def _read_env(environ: dict[str, str]) -> dict[str, Any]:
                 out[name] = environ[env]
                 break
     return out
+
+
+def usable_cpus() -> int:
+    """CPUs this process may use: its affinity, bounded by a cgroup v2 CPU quota (a container's limit), at least 1."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus)
 
 
 def load_settings(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -192,3 +194,40 @@ def test_jobs_refuse_to_start_an_embedded_redis(tmp_path: Path) -> None:
     assert settings.redis_embedded
     with pytest.raises(RuntimeError, match="AIGC_REDIS_HOSTS"):
         open_endpoint(settings)
+
+
+def test_two_schedulers_enqueue_each_job_once_and_survive_a_kill(tmp_path: Path, redis_server: RedisServer) -> None:
+    """`cronjob start` twice: they take turns under rq-scheduler's lock, so a due job is enqueued once; kill -9
+    one (even while it holds the lock: it expires) and the other goes on enqueueing."""
+    settings = make_settings(tmp_path, redis_server)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AIGC_")}, **settings.to_env()}
+    cli = [sys.executable, "-m", "aigc_admin.cli", "cronjob", "start"]
+    schedulers = [subprocess.Popen(cli, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL) for _ in range(2)]
+    endpoint = RedisEndpoint.open(settings)
+    scheduler = PlatformScheduler(endpoint)
+    queue = JobQueue(endpoint).queue("default")
+    try:
+        deadline = time.monotonic() + 30
+        while len(scheduler.connection.keys(f"{scheduler.redis_scheduler_namespace_prefix}*")) < 2:
+            assert time.monotonic() < deadline, "the two schedulers did not start"
+            time.sleep(0.2)
+        now = datetime.now(UTC)
+        due = [scheduler.enqueue_at(now + timedelta(seconds=1 + i), print, f"job {i}") for i in range(6)]
+        time.sleep(2)
+        schedulers[0].kill()  # SIGKILL: no death registered, a lock it may hold stays until it expires
+        schedulers[0].wait(timeout=10)
+        deadline = time.monotonic() + 40  # the dead one's lock lives at most interval + 10 s
+        while any(job.id not in queue.job_ids for job in due):
+            assert time.monotonic() < deadline, f"not enqueued: {[j.id for j in due if j.id not in queue.job_ids]}"
+            time.sleep(0.5)
+        ids = queue.job_ids
+        assert all(ids.count(job.id) == 1 for job in due), ids  # each once
+        assert not any(job in scheduler for job in due)  # none left scheduled
+        assert schedulers[1].poll() is None  # the other one is still running
+    finally:
+        for process in schedulers:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=15)
+        scheduler.connection.close()

@@ -67,9 +67,12 @@ def live_server(storage: Path, redis_url: str, *, startup_timeout: float = 60.0,
     /readyz answers 200, and stop both on exit. ``extra`` maps dotted flags to values."""
     port = free_port()
     log_path = storage / "server.log"
+    extra = dict(extra or {})
+    workers = extra.pop("server.workers", 1)  # one API process unless a test asks for more
     flags = ["--server.storage.path", str(storage), "--redis.hosts", redis_url,
-             "--redis.prefix", f"live{uuid.uuid4().hex[:8]}", "--server.admin.pass", ADMIN_PASSWORD]
-    for key, value in (extra or {}).items():
+             "--redis.prefix", f"live{uuid.uuid4().hex[:8]}", "--server.admin.pass", ADMIN_PASSWORD,
+             "--server.workers", str(workers)]
+    for key, value in extra.items():
         flags += [f"--{key}"] if value is True else [f"--no-{key}"] if value is False else [f"--{key}", str(value)]
     cli = [sys.executable, "-m", "aigc_admin.cli"]
     processes = []

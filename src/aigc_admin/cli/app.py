@@ -80,9 +80,35 @@ def start(*, settings: Settings) -> None:
     from aigc_admin.web.app import create_app
 
     host, port = settings.listen
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, proxy_headers=True,
-                access_log=settings.server_access_log, ws_per_message_deflate=settings.server_ws_compression,
-                ws_max_size=settings.server_ws_max_message_bytes)
+    options: dict[str, Any] = {"host": host, "port": port, "log_config": None, "proxy_headers": True,
+                               "access_log": settings.server_access_log,
+                               "ws_per_message_deflate": settings.server_ws_compression,
+                               "ws_max_size": settings.server_ws_max_message_bytes}
+    processes = settings.api_processes
+    if processes == 1:
+        uvicorn.run(create_app(settings), **options)
+        return
+    # Several processes on one socket (uvicorn's supervisor replaces one that dies). What must happen once happens
+    # here first: migrations, first-start data, generated keys; and one /metrics shows them all (a shared dir).
+    import asyncio
+
+    from aigc_admin.adapters.metrics_dir import enable_multiprocess
+    from aigc_admin.web.app import announce_admin_password
+
+    metrics_dir = settings.metrics_dir or str(settings.storage_dir / "metrics")
+    enable_multiprocess(metrics_dir, fresh=True)
+    settings = settings.model_copy(update={"metrics_dir": metrics_dir})
+    settings.jwt_secret(), settings.encryption_key()
+    announce_admin_password(settings, asyncio.run(_first_start(settings)))
+    _export(settings)
+    uvicorn.run("aigc_admin.web.app:app_from_environment", factory=True, workers=processes, **options)
+
+
+async def _first_start(settings: Settings) -> str | None:
+    from aigc_admin.bootstrap import open_platform
+
+    async with open_platform(settings, apply_migrations=True) as platform:
+        return await platform.first_start()
 
 
 @app.command(help="Run an RQ worker on the platform's queues.")

@@ -96,6 +96,20 @@ class PlatformGraphQLRouter(GraphQLRouter):
         return UNSET
 
 
+def announce_admin_password(settings: Settings, generated: str | None) -> None:
+    """Shown once, on the console only (never in the log file): the operator must keep it."""
+    if generated:
+        print(f"\n  Created platform administrator '{settings.server_admin_user}' "
+              f"with password: {generated}\n  (shown once; change it after signing in)\n", flush=True)
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one of `start`'s API processes: its settings are the parent's, passed as AIGC_* variables."""
+    from aigc_admin.settings import load_settings
+
+    return create_app(load_settings())
+
+
 def _str(value: object) -> str | None:
     return None if value is None else str(value)
 
@@ -115,11 +129,7 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tracing.setup(settings, "api")
         async with open_platform(settings, endpoint=endpoint, apply_migrations=True) as platform:
-            generated = await platform.first_start()
-            if generated:
-                # Shown once, on the console only (never in the log file): the operator must keep it.
-                print(f"\n  Created platform administrator '{settings.server_admin_user}' "
-                      f"with password: {generated}\n  (shown once; change it after signing in)\n", flush=True)
+            announce_admin_password(settings, await platform.first_start())
             app.state.platform = platform
             await platform.serve()
             log.info("aigc-admin ready at %s/graphql", settings.public_url)
