@@ -82,6 +82,7 @@ from aigc_admin.domain.models.service import ModelService
 from aigc_admin.domain.runtime import Runtime, VolumeMount
 from aigc_admin.domain.tenants.deletion import TenantDeletion
 from aigc_admin.domain.tenants.service import TenantService
+from aigc_admin.gateway.admission import Admission
 from aigc_admin.gateway.assistants import PublishedAssistants
 from aigc_admin.gateway.channel_keys import ChannelKeys, KeyCacheEvictor
 from aigc_admin.gateway.keys import KeyCache, invalidation_channel, publish_invalidation
@@ -375,13 +376,18 @@ class Platform:
     def gateway(self) -> Gateway:
         s = self.settings
         channels = ChannelRepo()
+        workers = WorkerClient(self._http)
+        admission = Admission(queue_limit=s.gateway_admission_queue, wait=s.gateway_admission_wait,
+                              max_waiting=s.gateway_admission_max_waiting, refresh=s.gateway_admission_refresh,
+                              probe=workers.queue_length, count=pm.GATEWAY.admission_outcome)
         return Gateway(
             pepper=s.encryption_key(), keys=KeyCache(channels.snapshot),
             limiter=Limiter(self.redis, prefix=s.redis_prefix, seeder=channels.used_tokens, leases=True),
             usage=UsageRecorder(s.gateway_usage_flush, UsageStore()),
             routes=RoutingTable(lambda: load_routes(self.models, self.deployments),
                                 refresh_interval=s.gateway_routes_refresh),
-            workers=WorkerClient(self._http), upstream=UpstreamClient(connect_timeout=3, timeout=600),
+            workers=workers, upstream=UpstreamClient(connect_timeout=3, timeout=600),
+            admission=admission if admission.enabled else None,
             assistants=PublishedAssistants(lambda: self.assistant_runner), metrics=s.metrics_enable,
             channel_label=s.metrics_channel_label, trace_ratio=head_ratio(s))
 
@@ -440,6 +446,10 @@ class Platform:
         gw, s = self.gateway, self.settings
         await self.start_model_calls()
         self._tasks.append(asyncio.create_task(gw.routes.run(self._stop), name="routes-refresh"))
+        if gw.admission is not None:
+            served = gw.routes
+            self._tasks.append(asyncio.create_task(gw.admission.run(
+                lambda: [w for r in served.all() if r.local for w in r.workers], self._stop), name="admission"))
         for loop in self.control_loops():
             self._tasks.append(asyncio.create_task(loop.run(self.redis, prefix=s.redis_prefix, stop=self._stop),
                                                    name=loop.name))

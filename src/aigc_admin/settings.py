@@ -260,6 +260,21 @@ class Settings(BaseModel):
     # [gateway]
     gateway_usage_flush: float = setting(2.0, "gateway.usage.flush", "AIGC_GATEWAY_USAGE_FLUSH",
                                          "Seconds between two batched writes of gateway usage (and at shutdown).")
+    gateway_admission_queue: int = setting(
+        0, "gateway.admission.queue", "AIGC_GATEWAY_ADMISSION_QUEUE",
+        "Admission control of local models: a replica whose queue (running plus waiting requests, as its worker "
+        "reports it, plus this process's own) reaches this many takes no more; requests then wait for a free "
+        "replica, served fairly across channels, and are refused with 429 after gateway.admission.wait. Requests "
+        "always go to the replica with the shortest queue. 0: off (round-robin, no waiting).")
+    gateway_admission_wait: float = setting(
+        10.0, "gateway.admission.wait", "AIGC_GATEWAY_ADMISSION_WAIT",
+        "Seconds a request may wait for a free replica before it is refused (429, Retry-After).")
+    gateway_admission_max_waiting: int = setting(
+        1000, "gateway.admission.max.waiting", "AIGC_GATEWAY_ADMISSION_MAX_WAITING",
+        "Requests that may wait per model and API process; more are refused at once (429).")
+    gateway_admission_refresh: float = setting(
+        0.5, "gateway.admission.refresh", "AIGC_GATEWAY_ADMISSION_REFRESH",
+        "Seconds between two polls of every replica's queue length (worker_get_status) by each API process.")
     gateway_routes_refresh: float = setting(2.0, "gateway.routes.refresh", "AIGC_GATEWAY_ROUTES_REFRESH",
                                             "Seconds between two rebuilds of the in-memory routing table "
                                             "(model → workers or upstream).")

@@ -652,3 +652,70 @@ async def test_each_model_is_prompted_its_own_way(engine: Engine, workers: Worke
     assert usage[MODEL] == params["_prompt_tokens"] > usage["with-own"] + 20
     print(f"\n[fastchat-openai] 'Say hello': {usage['with-own']} prompt tokens with the model's own template, "
           f"{usage[MODEL]} with Vicuna's")
+
+
+@contextlib.asynccontextmanager
+async def slow_replica(real: str, delay: float) -> AsyncIterator[str]:
+    """The real worker behind a proxy that takes ``delay`` seconds longer to generate (a saturated replica)."""
+    from tests.support.asgi_stub import read_body, start
+
+    async def proxy(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        body = await read_body(receive)
+        if scope["path"].startswith("/worker_generate"):
+            await asyncio.sleep(delay)
+        async with httpx.AsyncClient() as c:
+            r = await c.post(real + scope["path"], content=body, headers={"content-type": "application/json"},
+                             timeout=60)
+        await send({"type": "http.response.start", "status": r.status_code,
+                    "headers": [(b"content-type", r.headers.get("content-type", "application/json").encode())]})
+        await send({"type": "http.response.body", "body": r.content})
+
+    url, server = start(proxy)
+    try:
+        yield url.removesuffix("/v1")
+    finally:
+        server.should_exit = True
+
+
+async def test_admission_serves_the_small_channel_while_the_greedy_one_is_shed(
+        engine: Engine, workers: WorkerClient, redis_server: Any) -> None:
+    """One replica, one request at a time, each taking ~0.3 s; a greedy channel sends 16 at once, a small one 4 in a
+    row meanwhile: the small one's requests are all answered (freed slots alternate between the channels waiting),
+    the greedy one's excess is refused with 429 and Retry-After once its wait runs out, and no slot leaks."""
+    from aigc_admin.domain.channels.service import ChannelSnapshot
+    from aigc_admin.gateway.admission import Admission
+    from aigc_admin.gateway.router import Answer, ApiError, Stream, generate_for
+
+    def channel(cid: int) -> ChannelSnapshot:
+        return ChannelSnapshot(id=cid, tenant_id=1, enabled=True, expires_at=None,
+                               allowed_models=frozenset({MODEL}), quota=None, rpm=None, tpm=None)
+
+    async with slow_replica(engine.worker_url, 0.3) as slow, \
+            local_gateway(redis_server.url, workers, {MODEL: (slow,)}) as gw:
+        gw.admission = admission = Admission(queue_limit=1, wait=2.0, max_waiting=100, probe=workers.queue_length)
+        await admission.poll_once([slow])
+
+        async def one(cid: int, stream: bool = False) -> int | str:
+            try:
+                answer = await generate_for(gw, channel(cid), {**CHAT, "model": MODEL, "stream": stream}, "chat")
+            except ApiError as e:
+                assert e.retry_after == 2 and e.code == "model_overloaded"
+                return e.status
+            if isinstance(answer, Stream):
+                text = b"".join([event async for event in answer.events]).decode()
+                await answer.aclose()
+                return 200 if "[DONE]" in text else text
+            assert isinstance(answer, Answer)
+            return answer.status
+
+        async def small() -> list[int | str]:
+            await asyncio.sleep(0.1)  # after the flood
+            return [await one(2, stream=i % 2 == 1) for i in range(4)]
+
+        greedy, mine = await asyncio.gather(asyncio.gather(*(one(1) for _ in range(16))), small())
+        assert mine == [200] * 4, mine
+        assert greedy.count(429) >= 6 and greedy.count(200) >= 1, greedy  # ~2 s of one 0.3-s slot, shared
+        assert admission.stats.shed.get("timeout") == greedy.count(429)
+        assert admission.stats.held >= 4
+        assert admission.inflight == {} and admission.waiting(MODEL) == 0  # every slot given back
+        print(f"\n[admission] greedy: {greedy.count(200)} answered, {greedy.count(429)} shed; small: {mine}")

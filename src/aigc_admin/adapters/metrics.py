@@ -110,6 +110,7 @@ class GatewayStats(Collector):
     def __init__(self) -> None:
         self.requests: dict[tuple[str, str, str, str], int] = {}
         self.tokens: dict[tuple[str, str, str], int] = {}
+        self.admission: dict[str, int] = {}  # outcome (admitted, held, shed_timeout, shed_full) → requests
         self.overhead = _Histograms(OVERHEAD_BUCKETS)
         self.upstream = _Histograms(LATENCY_BUCKETS)
         self.ttft = _Histograms(LATENCY_BUCKETS)
@@ -117,6 +118,9 @@ class GatewayStats(Collector):
     def request(self, operation: str, model: str, status: str, error: str) -> None:
         key = (operation, model, status, error)
         self.requests[key] = self.requests.get(key, 0) + 1
+
+    def admission_outcome(self, outcome: str) -> None:
+        self.admission[outcome] = self.admission.get(outcome, 0) + 1
 
     def count_tokens(self, model: str, channel: str, prompt: int, completion: int) -> None:
         for key, n in (((model, "input", channel), prompt), ((model, "output", channel), completion)):
@@ -134,6 +138,12 @@ class GatewayStats(Collector):
         for key, n in sorted(self.requests.items()):
             requests.add_metric(list(key), n)
         yield requests
+        admission = CounterMetricFamily("aigc_gateway_admission", "Local-model requests by admission outcome: "
+                                        "admitted at once, held (waited for a replica, then admitted), shed_timeout "
+                                        "or shed_full (refused with 429).", labels=["outcome"])
+        for outcome, n in sorted(self.admission.items()):
+            admission.add_metric([outcome], n)
+        yield admission
         yield self.overhead.family("aigc_gateway_overhead_seconds", "The gateway's own time per request: "
                                    "everything but waiting for the model's worker or upstream (a stream: until it "
                                    "is handed on).", "operation")

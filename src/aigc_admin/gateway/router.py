@@ -14,6 +14,7 @@ and usage is recorded in memory, written in batches.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import random
@@ -33,6 +34,7 @@ from aigc_admin.adapters.fastchat import errors as fce
 from aigc_admin.adapters.fastchat import openai_mapping as fc
 from aigc_admin.adapters.fastchat.conversation import UnsupportedTemplate
 from aigc_admin.adapters.fastchat.worker_client import StreamPiece, WorkerClient, stream_pieces
+from aigc_admin.gateway.admission import Admission, AdmissionRefused
 from aigc_admin.gateway.keys import ChannelSnapshot, KeyCache, hash_key, looks_like_key
 from aigc_admin.gateway.limits import Decision, Limiter
 from aigc_admin.gateway.routing import Route, RoutingTable
@@ -66,6 +68,7 @@ class Gateway:
     workers: WorkerClient
     upstream: UpstreamClient
     assistants: Assistants | None = None
+    admission: Admission | None = None  # local models: shortest queue first, bounded fair waiting (admission.py)
     metrics: bool = True  # count requests, overhead, tokens and refusals (metrics.enable)
     channel_label: bool = False  # token counts labelled with the channel (metrics.channel.label)
     trace_ratio: float = 0.0  # the share of requests given a span with the GenAI attributes (tracer.*)
@@ -537,15 +540,30 @@ async def generate_for(gw: Gateway, channel: ChannelSnapshot, body: dict[str, An
                 return worker, await gw.workers.prepare_chat(worker, body, route.model, route.chat_template)
             return worker, await gw.workers.prepare_completion(worker, body, route.model)
 
+        release = _no_release
+        first: str | None = None
+        if gw.admission is not None and route.workers:
+            first = await _admitted(gw, gw.admission, route, channel)
+            release = _once(functools.partial(gw.admission.release, route.model, first))
         waiting = time.perf_counter()
         try:
-            worker, params = await _on_any_worker(gw, route, params_on)
+            worker, params = await _on_any_worker(gw, route, params_on, first=first)
+        except BaseException:
+            release()
+            raise
         finally:
             _waited(waiting)
-        # exact upper bound: the templated prompt's tokens plus the completion budget the worker gets
-        reserved = await _admit(gw, channel, int(params["_prompt_tokens"]) + int(params["max_new_tokens"]))
-        return await _local(gw, channel, route, worker, params, kind, stream, bool(
-            (body.get("stream_options") or {}).get("include_usage")), reserved)
+        try:
+            # exact upper bound: the templated prompt's tokens plus the completion budget the worker gets
+            reserved = await _admit(gw, channel, int(params["_prompt_tokens"]) + int(params["max_new_tokens"]))
+            served = await _local(gw, channel, route, worker, params, kind, stream, bool(
+                (body.get("stream_options") or {}).get("include_usage")), reserved, release)
+        except BaseException:
+            release()
+            raise
+        if isinstance(served, Answer):
+            release()
+        return served
     except fce.FastChatOpenAIError as e:
         if reserved is not None:
             _settle(gw, channel, route.model, reserved, {})
@@ -579,11 +597,27 @@ def engine_error(e: fce.FastChatOpenAIError) -> ApiError:
     return ApiError(502, "The model worker failed to answer", "server_error", "worker_error")
 
 
-async def _on_any_worker(gw: Gateway, route: Route, call: Any) -> Any:
-    """``call(worker)`` on the next worker; on a connection failure, on the next one (nothing was sent back
-    yet, so a retry is safe)."""
+def _no_release() -> None:
+    pass
+
+
+async def _admitted(gw: Gateway, admission: Admission, route: Route, channel: ChannelSnapshot) -> str:
+    """The replica admission control gives this request (it may wait), or a 429 with Retry-After."""
+    try:
+        return await admission.acquire(route.model, route.workers, channel.id)
+    except AdmissionRefused as e:
+        raise ApiError(429, f"Every replica of {route.model} is busy; try again in {e.retry_after} s",
+                       "rate_limit_error", "model_overloaded", retry_after=e.retry_after) from None
+
+
+async def _on_any_worker(gw: Gateway, route: Route, call: Any, *, first: str | None = None) -> Any:
+    """``call(worker)`` on the next worker (``first`` when given); on a connection failure, on the next one
+    (nothing was sent back yet, so a retry is safe)."""
     last: Exception | None = None
-    for worker in gw.routes.workers_in_order(route):
+    order = gw.routes.workers_in_order(route)
+    if first is not None and first in order:
+        order = [first, *(w for w in order if w != first)]
+    for worker in order:
         try:
             return await call(worker)
         except fce.WorkerUnavailable as e:
@@ -593,7 +627,10 @@ async def _on_any_worker(gw: Gateway, route: Route, call: Any) -> Any:
 
 
 async def _local(gw: Gateway, channel: ChannelSnapshot, route: Route, worker: str, params: dict[str, Any],
-                 kind: str, stream: bool, include_usage: bool, reserved: Decision) -> Answer | Stream:
+                 kind: str, stream: bool, include_usage: bool, reserved: Decision,
+                 release: Callable[[], None] = _no_release) -> Answer | Stream:
+    """``release`` gives the replica back to admission control when the answer is done (a stream: when it
+    ends or is closed); the caller releases a whole answer."""
     waiting = time.perf_counter()
     if not stream:
         try:
@@ -635,7 +672,11 @@ async def _local(gw: Gateway, channel: ChannelSnapshot, route: Route, worker: st
         _waited(waiting)
     request_id = fc.new_id("chatcmpl" if kind == "chat" else "cmpl")
     usage: dict[str, int] = {}
-    finish = _once(lambda: _settle(gw, channel, route.model, reserved, usage))
+    def done() -> None:
+        release()
+        _settle(gw, channel, route.model, reserved, usage)
+
+    finish = _once(done)
 
     async def deltas() -> AsyncGenerator[StreamPiece, None]:
         """The worker's text deltas; the reservation is settled with the last usage when it ends."""

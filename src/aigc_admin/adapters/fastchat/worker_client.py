@@ -93,6 +93,14 @@ class WorkerClient:
             raise WorkerUnavailable(worker, f"{type(exc).__name__}: {exc}") from exc
         return _json_body(response, url)
 
+    async def queue_length(self, worker: str) -> int | None:
+        """The requests the worker is running or holding (``worker_get_status``); None when it does not answer."""
+        try:
+            response = await self._client.post(self._base(worker) + "/worker_get_status", json={}, timeout=2.0)
+            return int(response.json()["queue_length"]) if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return None
+
     async def conv_template(self, worker: str, model: str | None = None) -> dict[str, Any]:
         """The worker's conversation template (the inner ``conv`` object), cached per worker."""
         base = self._base(worker)
