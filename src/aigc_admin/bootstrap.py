@@ -387,7 +387,7 @@ class Platform:
             routes=RoutingTable(lambda: load_routes(self.models, self.deployments),
                                 refresh_interval=s.gateway_routes_refresh),
             workers=workers, upstream=UpstreamClient(connect_timeout=3, timeout=600),
-            admission=admission if admission.enabled else None,
+            admission=admission if admission.enabled else None, limits_fail_open=s.gateway_limits_fail_open,
             assistants=PublishedAssistants(lambda: self.assistant_runner), metrics=s.metrics_enable,
             channel_label=s.metrics_channel_label, trace_ratio=head_ratio(s))
 

@@ -260,6 +260,11 @@ class Settings(BaseModel):
     # [gateway]
     gateway_usage_flush: float = setting(2.0, "gateway.usage.flush", "AIGC_GATEWAY_USAGE_FLUSH",
                                          "Seconds between two batched writes of gateway usage (and at shutdown).")
+    gateway_limits_fail_open: bool = setting(
+        False, "gateway.limits.fail.open", "AIGC_GATEWAY_LIMITS_FAIL_OPEN",
+        "When Redis (where every API process counts the channels' limits and quotas) cannot be reached: serve "
+        "requests without their limits (on; usage is still recorded and charged when it is back) or refuse them "
+        "with 503 and Retry-After (off, the default: no quota is ever overspent).")
     gateway_admission_queue: int = setting(
         0, "gateway.admission.queue", "AIGC_GATEWAY_ADMISSION_QUEUE",
         "Admission control of local models: a replica whose queue (running plus waiting requests, as its worker "

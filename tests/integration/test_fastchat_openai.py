@@ -719,3 +719,26 @@ async def test_admission_serves_the_small_channel_while_the_greedy_one_is_shed(
         assert admission.stats.held >= 4
         assert admission.inflight == {} and admission.waiting(MODEL) == 0  # every slot given back
         print(f"\n[admission] greedy: {greedy.count(200)} answered, {greedy.count(429)} shed; small: {mine}")
+
+
+@pytest.mark.parametrize("fail_open", [False, True])
+async def test_redis_down_limits_fail_closed_or_open_by_setting(engine: Engine, workers: WorkerClient,
+                                                               fail_open: bool) -> None:
+    """Redis holds every process's limit counters: without it a limited channel is refused with 503 and
+    Retry-After (the default), or served uncounted when gateway.limits.fail.open is on."""
+    from aigc_admin.domain.channels.service import ChannelSnapshot
+    from aigc_admin.gateway.router import Answer, ApiError, generate_for
+
+    dead = f"redis://127.0.0.1:{free_port()}"  # nothing listens there
+    limited = ChannelSnapshot(id=7, tenant_id=1, enabled=True, expires_at=None, allowed_models=frozenset({MODEL}),
+                              quota=1000, rpm=10, tpm=None)
+    async with local_gateway(dead, workers, {MODEL: (engine.worker_url,)}) as gw:
+        gw.limits_fail_open = fail_open
+        if fail_open:
+            answer = await generate_for(gw, limited, {**CHAT, "model": MODEL}, "chat")
+            assert isinstance(answer, Answer) and answer.status == 200
+        else:
+            with pytest.raises(ApiError) as refused:
+                await generate_for(gw, limited, {**CHAT, "model": MODEL}, "chat")
+            assert (refused.value.status, refused.value.code, refused.value.retry_after) == (
+                503, "limits_unavailable", 5)

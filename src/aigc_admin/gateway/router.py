@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 import orjson
 from opentelemetry.trace import SpanKind
+from redis.exceptions import RedisError
 
 from aigc_admin.adapters import metrics as pm
 from aigc_admin.adapters import tracing
@@ -69,6 +70,7 @@ class Gateway:
     upstream: UpstreamClient
     assistants: Assistants | None = None
     admission: Admission | None = None  # local models: shortest queue first, bounded fair waiting (admission.py)
+    limits_fail_open: bool = False  # Redis down: serve without limits (True) or refuse with 503 (gateway.limits.*)
     metrics: bool = True  # count requests, overhead, tokens and refusals (metrics.enable)
     channel_label: bool = False  # token counts labelled with the channel (metrics.channel.label)
     trace_ratio: float = 0.0  # the share of requests given a span with the GenAI attributes (tracer.*)
@@ -274,7 +276,18 @@ def _estimate(body: dict[str, Any]) -> int:
 
 
 async def _admit(gw: Gateway, channel: ChannelSnapshot, tokens: int) -> Decision:
-    decision = await gw.limiter.admit_channel(channel, tokens)
+    try:
+        decision = await gw.limiter.admit_channel(channel, tokens)
+    except (RedisError, OSError) as e:
+        # Redis is where every process counts the limits: without it, serve uncounted (fail open) or refuse
+        if gw.metrics:
+            pm.child(pm.LIMIT_REFUSALS, "limits_unavailable").inc()
+        if gw.limits_fail_open:
+            log.warning("limits unavailable (%s): channel %s served without its limits", type(e).__name__,
+                        channel.id)
+            return Decision(True)
+        raise ApiError(503, "The gateway cannot check this key's limits right now; try again",
+                       "server_error", "limits_unavailable", retry_after=5) from None
     if not decision.allowed:
         if gw.metrics:
             pm.child(pm.LIMIT_REFUSALS, decision.reason or "limit").inc()
