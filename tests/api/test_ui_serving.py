@@ -37,9 +37,11 @@ async def test_pages_assets_and_api_paths(build: Path) -> None:
 
     ui.mount(app, build)
     for path in ("/", "/models", "/models/12", "/system/tenants", "/finetune/3", "/files"):
-        r = await get(app, path)
+        r = await get(app, path, Accept="text/html,application/xhtml+xml,*/*;q=0.8")  # a browser's navigation
         assert r.status_code == 200 and 'id="root"' in r.text, path
         assert r.headers["cache-control"] == "no-cache"
+    for path in ("/files", "/files/..%2F..%2Fetc%2Fpasswd/content", "/models/12"):  # an API client: no page
+        assert (await get(app, path, Accept="*/*")).status_code == 404, path
     asset = await get(app, "/assets/index-abc123.js")
     assert asset.text == "console.log('app')" and "immutable" in asset.headers["cache-control"]
     assert (await get(app, "/assets/missing.js")).status_code == 404
@@ -47,7 +49,7 @@ async def test_pages_assets_and_api_paths(build: Path) -> None:
     assert big.headers["content-encoding"] == "gzip" and big.text == "const x = 1;\n" * 2000
     assert int(big.headers["content-length"]) < 2000  # what travels is compressed
     assert (await get(app, "/files/f1/content")).json() == {"api": "f1"}  # the API's route wins
-    unknown = await get(app, "/nothing-here")
+    unknown = await get(app, "/nothing-here", Accept="text/html")
     assert unknown.status_code == 404 and unknown.json() == {"detail": "Not Found"}
 
 

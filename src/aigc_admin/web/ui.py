@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.staticfiles import StaticFiles
@@ -64,7 +64,8 @@ def mount(app: FastAPI, build: Path = BUILD) -> None:
 
     @app.get("/{root}/{rest:path}", include_in_schema=False)
     @app.get("/{root}", include_in_schema=False)
-    async def app_path(root: str, rest: str = "") -> Response:
-        if root not in APP_ROOTS:
+    async def app_path(request: Request, root: str, rest: str = "") -> Response:
+        # a page only for a browser's navigation (it asks for HTML): /files/… stays the API's for other clients
+        if root not in APP_ROOTS or "text/html" not in request.headers.get("accept", ""):
             return Response('{"detail":"Not Found"}', status_code=404, media_type="application/json")
         return page()
