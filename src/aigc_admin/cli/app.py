@@ -98,7 +98,8 @@ def start(*, settings: Settings) -> None:
     metrics_dir = settings.metrics_dir or str(settings.storage_dir / "metrics")
     enable_multiprocess(metrics_dir, fresh=True)
     settings = settings.model_copy(update={"metrics_dir": metrics_dir})
-    settings.jwt_secret(), settings.encryption_key()
+    settings.jwt_secret()  # generated and kept now, so that every process reads the same keys
+    settings.encryption_key()
     announce_admin_password(settings, asyncio.run(_first_start(settings)))
     _export(settings)
     uvicorn.run("aigc_admin.web.app:app_from_environment", factory=True, workers=processes, **options)
