@@ -107,8 +107,14 @@ async def test_openai_sdk_models_chat_stream_completions_embeddings(platform: Li
             finish = chunk.choices[0].finish_reason or finish
     assert finish in ("stop", "length") and len(pieces) >= 2
 
-    text = await c.completions.create(model=deployed["model"], prompt="Once upon", max_tokens=5)
-    assert text.choices[0].text is not None and text.usage and text.usage.completion_tokens > 0
+    completions = 0
+    for _ in range(5):  # the tiny random model sometimes samples its end token first: 0 completion tokens
+        completions += 1
+        text = await c.completions.create(model=deployed["model"], prompt="Once upon", max_tokens=5)
+        assert text.choices[0].text is not None and text.usage
+        if text.usage.completion_tokens > 0:
+            break
+    assert text.usage.completion_tokens > 0
     emb = await c.embeddings.create(model=deployed["model"], input=["a", "b"])
     assert len(emb.data) == 2 and len(emb.data[0].embedding) > 0
 
@@ -117,7 +123,7 @@ async def test_openai_sdk_models_chat_stream_completions_embeddings(platform: Li
                                      "promptTokens completionTokens } }", None, deployed["token"],
                            tenant=deployed["tenant"])
     rows = usage["data"]["channelUsage"]
-    assert rows and rows[0]["model"] == deployed["model"] and rows[0]["requests"] == 4
+    assert rows and rows[0]["model"] == deployed["model"] and rows[0]["requests"] == 3 + completions
 
 
 async def test_errors_in_openai_shape(platform: LiveServer, deployed: dict[str, str]) -> None:
