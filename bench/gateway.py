@@ -36,6 +36,9 @@ Targets (from the issue) are printed next to the results.
 with metrics off (``ours-m0``), or tracing on with 1 % of traces sampled (``ours-t1``) or all of them
 (``ours-t100``; spans exported over OTLP/HTTP to the stub, which drops them), and prints CPU per proxied request
 side by side (targets: metrics ≤ 3 %, tracing at 1 % ≤ 3 %; 100 % reported).
+
+``--processes`` adds ``ours-2p``: like "ours" but ``--server.workers 2`` (two API processes on one port, sharing the
+redis-server), and prints CPU per proxied request of one against two processes (target: within 10 %).
 """
 
 from __future__ import annotations
@@ -559,6 +562,24 @@ def observability_report(results: dict[tuple[str, int, str], list[RunResult]],
     return "\n".join(out)
 
 
+def processes_report(results: dict[tuple[str, int, str], list[RunResult]],
+                     scenarios: list[tuple[str, int]]) -> str:
+    """CPU per proxied request, aigc-admin processes plus the redis-server (medians over rounds): one API process
+    (ours) against two on the same port (ours-2p)."""
+    def cpu(name: str, mode: str, c: int) -> float:
+        good = [r for r in results.get((mode, c, name), []) if r.ok]
+        return med([sum(r.cpu_ms_per_req.values()) for r in good]) if good else float("nan")
+
+    out = ["CPU ms per proxied request, aigc-admin + redis-server (medians over rounds)",
+           f"{'scenario':<12}{'1 process':>11}{'2 processes':>13}{'+%':>7}"]
+    for mode, c in scenarios:
+        one, two = cpu("ours", mode, c), cpu("ours-2p", mode, c)
+        out.append(f"{mode + ' c=' + str(c):<12}{fmt(one, 3):>11}{fmt(two, 3):>13}"
+                   f"{fmt(100 * (two / one - 1) if one else float('nan'), 1):>7}")
+    out.append("Target: two processes within 10 % of one per request")
+    return "\n".join(out)
+
+
 # ============================================================================ main
 @contextlib.contextmanager
 def started(cmd: list[str], log: Path, env: dict[str, str] | None = None, name: str = "") -> Iterator[
@@ -582,6 +603,8 @@ def main() -> int:
     parser.add_argument("--no-litellm", action="store_true")
     parser.add_argument("--observability", action="store_true",
                         help="also ours with metrics off, tracing at 1 %% and at 100 %%: CPU per request")
+    parser.add_argument("--processes", action="store_true",
+                        help="also ours with two API processes (server.workers 2): CPU per request, 1 vs 2")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
     parser.add_argument("--serve-stub", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--hold", type=float, default=0, help=argparse.SUPPRESS)  # debugging: sleep before load
@@ -655,6 +678,17 @@ def main() -> int:
                                           [other.process.pid, redis.process.pid]))
                     print(f"{name} pid {other.process.pid} ({flags})", flush=True)
 
+            if args.processes:
+                store = workdir / "ours-2p"
+                store.mkdir()
+                two = stack.enter_context(live_server(store, redis.url, extra={
+                    "health.interval": 0, "gateway.usage.flush": 2, "gateway.routes.refresh": 2,
+                    "server.workers": 2}))
+                two_key, _, _ = asyncio.run(setup_ours(two, stub_base))
+                targets.append(Target("ours-2p", two.base_url + "/v1/chat/completions", two_key,
+                                      [two.process.pid, redis.process.pid]))
+                print(f"ours-2p pid {two.process.pid} (two API processes)", flush=True)
+
             version = ""
             if litellm_runs:
                 version = litellm_version(args.litellm_venv)
@@ -714,6 +748,9 @@ def main() -> int:
             if args.observability:
                 print()
                 print(observability_report(results, scenarios))
+            if args.processes:
+                print()
+                print(processes_report(results, scenarios))
             print(f"\nour usage accounting for the bench channel: {usage}")
             print("cpu ms/req: server process CPU per request (ours: aigc-admin + its redis-server; "
                   "LiteLLM: its process tree; direct: the stub)")
