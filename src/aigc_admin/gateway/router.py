@@ -556,7 +556,7 @@ async def generate_for(gw: Gateway, channel: ChannelSnapshot, body: dict[str, An
         release = _no_release
         first: str | None = None
         if gw.admission is not None and route.workers:
-            first = await _admitted(gw, gw.admission, route, channel)
+            first = await _admitted(gw.admission, route, channel)
             release = _once(functools.partial(gw.admission.release, route.model, first))
         waiting = time.perf_counter()
         try:
@@ -614,7 +614,7 @@ def _no_release() -> None:
     pass
 
 
-async def _admitted(gw: Gateway, admission: Admission, route: Route, channel: ChannelSnapshot) -> str:
+async def _admitted(admission: Admission, route: Route, channel: ChannelSnapshot) -> str:
     """The replica admission control gives this request (it may wait), or a 429 with Retry-After."""
     try:
         return await admission.acquire(route.model, route.workers, channel.id)

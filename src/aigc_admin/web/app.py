@@ -132,7 +132,11 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
             announce_admin_password(settings, await platform.first_start())
             app.state.platform = platform
             await platform.serve()
-            log.info("aigc-admin ready at %s/graphql", settings.public_url)
+            if settings.web_embed and ui.built():
+                log.info("aigc-admin ready: the admin UI at %s/, GraphQL at %s/graphql", settings.public_url,
+                         settings.public_url)
+            else:
+                log.info("aigc-admin ready at %s/graphql", settings.public_url)
             stop = asyncio.Event()
             gc_policy = asyncio.create_task(ws_heap.run(stop), name="gc-policy") if ws_heap is not None else None
             try:
