@@ -160,10 +160,10 @@ export function Checkbox({ label, checked, onChange, name }: {
   );
 }
 
-/** Several choices as checkboxes (allowed models, tenants, tools). */
-export function MultiSelect({ label, options, selected, onChange, name }: {
-  label: string; options: readonly { value: string; label: string }[]; selected: string[]; onChange: (v: string[]) => void;
-  name?: string;
+/** Several choices as checkboxes (allowed models, tenants, tools); each input carries `name` (the GraphQL field). */
+export function MultiSelect({ label, options, selected, onChange, name, hint, empty }: {
+  label: string; options: readonly { value: string; label: ReactNode }[]; selected: readonly string[];
+  onChange: (v: string[]) => void; name?: string; hint?: string; empty?: string;
 }) {
   return (
     <fieldset className="field multi">
@@ -175,6 +175,8 @@ export function MultiSelect({ label, options, selected, onChange, name }: {
           {o.label}
         </label>
       ))}
+      {options.length === 0 && empty ? <small className="muted">{empty}</small> : null}
+      {hint ? <small className="muted" style={{ flexBasis: "100%" }}>{hint}</small> : null}
     </fieldset>
   );
 }

@@ -4,25 +4,8 @@ import { Fragment, type CSSProperties, type ReactNode } from "react";
 
 const ROW: CSSProperties = { flexDirection: "row", alignItems: "center" };
 
-export function CheckGroup({ label, name, options, selected, onChange, hint, empty }: {
-  label: string; name: string; options: readonly { value: string; label: ReactNode }[]; selected: readonly string[];
-  onChange: (v: string[]) => void; hint?: string; empty?: string;
-}) {
-  return (
-    <fieldset className="field multi" style={ROW}>
-      <legend>{label}</legend>
-      {options.map((o) => (
-        <label key={o.value} className="chip-check">
-          <input type="checkbox" name={name} value={o.value} checked={selected.includes(o.value)}
-            onChange={(e) => onChange(e.target.checked ? [...selected, o.value] : selected.filter((v) => v !== o.value))} />
-          {o.label}
-        </label>
-      ))}
-      {options.length === 0 && empty ? <small className="muted">{empty}</small> : null}
-      {hint ? <small className="muted" style={{ flexBasis: "100%" }}>{hint}</small> : null}
-    </fieldset>
-  );
-}
+/** The shared checkbox group, under the name these forms use. */
+export { MultiSelect as CheckGroup } from "../../components/ui";
 
 export function RadioGroup<T extends string>({ label, name, value, options, onChange, hint }: {
   label: string; name: string; value: T; options: readonly { value: T; label: string; disabled?: boolean }[];
