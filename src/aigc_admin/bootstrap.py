@@ -92,6 +92,7 @@ from aigc_admin.gateway.router import Gateway
 from aigc_admin.gateway.routing import RoutingTable, load_routes
 from aigc_admin.gateway.upstream import UpstreamClient
 from aigc_admin.gateway.usage import UsageRecorder
+from aigc_admin.gateway.usage_journal import UsageJournal
 from aigc_admin.loops.health_monitor import HealthMonitor
 from aigc_admin.loops.locked import ControlLoop
 from aigc_admin.settings import Settings
@@ -383,7 +384,8 @@ class Platform:
         return Gateway(
             pepper=s.encryption_key(), keys=KeyCache(channels.snapshot),
             limiter=Limiter(self.redis, prefix=s.redis_prefix, seeder=channels.used_tokens, leases=True),
-            usage=UsageRecorder(s.gateway_usage_flush, UsageStore()),
+            usage=UsageRecorder(s.gateway_usage_flush, UsageStore(), journal=UsageJournal(
+                self.redis, prefix=s.redis_prefix) if s.gateway_usage_journal else None),
             routes=RoutingTable(lambda: load_routes(self.models, self.deployments),
                                 refresh_interval=s.gateway_routes_refresh),
             workers=workers, upstream=UpstreamClient(connect_timeout=3, timeout=600),

@@ -260,6 +260,11 @@ class Settings(BaseModel):
     # [gateway]
     gateway_usage_flush: float = setting(2.0, "gateway.usage.flush", "AIGC_GATEWAY_USAGE_FLUSH",
                                          "Seconds between two batched writes of gateway usage (and at shutdown).")
+    gateway_usage_journal: bool = setting(
+        True, "gateway.usage.journal", "AIGC_GATEWAY_USAGE_JOURNAL",
+        "Put each answer's usage in a Redis journal before the answer is sent (one round trip per event-loop tick, "
+        "shared by the requests of that tick), so that an API process killed with SIGKILL loses none; off: usage "
+        "waits in the process's memory until the next write.")
     gateway_limits_fail_open: bool = setting(
         False, "gateway.limits.fail.open", "AIGC_GATEWAY_LIMITS_FAIL_OPEN",
         "When Redis (where every API process counts the channels' limits and quotas) cannot be reached: serve "

@@ -29,7 +29,7 @@ TOKENS_PER_REQUEST = 11  # the stub's usage for one user message: 7 prompt + 4 c
 @pytest.fixture(scope="module")
 def cluster(redis_server: RedisServer, mysql_database: str,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:
-    extra: dict[str, object] = {"server.workers": 2, "gateway.routes.refresh": 0.5, "gateway.usage.flush": 0.5,
+    extra: dict[str, object] = {"server.workers": 2, "gateway.routes.refresh": 0.5, "gateway.usage.flush": 2,
                                 **mysql_flags(mysql_database)}
     with serving(tool_upstream) as upstream, \
             live_server(tmp_path_factory.mktemp("scale"), redis_server.url, extra=extra) as server:
@@ -46,6 +46,12 @@ def api_processes(server: LiveServer) -> list[psutil.Process]:
         except psutil.Error:
             pass
     return alive
+
+
+def busiest(processes: list[psutil.Process]) -> psutil.Process:
+    def established(p: psutil.Process) -> int:
+        return sum(1 for c in p.net_connections("tcp") if c.status == psutil.CONN_ESTABLISHED)
+    return max(processes, key=established)
 
 
 async def channel_with_model(server: LiveServer, upstream: str, **limits: Any) -> tuple[str, str, str, str]:
@@ -86,36 +92,67 @@ async def test_two_processes_share_one_quota(cluster: tuple[LiveServer, str]) ->
     assert set(statuses) <= {200, 429}, statuses
     assert 0 < answered <= 20, statuses  # both processes admitted requests; together, never past the quota
 
-    async def recorded() -> tuple[int, int]:
-        body = await http_gql(server, "query($c: ID) { channelUsage(channelId: $c) { requests promptTokens "
-                              "completionTokens } }", {"c": channel_id}, token, tenant=tenant)
-        rows = body["data"]["channelUsage"]
-        return sum(r["requests"] for r in rows), sum(r["promptTokens"] + r["completionTokens"] for r in rows)
-
+    want = (answered, answered * TOKENS_PER_REQUEST)
     deadline = time.monotonic() + 15
-    while await recorded() != (answered, answered * TOKENS_PER_REQUEST) and time.monotonic() < deadline:
+    while await recorded_usage(server, channel_id, tenant) != want and time.monotonic() < deadline:
         await asyncio.sleep(0.5)
-    assert await recorded() == (answered, answered * TOKENS_PER_REQUEST)  # no usage row lost, none counted twice
+    assert await recorded_usage(server, channel_id, tenant) == want  # no usage row lost, none counted twice
     body = await http_gql(server, "query($c: ID!) { channel(id: $c) { usedTokens } }", {"c": channel_id}, token,
                           tenant=tenant)
     assert body["data"]["channel"]["usedTokens"] <= quota
 
 
+async def recorded_usage(server: LiveServer, channel_id: str, tenant: str) -> tuple[int, int]:
+    token = await http_login(server, "admin", ADMIN_PASSWORD)
+    body = await http_gql(server, "query($c: ID) { channelUsage(channelId: $c) { requests promptTokens "
+                          "completionTokens } }", {"c": channel_id}, token, tenant=tenant)
+    rows = body["data"]["channelUsage"]
+    return sum(r["requests"] for r in rows), sum(r["promptTokens"] + r["completionTokens"] for r in rows)
+
+
 async def test_a_killed_process_is_replaced_and_the_other_keeps_serving(cluster: tuple[LiveServer, str]) -> None:
+    """SIGKILL of one API process under concurrent load: the other keeps serving, a replacement starts, and
+    every answered request's usage is in the usage table (it was journaled in Redis before the answer went
+    out); a request cut off by the kill may be counted or not, none twice."""
     server, upstream = cluster
-    model, key, _, _ = await channel_with_model(server, upstream)
+    model, key, channel_id, tenant = await channel_with_model(server, upstream)
     before = api_processes(server)
     assert len(before) == 2
-    async with httpx.AsyncClient() as client:
-        assert await chat(client, server, key, model) == 200
-        os.kill(before[0].pid, signal.SIGKILL)
-        during = [await chat(client, server, key, model) for _ in range(20)]
-    assert during.count(200) >= 19, during  # at most the one request that was on the killed process's connection
+    statuses: list[int] = []
+    stop = asyncio.Event()
+
+    async def client_loop(client: httpx.AsyncClient) -> None:
+        while not stop.is_set():
+            statuses.append(await chat(client, server, key, model))
+
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=8)) as client:
+        loops = [asyncio.create_task(client_loop(client)) for _ in range(8)]
+        while len(statuses) < 40:
+            await asyncio.sleep(0.05)
+        victim = busiest(before)  # the one serving the most of the kept-alive connections: it has usage to lose
+        os.kill(victim.pid, signal.SIGKILL)
+        killed_at = len(statuses)
+        while len(statuses) < killed_at + 80:
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.gather(*loops)
+    answered, cut = statuses.count(200), statuses.count(0)
+    assert set(statuses) <= {200, 0}, statuses
+    assert cut <= 8, statuses  # at most the requests in flight on the killed process's connections
+    assert statuses[-20:] == [200] * 20, statuses  # the survivor serves everyone
+
+    deadline = time.monotonic() + 15
+    while (await recorded_usage(server, channel_id, tenant))[0] < answered and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(2.5)  # another move: nothing beyond what was sent arrives late
+    requests, tokens = await recorded_usage(server, channel_id, tenant)
+    assert answered <= requests <= answered + cut, (answered, cut, requests)
+    assert tokens == requests * TOKENS_PER_REQUEST
 
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         now = api_processes(server)
-        if len(now) == 2 and before[0].pid not in {p.pid for p in now}:
+        if len(now) == 2 and victim.pid not in {p.pid for p in now}:
             break
         await asyncio.sleep(0.2)
     else:

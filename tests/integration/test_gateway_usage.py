@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -11,15 +12,30 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+import redis
+import redis.asyncio as aioredis
 
 from aigc_admin.adapters.db import close_db, init_db, migrate
 from aigc_admin.adapters.db.channels import ChannelRepo, UsageStore
 from aigc_admin.adapters.db.models import ChannelUsage, ChatChannel, LLMModel, Tenant
+from aigc_admin.domain.channels.service import UsageCounts
 from aigc_admin.gateway.keys import hash_key, new_key
 from aigc_admin.gateway.usage import UsageRecorder
+from aigc_admin.gateway.usage_journal import UsageJournal, decode, encode
 from aigc_admin.settings import load_settings
+from tests.support.redis_server import RedisServer
 
 MODELS = ("model-a", "model-b")
+
+
+def unique_prefix() -> str:
+    return f"t{uuid.uuid4().hex[:8]}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
@@ -232,3 +248,117 @@ async def test_load_channel_snapshot_reads_the_channel_and_its_models(db: str) -
     assert snap.expires_at == expires
     assert snap.allowed_models == frozenset(m.model_name for m in models)
     assert await ChannelRepo().snapshot(hash_key(new_key(), "pepper")) is None
+
+
+# --- the Redis journal (gateway/usage_journal.py) ---------------------------------------------------------------
+@pytest.fixture
+async def journal_redis(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_server.url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+def journal(client: aioredis.Redis, prefix: str) -> UsageJournal:
+    return UsageJournal(client, prefix=prefix, lock_seconds=5)
+
+
+async def test_journal_usage_of_several_processes_is_written_once(db: str, journal_redis: aioredis.Redis) -> None:
+    """Two recorders (two processes) journal into one hash; the usage of one that dies without ever flushing
+    (SIGKILL) is written by the other's move, exactly once."""
+    channels = [c.id for c in await make_channels(2)]
+    prefix = unique_prefix()
+    expected = Expected()
+    killed = UsageRecorder(3600, UsageStore(), journal=journal(journal_redis, prefix))
+    survivor = UsageRecorder(3600, UsageStore(), journal=journal(journal_redis, prefix))
+    for i in range(300):
+        expected.record(killed if i % 2 else survivor, channels[i % 2], MODELS[i % 2], 5, i % 7)
+    await killed.durable()  # what the gateway waits for before it answers
+    await survivor.durable()
+    assert killed.pending == {} and survivor.pending == {}  # all of it in Redis, none only in memory
+    del killed  # dies: nothing of it is flushed
+    assert await survivor.flush() == 2
+    assert await stored(channels) == expected.table()
+    assert await used_tokens(channels) == dict(expected.used)
+    assert await survivor.flush() == 0  # moved: the journal is empty
+    assert await stored(channels) == expected.table()
+    assert await journal_redis.keys(f"{prefix}:usage:*") == []
+
+
+async def test_journal_batch_written_by_a_mover_that_died_is_not_written_again(
+        db: str, journal_redis: aioredis.Redis) -> None:
+    """The mover commits a batch and dies before deleting it from Redis: the next move finds the batch id in
+    ``usage_batches`` and deletes the batch without counting it twice."""
+    channels = [c.id for c in await make_channels(1)]
+    prefix = unique_prefix()
+    store = UsageStore()
+    expected = Expected()
+    recorder = UsageRecorder(3600, store, journal=journal(journal_redis, prefix))
+    for _ in range(10):
+        expected.record(recorder, channels[0], "model-a", 3, 4)
+    await recorder.durable()
+
+    async def write_then_die(batch: dict[Any, Any], batch_id: str) -> int:
+        await store.write(batch, batch_id)
+        raise ConnectionResetError("the mover died after COMMIT")
+
+    with pytest.raises(ConnectionResetError):
+        await journal(journal_redis, prefix).move(write_then_die)
+    assert await journal(journal_redis, prefix).backlog() == 1  # still sealed in Redis
+    assert await stored(channels) == expected.table()
+    await journal_redis.delete(f"{prefix}:usage:{{journal}}:mover")  # the dead mover's lock expires
+    assert await recorder.flush() == 0  # the sealed batch is recognised and dropped
+    assert await journal(journal_redis, prefix).backlog() == 0
+    assert await stored(channels) == expected.table()
+    assert await used_tokens(channels) == dict(expected.used)
+
+
+async def test_journal_waits_in_redis_while_the_database_is_down(db: str, journal_redis: aioredis.Redis,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    channels = [c.id for c in await make_channels(1)]
+    prefix = unique_prefix()
+    store = UsageStore()
+    recorder = UsageRecorder(3600, store, journal=journal(journal_redis, prefix))
+    expected = Expected()
+    write = store._write
+
+    async def down(batch: Any, batch_id: Any) -> int:
+        raise ConnectionError("database unreachable")
+
+    monkeypatch.setattr(store, "_write", down)
+    for round_ in range(3):  # three flushes fail: three sealed batches wait
+        expected.record(recorder, channels[0], "model-a", round_, 1)
+        with pytest.raises(ConnectionError):
+            await recorder.flush()
+    assert await journal(journal_redis, prefix).backlog() == 3
+    monkeypatch.setattr(store, "_write", write)
+    assert await recorder.flush() == 3
+    assert await stored(channels) == expected.table()
+    assert await used_tokens(channels) == dict(expected.used)
+
+
+async def test_journal_with_redis_down_keeps_usage_in_memory(db: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Redis unreachable: ``durable`` returns (answers are not held up), the usage stays in memory and the
+    flush writes it to the database directly."""
+    channels = [c.id for c in await make_channels(1)]
+    dead = aioredis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5)
+    recorder = UsageRecorder(3600, UsageStore(), journal=journal(dead, unique_prefix()))
+    expected = Expected()
+    with caplog.at_level(logging.WARNING, logger="aigc_admin.gateway.usage"):
+        for _ in range(4):
+            expected.record(recorder, channels[0], "model-b", 2, 2)
+        await recorder.durable()
+        assert "usage is kept in memory" in caplog.text
+    assert sum(a.requests for a in recorder.pending.values()) == 4
+    with pytest.raises(redis.exceptions.ConnectionError):  # the move could not reach Redis; memory was written
+        await recorder.flush()
+    assert await stored(channels) == expected.table()
+    await dead.aclose()
+
+
+def test_journal_fields_round_trip() -> None:
+    day = date(2026, 12, 3)
+    batch = {(7, "org/model|v2", day): UsageCounts(3, 10, 0), (8, "m", day): UsageCounts(1, 0, 5)}
+    assert decode(encode(batch)) == batch
+    assert decode({b"1|2026-12-03|x|m": b"1", b"garbage": b"2"}) == {(1, "m", day): UsageCounts()}

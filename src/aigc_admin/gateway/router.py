@@ -335,6 +335,9 @@ def _sse(data: dict[str, Any] | str) -> bytes:
     return b"data: " + (data.encode() if isinstance(data, str) else orjson.dumps(data)) + b"\n\n"
 
 
+_DONE = _sse("[DONE]")  # a stream's last event
+
+
 def _unavailable(exc: Exception, trace: bytes = b"-") -> Answer:
     log.error("gateway request %s failed: %s: %s", trace.decode(), type(exc).__name__, exc, exc_info=exc)
     return ApiError(503, "The gateway cannot serve this request right now (a backing service is unavailable); "
@@ -469,6 +472,8 @@ class GatewayApp:
             result, error = _unavailable(e, trace), "service_unavailable"
         metered = probe if probe is not None and probe.metered else None
         if isinstance(result, Answer):
+            if gw is not None and result.status == 200:
+                await gw.usage.durable()  # a process killed after answering must not lose the usage
             if metered is not None:
                 _record(metered, result.status, error, time.perf_counter() - started)
             headers = [(b"content-type", b"application/json"), (b"content-length", str(len(result.body)).encode()),
@@ -484,7 +489,8 @@ class GatewayApp:
             if metered.upstream:
                 pm.GATEWAY.upstream.observe(metered.operation, metered.upstream)
         failed = await _send_stream(result, receive, send, trace, started if metered is not None else None,
-                                    metered.model if metered is not None else "")
+                                    metered.model if metered is not None else "",
+                                    durable=gw.usage.durable if gw is not None else None)
         if metered is not None:
             pm.GATEWAY.request(metered.operation, metered.model, "200", "stream_error" if failed else "")
 
@@ -498,11 +504,14 @@ def _record(probe: Probe, status: int, error: str, elapsed: float) -> None:
 
 
 async def _send_stream(stream: Stream, receive: Any, send: Any, trace: bytes, started: float | None = None,
-                       model: str = "") -> bool:
+                       model: str = "", durable: Callable[[], Awaitable[None]] | None = None) -> bool:
     """Send each event as it comes; stop (closing the source, which settles) when the client goes away. With
-    ``started``, the time to the first event is observed. Returns whether the stream failed midway."""
+    ``started``, the time to the first event is observed. With ``durable``, the closing ``[DONE]`` waits until
+    the stream has ended (settling its usage) and ``durable()`` returned. Returns whether the stream failed
+    midway."""
     gone = asyncio.ensure_future(receive())  # the body was read: the next message is the disconnect
     failed = False
+    held = b""
     try:
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), (b"x-trace-id", trace)]})
@@ -513,7 +522,16 @@ async def _send_stream(stream: Stream, receive: Any, send: Any, trace: bytes, st
                 if started is not None:
                     pm.GATEWAY.ttft.observe(model, time.perf_counter() - started)
                     started = None
+                if held:
+                    await send({"type": "http.response.body", "body": held, "more_body": True})
+                    held = b""
+                if durable is not None and event.endswith(_DONE):
+                    held = event  # sent once the usage is durable (an upstream's stream settles after it)
+                    continue
                 await send({"type": "http.response.body", "body": event, "more_body": True})
+            if held:
+                await durable()  # type: ignore[misc]  # set whenever something is held
+                await send({"type": "http.response.body", "body": held, "more_body": True})
         except Exception as e:  # the status went out already: end the stream with an error event
             failed = True
             failure = _unavailable(e, trace)

@@ -14,6 +14,12 @@ counted as failed and written again. ``aclose`` stops the loop without interrupt
 flushes what is left; if that final flush fails, every aggregate still pending is logged at ERROR level
 (so an operator can reconcile) and stays in ``pending``.
 
+With a journal (``usage_journal.py``, the gateway's default), ``record`` puts the usage in a per-tick batch that
+is added to a Redis hash shared by every process; ``durable()`` waits until what was recorded so far is there
+(the gateway awaits it before sending an answer), and a flush *moves* the journal to the database exactly once.
+When Redis cannot take a batch, it joins the in-memory aggregates above and is written to the database directly
+(at-least-once: a batch whose MULTI/EXEC acknowledgement was lost may then be counted twice).
+
 The gateway's quota counters live in Redis (``gateway.limits``); ``used_tokens`` here is the durable,
 slightly trailing copy that seeds them.
 """
@@ -29,6 +35,7 @@ from types import TracebackType
 from typing import Protocol
 
 from aigc_admin.domain.channels.service import UsageCounts, UsageKey
+from aigc_admin.gateway.usage_journal import UsageJournal
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +43,10 @@ UsageAggregate = UsageCounts
 
 
 class UsageStore(Protocol):
-    async def write(self, batch: dict[UsageKey, UsageCounts]) -> int:
-        """Write one flush's aggregates in one transaction; returns how many rows were written."""
+    async def write(self, batch: dict[UsageKey, UsageCounts], batch_id: str | None = None) -> int:
+        """Write one flush's aggregates in one transaction; returns how many rows were written. With a
+        ``batch_id``, the id is stored in the same transaction and a batch whose id is there already is not
+        written again (returns 0)."""
         ...
 
 
@@ -52,14 +61,21 @@ class UsageRecorder:
     gateway stopped serving: usage recorded after ``aclose`` waits for an explicit ``flush()``.
     """
 
-    def __init__(self, flush_interval: float, store: UsageStore, *,
-                 clock: Callable[[], datetime] = _utc_now) -> None:
+    def __init__(self, flush_interval: float, store: UsageStore, *, journal: UsageJournal | None = None,
+                 journal_timeout: float = 2.0, clock: Callable[[], datetime] = _utc_now) -> None:
         if flush_interval <= 0:
             raise ValueError("flush_interval must be > 0 seconds")
         self._interval = flush_interval
         self._store = store
         self._clock = clock
-        self._pending: dict[UsageKey, UsageAggregate] = {}
+        self._pending: dict[UsageKey, UsageAggregate] = {}  # for the database directly
+        self._journal = journal
+        self._journal_timeout = journal_timeout
+        self._unjournaled: dict[UsageKey, UsageAggregate] = {}  # this tick's, for the journal
+        self._next: asyncio.Future[None] | None = None  # done when ``_unjournaled`` is in the journal
+        self._sending: asyncio.Future[None] | None = None  # done when the batch in flight is
+        self._appender: asyncio.Task[None] | None = None
+        self._journal_down = False
         self._lock = asyncio.Lock()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -73,34 +89,88 @@ class UsageRecorder:
         if self._closed:
             log.warning("usage recorded after aclose(); it is written only by an explicit flush()")
         key = (int(channel_id), model, self._clock().astimezone(UTC).date())
-        agg = self._pending.get(key)
+        target = self._pending if self._journal is None else self._unjournaled
+        agg = target.get(key)
         if agg is None:
-            agg = self._pending[key] = UsageAggregate()
+            agg = target[key] = UsageAggregate()
         agg.requests += 1
         agg.prompt_tokens += int(prompt_tokens)
         agg.completion_tokens += int(completion_tokens)
+        if self._journal is not None and (self._appender is None or self._appender.done()):
+            self._appender = asyncio.get_running_loop().create_task(self._append_loop(), name="usage-journal")
+
+    async def durable(self) -> None:
+        """Wait until the usage recorded so far is in the journal (or, Redis failing, in memory). Immediate
+        without a journal."""
+        if self._unjournaled:
+            if self._next is None:
+                self._next = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._next)
+        elif self._sending is not None:
+            await asyncio.shield(self._sending)
+
+    async def _append_loop(self) -> None:
+        """One MULTI per round: everything recorded since the previous round started (a tick's worth)."""
+        assert self._journal is not None
+        while self._unjournaled:
+            batch, self._unjournaled = self._unjournaled, {}
+            done, self._next = self._next or asyncio.get_running_loop().create_future(), None
+            self._sending = done
+            try:
+                await asyncio.wait_for(self._journal.append(batch), self._journal_timeout)
+                if self._journal_down:
+                    self._journal_down = False
+                    log.warning("usage journal: Redis takes usage again")
+            except Exception as e:  # any failure: the usage waits in memory instead
+                self._merge_back(batch)
+                if not self._journal_down:
+                    self._journal_down = True
+                    log.warning("usage journal: Redis refused a batch (%s); usage is kept in memory and written "
+                                "to the database directly until it is back", type(e).__name__)
+            finally:
+                done.set_result(None)
+                if self._sending is done:
+                    self._sending = None
 
     @property
     def pending(self) -> dict[UsageKey, UsageAggregate]:
-        """A copy of the aggregates not yet written."""
-        return {k: UsageAggregate(v.requests, v.prompt_tokens, v.completion_tokens) for k, v in self._pending.items()}
+        """A copy of the aggregates held in this process (not in the journal, not yet written)."""
+        out: dict[UsageKey, UsageAggregate] = {}
+        for source in (self._pending, self._unjournaled):
+            for k, v in source.items():
+                out.setdefault(k, UsageAggregate()).add(v)
+        return out
 
     # --- flushing ----------------------------------------------------------------------------
     async def flush(self) -> int:
-        """Write the pending aggregates in one transaction; returns how many were written.
+        """Move the journal to the database (when there is one) and write the aggregates held in memory, each in
+        one transaction; returns how many rows were written.
 
-        On failure the aggregates are kept for the next flush, the failure is logged, and it is raised.
+        On failure the aggregates are kept for the next flush (the journal's in Redis), the failure is logged,
+        and it is raised.
         """
         async with self._lock:
-            if not self._pending:
-                return 0
-            batch, self._pending = self._pending, {}
-            try:
-                return await self._write(batch)
-            except BaseException:
-                self._merge_back(batch)
-                log.error("usage flush of %d aggregates failed; kept for the next flush", len(batch), exc_info=True)
-                raise
+            written, failure = 0, None
+            if self._journal is not None:
+                await self.durable()
+                try:
+                    written += await self._journal.move(self._store.write)
+                except Exception as e:  # the aggregates in memory are still written
+                    failure = e
+                    log.error("usage journal move failed; the sealed batches wait in Redis for the next flush",
+                              exc_info=True)
+            if self._pending:
+                batch, self._pending = self._pending, {}
+                try:
+                    written += await self._write(batch)
+                except BaseException:
+                    self._merge_back(batch)
+                    log.error("usage flush of %d aggregates failed; kept for the next flush", len(batch),
+                              exc_info=True)
+                    raise
+            if failure is not None:
+                raise failure
+            return written
 
     def _merge_back(self, batch: dict[UsageKey, UsageAggregate]) -> None:
         # records that arrived during the failed write are in the new dict: add the batch to them

@@ -1,6 +1,7 @@
 """Health monitor: every few seconds probe the controller and every deployed worker, record what was found on
 the deployments and publish it (the ``fastchatHealth`` subscription). When ``fastchat.managed`` is on it also
-keeps the FastChat controller and API server running (starting them again when they died)."""
+keeps the FastChat controller and API server running (starting them again when they died). Live workers that a
+(restarted) controller does not list are registered again at once, instead of at their next heart beat (45 s)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from aigc_admin.adapters.fastchat.controller import FastChatController
+from aigc_admin.adapters.fastchat.controller import FastChatController, FastChatError
 from aigc_admin.adapters.fastchat.managed import ManagedFastChat
 from aigc_admin.domain import events as topics
 from aigc_admin.domain.deployments.entities import Deployment, HealthRecord
@@ -36,9 +37,29 @@ class HealthMonitor:
         seen: list[tuple[Deployment, HealthRecord]] = []
         await self.runner.check_health(seen)  # what the probes found goes straight into the event (no N+1 reads)
         alive = await self.controller.alive()
+        if alive:
+            await self._register_forgotten(seen)
         workers = [{"deployment_id": d.id, "tenant_id": d.tenant_id, "address": h.worker_address,
                     "healthy": h.healthy, "speed": h.speed, "queue_length": h.queue_length, "detail": h.detail}
                    for d, h in seen]
         event = {"controller_alive": alive, "checked_at": datetime.now(UTC).isoformat(), "workers": workers}
         await self.events.publish(topics.FASTCHAT_HEALTH, event)
         return event
+
+    async def _register_forgotten(self, seen: list[tuple[Deployment, HealthRecord]]) -> None:
+        """Register the healthy workers whose model the controller does not list (it restarted)."""
+        missing = [(d, h) for d, h in seen if h.healthy and h.worker_address]
+        if not missing:
+            return
+        try:
+            listed = set(await self.controller.list_models())
+            for deployment, health in missing:
+                if deployment.model_name in listed:
+                    continue
+                status = await self.controller.worker_status(health.worker_address)
+                if status is not None:
+                    await self.controller.register_worker(health.worker_address, status)
+                    log.info("registered worker %s (%s) with the controller again", health.worker_address,
+                             deployment.model_name)
+        except FastChatError as e:
+            log.warning("could not register the workers the controller forgot: %s", e)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import builtins
+import contextlib
 import logging
+import time
 from collections.abc import Iterable
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
@@ -158,10 +161,29 @@ class UsageStore:
     def __init__(self, *, connection_name: str | None = None, batch_rows: int = 500) -> None:
         self._connection_name = connection_name
         self._batch_rows = max(1, batch_rows)
+        self._pruned = 0.0
 
-    async def write(self, batch: dict[UsageKey, UsageCounts]) -> int:
-        """Returns how many counter rows were written; usage of a channel deleted meanwhile is logged, dropped."""
+    async def write(self, batch: dict[UsageKey, UsageCounts], batch_id: str | None = None) -> int:
+        """Returns how many counter rows were written; usage of a channel deleted meanwhile is logged, dropped.
+        With ``batch_id`` (a journal batch), the id is stored in the same transaction, and a batch stored
+        before is not written again (returns 0)."""
+        try:
+            return await self._write(batch, batch_id)
+        except IntegrityError:
+            if batch_id is not None and await m.UsageBatch.exists(id=batch_id):
+                log.info("usage batch %s was written before; not again", batch_id)
+                return 0
+            raise
+        finally:
+            if batch_id is not None and time.monotonic() - self._pruned > 3600:
+                self._pruned = time.monotonic()
+                with contextlib.suppress(Exception):  # best effort: the ids only matter for a few seconds
+                    await m.UsageBatch.filter(created_at__lt=datetime.now(UTC) - timedelta(days=1)).delete()
+
+    async def _write(self, batch: dict[UsageKey, UsageCounts], batch_id: str | None) -> int:
         async with in_transaction(self._connection_name) as conn:
+            if batch_id is not None:  # first: a second writer of the same batch stops here
+                await m.UsageBatch.create(id=batch_id, using_db=conn)
             wanted = sorted({key[0] for key in batch})
             existing = set(await m.ChatChannel.filter(id__in=wanted).using_db(conn).values_list("id", flat=True))
             rows: list[tuple[Any, ...]] = []

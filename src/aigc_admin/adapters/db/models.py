@@ -175,6 +175,17 @@ class ChannelUsage(Model):
         unique_together = (("channel", "model_name", "day"),)
 
 
+class UsageBatch(Model):
+    """A usage journal batch written to ``channel_usage`` (its id, stored in the same transaction): a batch is
+    never counted twice (gateway/usage_journal.py). Rows older than a day are pruned."""
+
+    id = fields.CharField(max_length=40, primary_key=True)
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "usage_batches"
+
+
 # --- files and datasets ------------------------------------------------------------------
 class File(TimestampedModel):
     file_id = fields.CharField(max_length=64, unique=True)

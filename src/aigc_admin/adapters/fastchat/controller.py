@@ -12,10 +12,14 @@ Endpoints used:
 * controller ``POST /refresh_all_workers``: re-probes every registered worker, drops unreachable ones.
 * worker ``POST /worker_get_status``: ``{"model_names": [...], "speed": 1, "queue_length": n}``.
 
-Not used: ``/register_worker`` and ``/receive_heart_beat`` (a heart beat sent for a worker
-address would answer whether it is registered, but also renew it: a dead worker would never
-expire), ``/worker_generate_stream`` (model traffic goes through openai_api_server), and
-``/list_multimodal_models`` / ``/list_language_models`` (subsets of ``/list_models``).
+* controller ``POST /register_worker``: registers a worker the platform has just found alive, when the
+  controller does not list its models (a restarted controller forgets every worker until its next heart
+  beat, 45 s later): :meth:`FastChatController.register_worker`.
+
+Not used: ``/receive_heart_beat`` (a heart beat sent for a worker address would answer whether it is
+registered, but also renew it: a dead worker would never expire), ``/worker_generate_stream`` (model
+traffic goes through openai_api_server), and ``/list_multimodal_models`` / ``/list_language_models``
+(subsets of ``/list_models``).
 
 What the controller does *not* offer: a list of its workers. Its registry (``worker_info``:
 worker address → model names, speed, queue length, last heart beat) is not exposed; ``/list_models``
@@ -180,6 +184,15 @@ class FastChatController:
             for model in status.model_names if status else ():
                 result.setdefault(model, []).append(address)
         return {model: sorted(found) for model, found in sorted(result.items())}
+
+    async def register_worker(self, worker_address: str, status: WorkerStatus) -> None:
+        """Register a live worker with its status (``POST /register_worker``, heart beats checked: it expires
+        like any worker if it dies). The status is sent along so the controller does not probe the worker with
+        a blocking call."""
+        await self._post_controller("/register_worker", {
+            "worker_name": worker_address.rstrip("/"), "check_heart_beat": True,
+            "worker_status": {"model_names": list(status.model_names), "speed": status.speed,
+                              "queue_length": status.queue_length}})
 
     # --- workers ----------------------------------------------------------------------------------
 
