@@ -716,7 +716,9 @@ async def test_admission_serves_the_small_channel_while_the_greedy_one_is_shed(
         assert mine == [200] * 4, mine
         assert greedy.count(429) >= 6 and greedy.count(200) >= 1, greedy  # ~2 s of one 0.3-s slot, shared
         assert admission.stats.shed.get("timeout") == greedy.count(429)
-        assert admission.stats.held >= 4
+        # every answer was admitted at once or after waiting; some waited (timing decides how many)
+        assert admission.stats.admitted + admission.stats.held == greedy.count(200) + 4
+        assert admission.stats.held >= 1
         assert admission.inflight == {} and admission.waiting(MODEL) == 0  # every slot given back
         print(f"\n[admission] greedy: {greedy.count(200)} answered, {greedy.count(429)} shed; small: {mine}")
 

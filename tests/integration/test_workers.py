@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -194,6 +195,39 @@ def test_jobs_refuse_to_start_an_embedded_redis(tmp_path: Path) -> None:
     assert settings.redis_embedded
     with pytest.raises(RuntimeError, match="AIGC_REDIS_HOSTS"):
         open_endpoint(settings)
+
+
+async def test_a_job_whose_worker_is_killed_runs_again(settings: Settings, jobs: JobQueue, tmp_path: Path) -> None:
+    """kill -9 of a worker (and its work horse) mid-job: the job stays 'started' while its heart beat is fresh
+    (enqueueing it again changes nothing), then counts as abandoned and is enqueued again, and another worker
+    runs it to the end. The deployment reconciler relies on this to re-drive a deploy whose worker died."""
+    marker = tmp_path / "runs"
+    jobs.enqueue("tests.support.slow_job:hang_first_time", job_id="slow:1", marker=str(marker))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIGC_")} | settings.to_env()
+    code = ("from aigc_admin.settings import load_settings\n"
+            "from aigc_admin.workers.periodic import run_worker\n"
+            "run_worker(load_settings())\n")
+    worker = subprocess.Popen([sys.executable, "-c", code], env=env, start_new_session=True,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert time.monotonic() < deadline, "the worker did not start the job"
+            await asyncio.sleep(0.2)
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)  # the worker and its work horse, no clean-up of any kind
+        worker.wait(timeout=10)
+    assert jobs.status("slow:1") == "started"
+    jobs.enqueue("tests.support.slow_job:hang_first_time", job_id="slow:1", marker=str(marker))
+    assert jobs.queue().count == 0  # still counted as running: not queued twice
+    killed = time.monotonic()
+    while jobs.status("slow:1") != "queued":  # abandoned 60 s after the last heart beat (every 5 s)
+        assert time.monotonic() - killed < 100, jobs.status("slow:1")
+        await asyncio.sleep(2)
+        jobs.enqueue("tests.support.slow_job:hang_first_time", job_id="slow:1", marker=str(marker))
+    await run_burst_worker(settings)
+    assert jobs.status("slow:1") == "finished"
+    assert marker.read_text() == "xx"  # ran twice: the killed run and the one that finished
 
 
 def test_two_schedulers_enqueue_each_job_once_and_survive_a_kill(tmp_path: Path, redis_server: RedisServer) -> None:

@@ -268,3 +268,18 @@ async def test_the_worker_gets_the_models_conversation_template_only_when_it_nam
     chosen, named = runtime.started[0].command, runtime.started[1].command
     assert "--conv-template" not in chosen  # FastChat matches by name; the gateway uses the model's own template
     assert named[named.index("--conv-template") + 1] == "qwen-7b-chat"
+
+
+async def test_reconcile_enqueues_the_job_of_every_waiting_deployment_again() -> None:
+    """A job that died with its worker (kill -9) leaves its deployment PENDING/STARTING/STOPPING: the reconciler
+    enqueues its job again (the queue ignores that while the job still runs), so the desired state is reached."""
+    runner, repo, _runtime, _controller, _ = make()
+    runner.jobs = jobs = Jobs()
+    pending = repo.add(status=DeploymentStatus.PENDING)
+    starting = repo.add(status=DeploymentStatus.STARTING)
+    stopping = repo.add(status=DeploymentStatus.STOPPING)
+    stopped = repo.add(status=DeploymentStatus.STOPPED)
+    await runner.reconcile()
+    assert sorted(jobs.enqueued) == sorted([f"deploy:{pending.id}", f"deploy:{starting.id}",
+                                            f"undeploy:{stopping.id}"])
+    assert f"deploy:{stopped.id}" not in jobs.enqueued

@@ -20,6 +20,7 @@ import redis
 from rq import Queue
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.registry import StartedJobRegistry
 
 from aigc_admin.adapters import tracing
 from aigc_admin.adapters.redis_conn import RedisEndpoint
@@ -113,11 +114,21 @@ class JobQueue:
         _check_json(kwargs)
         existing = self.fetch(job_id)
         if existing is not None:
-            if existing.get_status(refresh=False) in ACTIVE:
+            status = existing.get_status(refresh=False)
+            if status == JobStatus.STARTED:
+                # its worker may have died (kill -9, a lost machine): jobs no longer heart-beating are moved to
+                # the failed registry (RQ's own maintenance does it only every few minutes)
+                StartedJobRegistry(queue=self.queue(queue)).cleanup()
+                status = existing.get_status(refresh=True)
+            if status in ACTIVE:
                 return job_id
             if "cron_string" in existing.meta:  # deleting it would silently end an rq-scheduler cron entry
                 raise ValueError(f"job id {job_id!r} belongs to a periodic task's registration")
-            existing.delete()
+            try:
+                existing.delete()
+            except ValueError:  # RQ 3: an abandoned run's execution record expires before its index entry does
+                self.connection.delete(existing.execution_registry.key)
+                existing.delete()
         try:
             self.queue(queue).enqueue_call(
                 RUNNER, args=(func_path,), kwargs=kwargs, timeout=timeout, job_id=self.rq_id(job_id),

@@ -103,6 +103,9 @@ def run_now(settings: Settings, name: str) -> Any:
     return asyncio.run(execute(settings, task.func_path, {}, job_id=task.job_id, allow_embedded=True))
 
 
+JOB_HEARTBEAT = 5  # seconds
+
+
 def run_worker(settings: Settings, *, burst: bool = False, queues: list[str] | None = None,
                endpoint: RedisEndpoint | None = None) -> None:
     """Work the platform's queues. Burst mode uses ``SimpleWorker`` (no fork) and returns when empty.
@@ -116,7 +119,8 @@ def run_worker(settings: Settings, *, burst: bool = False, queues: list[str] | N
     rq_queues = [Queue(jobs.queue_name(q), connection=connection) for q in (queues or ["default"])]
     worker_class = SimpleWorker if burst else Worker
     try:
-        worker_class(rq_queues, connection=connection).work(burst=burst)
+        # a job's heart beat every few seconds: one whose worker died counts as abandoned 60 s after the last one
+        worker_class(rq_queues, connection=connection, job_monitoring_interval=JOB_HEARTBEAT).work(burst=burst)
     finally:
         connection.close()
 

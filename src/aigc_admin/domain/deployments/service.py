@@ -468,10 +468,19 @@ class DeploymentRunner:
                 if state == WorkloadState.MISSING:
                     if (await self.restart_or_fail(d, "the workload vanished")).status == DeploymentStatus.FAILED:
                         failed += 1
-            # a job that died with its worker leaves the deployment waiting: give it a deadline,
-            # measured from the deployment's last change (a redeploy or scale resets it)
+            # a job that died with its worker leaves the deployment waiting: its job is enqueued again (a no-op
+            # while it is queued or running; the queue counts a job whose worker stopped heart-beating as
+            # abandoned), and as a last resort a deadline, measured from the deployment's last change (a redeploy
+            # or scale resets it)
             since = d.updated_at or d.created_at
             waiting = (DeploymentStatus.PENDING, DeploymentStatus.STARTING, DeploymentStatus.STOPPING)
+            if d.status in waiting and self.jobs is not None:
+                verb, func = ("undeploy", UNDEPLOY_JOB) if d.status == DeploymentStatus.STOPPING else ("deploy",
+                                                                                                         DEPLOY_JOB)
+                try:
+                    self.jobs.enqueue(func, job_id=f"{verb}:{d.id}", deployment_id=d.id)
+                except Exception as e:
+                    log.warning("reconcile could not enqueue %s of deployment %s: %s", verb, d.id, e)
             stuck = d.status in waiting and since is not None and (
                 now - since).total_seconds() > 2 * self.engine.start_timeout + 60
             if stuck:
