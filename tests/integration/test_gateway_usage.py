@@ -283,7 +283,9 @@ async def test_journal_usage_of_several_processes_is_written_once(db: str, journ
     assert await used_tokens(channels) == dict(expected.used)
     assert await survivor.flush() == 0  # moved: the journal is empty
     assert await stored(channels) == expected.table()
-    assert await journal_redis.keys(f"{prefix}:usage:*") == []
+    left = {k.decode() for k in await journal_redis.keys(f"{prefix}:usage:*")}
+    assert left == {f"{prefix}:usage:{{journal}}:epoch", f"{prefix}:usage:{{journal}}:generation"}
+    assert await survivor.flush() == 0 and survivor._parts == {}  # its own parts are known to be written
 
 
 async def test_journal_batch_written_by_a_mover_that_died_is_not_written_again(
@@ -355,6 +357,36 @@ async def test_journal_with_redis_down_keeps_usage_in_memory(db: str, caplog: py
         await recorder.flush()
     assert await stored(channels) == expected.table()
     await dead.aclose()
+
+
+async def test_journal_lost_by_redis_is_written_by_its_writers_once(db: str, journal_redis: aioredis.Redis) -> None:
+    """Redis loses its data (the journal's keys, here deleted) after usage was journaled: each writer writes its own
+    parts from memory under their batch ids. A part a mover had written already is not written again."""
+    channels = [c.id for c in await make_channels(2)]
+    prefix = unique_prefix()
+    expected = Expected()
+    store = UsageStore()
+    one = UsageRecorder(3600, store, journal=journal(journal_redis, prefix))
+    two = UsageRecorder(3600, store, journal=journal(journal_redis, prefix))
+    for i in range(40):
+        expected.record(one if i % 2 else two, channels[i % 2], "model-a", 2, 3)
+    await one.durable()
+    await two.durable()
+    assert await one.flush() == 2  # moved: one's and two's parts of generation 0 are in the database
+    for i in range(10):  # generation 1, journaled but never moved
+        expected.record(one if i % 2 else two, channels[0], "model-b", 1, 1)
+    await one.durable()
+    await two.durable()
+    await journal_redis.delete(*await journal_redis.keys(f"{prefix}:usage:*"))  # Redis lost its data
+    assert await one.flush() == 1  # its part of generation 1 (generation 0's is known to be written)
+    assert await two.flush() == 1  # the same for two; its generation-0 part is not written again
+    assert one._parts == {} and two._parts == {}
+    assert await stored(channels) == expected.table()
+    assert await used_tokens(channels) == dict(expected.used)
+    expected.record(one, channels[1], "model-b", 5, 5)  # a new epoch: the journal goes on
+    await one.durable()
+    assert await one.flush() == 1
+    assert await stored(channels) == expected.table()
 
 
 def test_journal_fields_round_trip() -> None:

@@ -15,10 +15,12 @@ flushes what is left; if that final flush fails, every aggregate still pending i
 (so an operator can reconcile) and stays in ``pending``.
 
 With a journal (``usage_journal.py``, the gateway's default), ``record`` puts the usage in a per-tick batch that
-is added to a Redis hash shared by every process; ``durable()`` waits until what was recorded so far is there
-(the gateway awaits it before sending an answer), and a flush *moves* the journal to the database exactly once.
-When Redis cannot take a batch, it joins the in-memory aggregates above and is written to the database directly
-(at-least-once: a batch whose MULTI/EXEC acknowledgement was lost may then be counted twice).
+is appended to the process's part of a Redis journal; ``durable()`` waits until what was recorded so far is there
+(the gateway awaits it before sending an answer), a flush *moves* the journal to the database exactly once, and
+the process keeps a copy of each of its parts until the database has it (written by its own or another process's
+move, or by itself if Redis lost the journal). When Redis cannot take a batch, it joins the in-memory aggregates
+above and is written to the database directly (at-least-once: a batch whose acknowledgement was lost may then be
+counted twice).
 
 The gateway's quota counters live in Redis (``gateway.limits``); ``used_tokens`` here is the durable,
 slightly trailing copy that seeds them.
@@ -35,7 +37,7 @@ from types import TracebackType
 from typing import Protocol
 
 from aigc_admin.domain.channels.service import UsageCounts, UsageKey
-from aigc_admin.gateway.usage_journal import UsageJournal
+from aigc_admin.gateway.usage_journal import Generation, UsageJournal
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,10 @@ class UsageStore(Protocol):
         """Write one flush's aggregates in one transaction; returns how many rows were written. With a
         ``batch_id``, the id is stored in the same transaction and a batch whose id is there already is not
         written again (returns 0)."""
+        ...
+
+    async def written(self, batch_ids: list[str]) -> set[str]:
+        """Which of these journal batches are in the database."""
         ...
 
 
@@ -76,6 +82,7 @@ class UsageRecorder:
         self._sending: asyncio.Future[None] | None = None  # done when the batch in flight is
         self._appender: asyncio.Task[None] | None = None
         self._journal_down = False
+        self._parts: dict[Generation, dict[UsageKey, UsageAggregate]] = {}  # journaled, until the database has them
         self._lock = asyncio.Lock()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -117,7 +124,9 @@ class UsageRecorder:
             done, self._next = self._next or asyncio.get_running_loop().create_future(), None
             self._sending = done
             try:
-                await asyncio.wait_for(self._journal.append(batch), self._journal_timeout)
+                generation = await asyncio.wait_for(self._journal.append(batch), self._journal_timeout)
+                if generation is not None:
+                    _merge(self._parts.setdefault(generation, {}), batch)
                 if self._journal_down:
                     self._journal_down = False
                     log.warning("usage journal: Redis takes usage again")
@@ -155,10 +164,11 @@ class UsageRecorder:
                 await self.durable()
                 try:
                     written += await self._journal.move(self._store.write)
+                    written += await self._settle_parts(self._journal)
                 except Exception as e:  # the aggregates in memory are still written
                     failure = e
-                    log.error("usage journal move failed; the sealed batches wait in Redis for the next flush",
-                              exc_info=True)
+                    log.error("usage journal move failed; the sealed batches wait in Redis (and their parts in "
+                              "memory) for the next flush", exc_info=True)
             if self._pending:
                 batch, self._pending = self._pending, {}
                 try:
@@ -172,14 +182,27 @@ class UsageRecorder:
                 raise failure
             return written
 
+    async def _settle_parts(self, journal: UsageJournal) -> int:
+        """Forget the parts the database has; write those of a journal Redis lost (another epoch) directly,
+        under their batch ids (so a mover that wrote one meanwhile is not doubled)."""
+        if not self._parts:
+            return 0
+        ids = {journal.batch_id(g): g for g in self._parts}
+        for done in await self._store.written(list(ids)):
+            self._parts.pop(ids[done], None)
+        if not self._parts:
+            return 0
+        current, written = await journal.epoch(), 0
+        for generation in [g for g in self._parts if g[0] != current]:
+            log.warning("usage journal epoch %s is gone from Redis (it lost its data): writing this process's part "
+                        "of generation %d directly", generation[0], generation[1])
+            written += await self._store.write(self._parts[generation], journal.batch_id(generation))
+            del self._parts[generation]
+        return written
+
     def _merge_back(self, batch: dict[UsageKey, UsageAggregate]) -> None:
         # records that arrived during the failed write are in the new dict: add the batch to them
-        for key, agg in batch.items():
-            current = self._pending.get(key)
-            if current is None:
-                self._pending[key] = agg
-            else:
-                current.add(agg)
+        _merge(self._pending, batch)
 
     async def _write(self, batch: dict[UsageKey, UsageAggregate]) -> int:
         """The database write of one flush: everything in one transaction."""
@@ -225,3 +248,12 @@ class UsageRecorder:
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         await self.aclose()
+
+
+def _merge(into: dict[UsageKey, UsageAggregate], batch: dict[UsageKey, UsageAggregate]) -> None:
+    for key, agg in batch.items():
+        current = into.get(key)
+        if current is None:
+            into[key] = UsageAggregate(agg.requests, agg.prompt_tokens, agg.completion_tokens)
+        else:
+            current.add(agg)

@@ -2,25 +2,29 @@
 
 Why: an API process aggregates usage in memory and writes it in batches (``usage.py``); killed with SIGKILL it
 would take up to a flush interval of answered requests' usage with it. With the journal, the requests settled in
-one event-loop tick are added to one Redis hash shared by every process (``…:usage:{journal}:open``; a MULTI of
-HINCRBYs, one round trip per tick) and the gateway sends an answer only once its usage is there.
+one event-loop tick are added to the process's own Redis hash (``…:open:<writer>``; one script run per tick) and
+the gateway sends an answer only once its usage is there.
 
-Moving the journal to the database (``move``), by one process at a time (a lock with a TTL: when the process
-holding it dies, another takes over):
+Generations. Moving the journal to the database (``move``) is done by one process at a time (a lock with a TTL:
+when the process holding it dies, another takes over):
 
-1. seal: the open hash is renamed ``…:sealed:<batch id>`` and the id added to the set of sealed batches, in one
-   script run (appends after that start a new open hash);
+1. seal: in one script run, every writer's open hash of generation ``g`` is renamed ``…:sealed:<id>`` with
+   ``id = <epoch>-<g>-<writer>`` and the id added to the set of sealed batches; the generation becomes ``g + 1``;
 2. each sealed batch is written in ONE database transaction together with a ``usage_batches`` row of its id; a
-   batch whose id is already there was written by a mover that died before step 3, and is not written again;
+   batch whose id is there already was written before (by a mover that died before step 3, or by its writer,
+   below), and is not written again;
 3. the sealed hash and its id are deleted.
 
-So every journaled request is counted once, whichever process dies when. A batch that cannot be written (the
-database is down) stays sealed in Redis and is written by a later move: the bound is Redis's memory. What the
-journal cannot survive is Redis losing its data (a restart without persistence): then the usage of the last
-``gateway.usage.flush`` seconds not yet moved is gone; Redis with ``appendonly yes`` loses none.
+Each append returns the epoch and generation it landed in, so the writer knows exactly which batch id holds it.
+The writer keeps a copy of each of its parts in memory until it sees that id in ``usage_batches``. If Redis loses
+its data (a restart without persistence: the ``epoch`` key is gone and a new one is drawn), each writer writes its
+own parts of the old epoch itself, under the same ids: whoever writes an id first, the mover or the writer, it is
+counted once. So usage is lost only when Redis loses its data *and* the process that journaled it dies before
+its next flush. A batch that cannot be written (the database is down) stays sealed in Redis and in its writer's
+memory until a later move writes it.
 
 Field names: ``<channel id>|<UTC day>|<r, p or c>|<model>`` (requests, prompt and completion tokens; the model
-last, as it may hold ``|``).
+last, as it may hold ``|``). Every key carries the ``{journal}`` hash tag (one cluster slot for the scripts).
 """
 
 from __future__ import annotations
@@ -37,13 +41,36 @@ from aigc_admin.domain.channels.service import UsageCounts, UsageKey
 log = logging.getLogger("aigc_admin.gateway.usage")
 
 BatchWriter = Callable[[dict[UsageKey, UsageCounts], str], Awaitable[int]]
+Generation = tuple[str, int]  # (epoch, generation): the batch a part of a writer's usage is in
 
-# KEYS: open, sealed hash, sealed set; ARGV: batch id. Returns 1 when something was sealed.
+# KEYS: the writer's open hash, writers set, epoch, generation; ARGV: writer, a new epoch (used when there is
+# none), then field, increment pairs. Returns {epoch, generation}: where these increments landed.
+_APPEND = """
+local e = redis.call('GET', KEYS[3])
+if not e then redis.call('SET', KEYS[3], ARGV[2]); e = ARGV[2] end
+for i = 3, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('SADD', KEYS[2], ARGV[1])
+return {e, redis.call('GET', KEYS[4]) or '0'}
+"""
+# KEYS: writers set, epoch, generation, sealed set; ARGV: open-hash prefix, sealed-hash prefix, a new epoch.
+# Seals every writer's open hash of this generation; returns how many.
 _SEAL = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('RENAME', KEYS[1], KEYS[2])
-redis.call('SADD', KEYS[3], ARGV[1])
-return 1
+local e = redis.call('GET', KEYS[2])
+if not e then redis.call('SET', KEYS[2], ARGV[3]); e = ARGV[3] end
+local g = tonumber(redis.call('GET', KEYS[3]) or '0')
+local n = 0
+for _, w in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local open = ARGV[1] .. w
+  if redis.call('EXISTS', open) == 1 then
+    local id = e .. '-' .. g .. '-' .. w
+    redis.call('RENAME', open, ARGV[2] .. id)
+    redis.call('SADD', KEYS[4], id)
+    n = n + 1
+  end
+end
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[3], g + 1)
+return n
 """
 # KEYS: lock; ARGV: token. Deletes the lock only if it is still ours.
 _UNLOCK = """
@@ -54,6 +81,10 @@ return 0
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def new_epoch() -> str:
+    return uuid.uuid4().hex[:10]
 
 
 def encode(batch: dict[UsageKey, UsageCounts]) -> dict[str, int]:
@@ -94,39 +125,55 @@ def decode(fields: Mapping[bytes | str, bytes | str]) -> dict[UsageKey, UsageCou
 
 
 class UsageJournal:
-    """The Redis side of the journal: ``append`` (the hot path, once per tick) and ``move`` (periodically)."""
+    """One process's handle on the journal (``writer``: its id): ``append`` (the hot path, once per tick) and
+    ``move`` (periodically, by whichever process gets the lock)."""
 
-    def __init__(self, redis: aioredis.Redis, *, prefix: str, lock_seconds: float = 30.0,
-                 max_batches: int = 50) -> None:
-        base = f"{prefix}:usage:{{journal}}"  # one hash tag: the script's keys share a cluster slot
+    def __init__(self, redis: aioredis.Redis, *, prefix: str, writer: str | None = None, lock_seconds: float = 30.0,
+                 max_batches: int = 200) -> None:
+        base = f"{prefix}:usage:{{journal}}"
+        self.writer = writer or uuid.uuid4().hex[:12]
         self._redis = redis
-        self._open, self._sealed_set, self._lock = f"{base}:open", f"{base}:sealed", f"{base}:mover"
-        self._sealed_prefix = f"{base}:sealed:"
+        self._open_prefix, self._sealed_prefix = f"{base}:open:", f"{base}:sealed:"
+        self._writers, self._epoch, self._generation = f"{base}:writers", f"{base}:epoch", f"{base}:generation"
+        self._sealed_set, self._lock = f"{base}:sealed", f"{base}:mover"
         self._lock_ms = int(lock_seconds * 1000)
         self._max_batches = max_batches
+        self._append = redis.register_script(_APPEND)
         self._seal = redis.register_script(_SEAL)
         self._unlock = redis.register_script(_UNLOCK)
 
-    async def append(self, batch: dict[UsageKey, UsageCounts]) -> None:
-        """Add a batch to the open hash, all of it or nothing (MULTI/EXEC)."""
+    def batch_id(self, generation: Generation) -> str:
+        """The id of the batch holding this writer's part of ``generation``."""
+        return f"{generation[0]}-{generation[1]}-{self.writer}"
+
+    async def append(self, batch: dict[UsageKey, UsageCounts]) -> Generation | None:
+        """Add a batch to this writer's open hash, all of it or nothing; returns the generation it is in (None
+        for an empty batch)."""
         increments = encode(batch)
         if not increments:
-            return
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for name, value in increments.items():
-                pipe.hincrby(self._open, name, value)
-            await pipe.execute()
+            return None
+        args: list[str | int] = [self.writer, new_epoch()]
+        for name, value in increments.items():
+            args += [name, value]
+        epoch, generation = await self._append(
+            keys=[self._open_prefix + self.writer, self._writers, self._epoch, self._generation], args=args)
+        return _text(epoch), int(_text(generation))
+
+    async def epoch(self) -> str | None:
+        """The journal's epoch now (None: Redis has no journal, e.g. it just lost its data)."""
+        value = await self._redis.get(self._epoch)
+        return None if value is None else _text(value)
 
     async def move(self, write: BatchWriter) -> int:
-        """Seal the open hash and write every sealed batch (see the module docstring); returns the rows written.
-        Another process moving at the same time: returns 0 at once. A failed write is raised; the batches
-        not written stay sealed for the next move."""
+        """Seal the open hashes and write every sealed batch (see the module docstring); returns the rows written.
+        Another process moving at the same time: returns 0 at once. A failed write is raised; the batches not
+        written stay sealed for the next move."""
         token = uuid.uuid4().hex
         if not await self._redis.set(self._lock, token, nx=True, px=self._lock_ms):
             return 0
         try:
-            batch_id = uuid.uuid4().hex
-            await self._seal(keys=[self._open, self._sealed_prefix + batch_id, self._sealed_set], args=[batch_id])
+            await self._seal(keys=[self._writers, self._epoch, self._generation, self._sealed_set],
+                             args=[self._open_prefix, self._sealed_prefix, new_epoch()])
             written = 0
             ids = sorted(_text(i) for i in await self._redis.smembers(self._sealed_set))
             for sealed in ids[:self._max_batches]:

@@ -180,6 +180,12 @@ class UsageStore:
                 with contextlib.suppress(Exception):  # best effort: the ids only matter for a few seconds
                     await m.UsageBatch.filter(created_at__lt=datetime.now(UTC) - timedelta(days=1)).delete()
 
+    async def written(self, batch_ids: builtins.list[str]) -> set[str]:
+        """Which of these journal batches are in the database."""
+        if not batch_ids:
+            return set()
+        return {str(i) for i in await m.UsageBatch.filter(id__in=batch_ids).values_list("id", flat=True)}
+
     async def _write(self, batch: dict[UsageKey, UsageCounts], batch_id: str | None) -> int:
         async with in_transaction(self._connection_name) as conn:
             if batch_id is not None:  # first: a second writer of the same batch stops here
