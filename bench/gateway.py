@@ -37,6 +37,10 @@ with metrics off (``ours-m0``), or tracing on with 1 % of traces sampled (``ours
 (``ours-t100``; spans exported over OTLP/HTTP to the stub, which drops them), and prints CPU per proxied request
 side by side (targets: metrics ≤ 3 %, tracing at 1 % ≤ 3 %; 100 % reported).
 
+``--journal`` adds ``ours-j0``: like "ours" but with ``gateway.usage.journal`` off, and prints CPU per proxied
+request (aigc-admin + redis-server) and p50 latency of both: the cost of putting each answer's usage in Redis
+before answering.
+
 ``--processes`` adds ``ours-2p``: like "ours" but ``--server.workers 2`` (two API processes on one port, sharing the
 redis-server), and prints CPU per proxied request of one against two processes (target: within 10 %).
 """
@@ -580,6 +584,32 @@ def processes_report(results: dict[tuple[str, int, str], list[RunResult]],
     return "\n".join(out)
 
 
+def journal_report(results: dict[tuple[str, int, str], list[RunResult]],
+                   scenarios: list[tuple[str, int]]) -> str:
+    """CPU per proxied request (aigc-admin + redis-server) and p50 latency, usage journal on (ours) and off
+    (ours-j0), medians over rounds."""
+    def good(name: str, mode: str, c: int) -> list[RunResult]:
+        return [r for r in results.get((mode, c, name), []) if r.ok]
+
+    def cpu(name: str, mode: str, c: int) -> float:
+        runs = good(name, mode, c)
+        return med([sum(r.cpu_ms_per_req.values()) for r in runs]) if runs else float("nan")
+
+    def p50(name: str, mode: str, c: int) -> float:
+        runs = good(name, mode, c)
+        return med([r.p50_ms for r in runs]) if runs else float("nan")
+
+    out = ["Usage journal: CPU ms per proxied request (aigc-admin + redis-server) and p50 ms (medians over rounds)",
+           f"{'scenario':<12}{'cpu off':>9}{'cpu on':>9}{'+%':>7}{'p50 off':>9}{'p50 on':>9}{'+ms':>7}"]
+    for mode, c in scenarios:
+        off, on = cpu("ours-j0", mode, c), cpu("ours", mode, c)
+        l_off, l_on = p50("ours-j0", mode, c), p50("ours", mode, c)
+        out.append(f"{mode + ' c=' + str(c):<12}{fmt(off, 3):>9}{fmt(on, 3):>9}"
+                   f"{fmt(100 * (on / off - 1) if off else float('nan'), 1):>7}{fmt(l_off, 2):>9}{fmt(l_on, 2):>9}"
+                   f"{fmt(l_on - l_off, 2):>7}")
+    return "\n".join(out)
+
+
 # ============================================================================ main
 @contextlib.contextmanager
 def started(cmd: list[str], log: Path, env: dict[str, str] | None = None, name: str = "") -> Iterator[
@@ -603,6 +633,8 @@ def main() -> int:
     parser.add_argument("--no-litellm", action="store_true")
     parser.add_argument("--observability", action="store_true",
                         help="also ours with metrics off, tracing at 1 %% and at 100 %%: CPU per request")
+    parser.add_argument("--journal", action="store_true",
+                        help="also run ours with gateway.usage.journal off and compare CPU and latency")
     parser.add_argument("--processes", action="store_true",
                         help="also ours with two API processes (server.workers 2): CPU per request, 1 vs 2")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
@@ -678,6 +710,17 @@ def main() -> int:
                                           [other.process.pid, redis.process.pid]))
                     print(f"{name} pid {other.process.pid} ({flags})", flush=True)
 
+            if args.journal:
+                store = workdir / "ours-j0"
+                store.mkdir()
+                plain = stack.enter_context(live_server(store, redis.url, extra={
+                    "health.interval": 0, "gateway.usage.flush": 2, "gateway.routes.refresh": 2,
+                    "gateway.usage.journal": False}))
+                plain_key, _, _ = asyncio.run(setup_ours(plain, stub_base))
+                targets.append(Target("ours-j0", plain.base_url + "/v1/chat/completions", plain_key,
+                                      [plain.process.pid, redis.process.pid]))
+                print(f"ours-j0 pid {plain.process.pid} (usage journal off)", flush=True)
+
             if args.processes:
                 store = workdir / "ours-2p"
                 store.mkdir()
@@ -751,6 +794,9 @@ def main() -> int:
             if args.processes:
                 print()
                 print(processes_report(results, scenarios))
+            if args.journal:
+                print()
+                print(journal_report(results, scenarios))
             print(f"\nour usage accounting for the bench channel: {usage}")
             print("cpu ms/req: server process CPU per request (ours: aigc-admin + its redis-server; "
                   "LiteLLM: its process tree; direct: the stub)")

@@ -384,8 +384,10 @@ class Platform:
         return Gateway(
             pepper=s.encryption_key(), keys=KeyCache(channels.snapshot),
             limiter=Limiter(self.redis, prefix=s.redis_prefix, seeder=channels.used_tokens, leases=True),
+            # a mover that dies holding the lock delays the others' moves by at most three flush intervals
             usage=UsageRecorder(s.gateway_usage_flush, UsageStore(), journal=UsageJournal(
-                self.redis, prefix=s.redis_prefix) if s.gateway_usage_journal else None),
+                self.redis, self.endpoint.url, prefix=s.redis_prefix, lock_seconds=max(2.0, 3 * s.gateway_usage_flush))
+                if s.gateway_usage_journal else None),
             routes=RoutingTable(lambda: load_routes(self.models, self.deployments),
                                 refresh_interval=s.gateway_routes_refresh),
             workers=workers, upstream=UpstreamClient(connect_timeout=3, timeout=600),

@@ -261,7 +261,9 @@ async def journal_redis(redis_server: RedisServer) -> AsyncIterator[aioredis.Red
 
 
 def journal(client: aioredis.Redis, prefix: str) -> UsageJournal:
-    return UsageJournal(client, prefix=prefix, lock_seconds=5)
+    where = client.connection_pool.connection_kwargs
+    return UsageJournal(client, f"redis://{where['host']}:{where['port']}/0", prefix=prefix, lock_seconds=5,
+                        timeout=1.0)
 
 
 async def test_journal_usage_of_several_processes_is_written_once(db: str, journal_redis: aioredis.Redis) -> None:

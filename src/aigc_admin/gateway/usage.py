@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -68,7 +69,7 @@ class UsageRecorder:
     """
 
     def __init__(self, flush_interval: float, store: UsageStore, *, journal: UsageJournal | None = None,
-                 journal_timeout: float = 2.0, clock: Callable[[], datetime] = _utc_now) -> None:
+                 clock: Callable[[], datetime] = _utc_now) -> None:
         if flush_interval <= 0:
             raise ValueError("flush_interval must be > 0 seconds")
         self._interval = flush_interval
@@ -76,11 +77,10 @@ class UsageRecorder:
         self._clock = clock
         self._pending: dict[UsageKey, UsageAggregate] = {}  # for the database directly
         self._journal = journal
-        self._journal_timeout = journal_timeout
         self._unjournaled: dict[UsageKey, UsageAggregate] = {}  # this tick's, for the journal
         self._next: asyncio.Future[None] | None = None  # done when ``_unjournaled`` is in the journal
         self._sending: asyncio.Future[None] | None = None  # done when the batch in flight is
-        self._appender: asyncio.Task[None] | None = None
+        self._tick = False  # an append is scheduled for the end of this tick
         self._journal_down = False
         self._parts: dict[Generation, dict[UsageKey, UsageAggregate]] = {}  # journaled, until the database has them
         self._lock = asyncio.Lock()
@@ -103,8 +103,9 @@ class UsageRecorder:
         agg.requests += 1
         agg.prompt_tokens += int(prompt_tokens)
         agg.completion_tokens += int(completion_tokens)
-        if self._journal is not None and (self._appender is None or self._appender.done()):
-            self._appender = asyncio.get_running_loop().create_task(self._append_loop(), name="usage-journal")
+        if self._journal is not None and not self._tick:
+            self._tick = True
+            asyncio.get_running_loop().call_soon(self._append_tick)
 
     async def durable(self) -> None:
         """Wait until the usage recorded so far is in the journal (or, Redis failing, in memory). Immediate
@@ -116,30 +117,49 @@ class UsageRecorder:
         elif self._sending is not None:
             await asyncio.shield(self._sending)
 
-    async def _append_loop(self) -> None:
-        """One MULTI per round: everything recorded since the previous round started (a tick's worth)."""
+    def _append_tick(self) -> None:
+        """One script run per event-loop tick: everything recorded since the previous one. Replies come back in
+        order, so the last batch sent being done means every earlier one is."""
         assert self._journal is not None
-        while self._unjournaled:
-            batch, self._unjournaled = self._unjournaled, {}
-            done, self._next = self._next or asyncio.get_running_loop().create_future(), None
-            self._sending = done
-            try:
-                generation = await asyncio.wait_for(self._journal.append(batch), self._journal_timeout)
-                if generation is not None:
-                    _merge(self._parts.setdefault(generation, {}), batch)
-                if self._journal_down:
-                    self._journal_down = False
-                    log.warning("usage journal: Redis takes usage again")
-            except Exception as e:  # any failure: the usage waits in memory instead
-                self._merge_back(batch)
-                if not self._journal_down:
-                    self._journal_down = True
-                    log.warning("usage journal: Redis refused a batch (%s); usage is kept in memory and written "
-                                "to the database directly until it is back", type(e).__name__)
-            finally:
-                done.set_result(None)
-                if self._sending is done:
-                    self._sending = None
+        self._tick = False
+        if not self._unjournaled:
+            return
+        batch, self._unjournaled = self._unjournaled, {}
+        done, self._next = self._next or asyncio.get_running_loop().create_future(), None
+        self._sending = done
+        try:
+            reply = self._journal.append(batch)
+        except Exception as e:  # e.g. no running connection and none can be made synchronously
+            self._appended(batch, done, e, None)
+            return
+        reply.add_done_callback(functools.partial(self._replied, batch, done))
+
+    def _replied(self, batch: dict[UsageKey, UsageAggregate], done: asyncio.Future[None],
+                 reply: asyncio.Future[Generation | None]) -> None:
+        if reply.cancelled():
+            self._appended(batch, done, asyncio.CancelledError(), None)
+        elif (error := reply.exception()) is not None:
+            self._appended(batch, done, error, None)
+        else:
+            self._appended(batch, done, None, reply.result())
+
+    def _appended(self, batch: dict[UsageKey, UsageAggregate], done: asyncio.Future[None],
+                  error: BaseException | None, generation: Generation | None) -> None:
+        if error is None and generation is not None:
+            _merge(self._parts.setdefault(generation, {}), batch)
+        if error is None and self._journal_down:
+            self._journal_down = False
+            log.warning("usage journal: Redis takes usage again")
+        elif error is not None:  # any failure: the usage waits in memory instead
+            self._merge_back(batch)
+            if not self._journal_down:
+                self._journal_down = True
+                log.warning("usage journal: Redis refused a batch (%s); usage is kept in memory and written "
+                            "to the database directly until it is back", type(error).__name__)
+        if not done.done():
+            done.set_result(None)
+        if self._sending is done:
+            self._sending = None
 
     @property
     def pending(self) -> dict[UsageKey, UsageAggregate]:
@@ -236,10 +256,12 @@ class UsageRecorder:
         try:
             await self.flush()
         except Exception:
-            for (channel_id, model, day), agg in sorted(self._pending.items()):
+            for (channel_id, model, day), agg in sorted(self.pending.items()):
                 log.error("usage NOT written at shutdown: channel=%s model=%s day=%s requests=%d prompt=%d "
                           "completion=%d", channel_id, model, day, agg.requests, agg.prompt_tokens,
                           agg.completion_tokens)
+        if self._journal is not None:
+            self._journal.close()
 
     async def __aenter__(self) -> UsageRecorder:
         self.start()

@@ -29,14 +29,17 @@ last, as it may hold ``|``). Every key carries the ``{journal}`` hash tag (one c
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import date
+from typing import Any
 
 import redis.asyncio as aioredis
 
 from aigc_admin.domain.channels.service import UsageCounts, UsageKey
+from aigc_admin.gateway.redis_pipe import RedisPipe, script_sha
 
 log = logging.getLogger("aigc_admin.gateway.usage")
 
@@ -52,6 +55,7 @@ for i = 3, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('SADD', KEYS[2], ARGV[1])
 return {e, redis.call('GET', KEYS[4]) or '0'}
 """
+_APPEND_SHA = script_sha(_APPEND)
 # KEYS: writers set, epoch, generation, sealed set; ARGV: open-hash prefix, sealed-hash prefix, a new epoch.
 # Seals every writer's open hash of this generation; returns how many.
 _SEAL = """
@@ -81,6 +85,31 @@ return 0
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _generation(reply: list[bytes]) -> Generation:
+    return _text(reply[0]), int(_text(reply[1]))
+
+
+def _map(source: asyncio.Future[Any], convert: Callable[[Any], Any]) -> asyncio.Future[Any]:
+    """A future of ``convert(source's result)`` (or its exception), without a task."""
+    out = source.get_loop().create_future()
+
+    def done(f: asyncio.Future[Any]) -> None:
+        if out.done():
+            return
+        if f.cancelled():
+            out.cancel()
+        elif (error := f.exception()) is not None:
+            out.set_exception(error)
+        else:
+            try:
+                out.set_result(convert(f.result()))
+            except Exception as e:
+                out.set_exception(e)
+
+    source.add_done_callback(done)
+    return out
 
 
 def new_epoch() -> str:
@@ -128,8 +157,8 @@ class UsageJournal:
     """One process's handle on the journal (``writer``: its id): ``append`` (the hot path, once per tick) and
     ``move`` (periodically, by whichever process gets the lock)."""
 
-    def __init__(self, redis: aioredis.Redis, *, prefix: str, writer: str | None = None, lock_seconds: float = 30.0,
-                 max_batches: int = 200) -> None:
+    def __init__(self, redis: aioredis.Redis, url: str, *, prefix: str, writer: str | None = None,
+                 lock_seconds: float = 30.0, max_batches: int = 200, timeout: float = 2.0) -> None:
         base = f"{prefix}:usage:{{journal}}"
         self.writer = writer or uuid.uuid4().hex[:12]
         self._redis = redis
@@ -138,7 +167,7 @@ class UsageJournal:
         self._sealed_set, self._lock = f"{base}:sealed", f"{base}:mover"
         self._lock_ms = int(lock_seconds * 1000)
         self._max_batches = max_batches
-        self._append = redis.register_script(_APPEND)
+        self._pipe = RedisPipe(url, [_APPEND], timeout=timeout)  # the hot path's appends (see redis_pipe.py)
         self._seal = redis.register_script(_SEAL)
         self._unlock = redis.register_script(_UNLOCK)
 
@@ -146,18 +175,20 @@ class UsageJournal:
         """The id of the batch holding this writer's part of ``generation``."""
         return f"{generation[0]}-{generation[1]}-{self.writer}"
 
-    async def append(self, batch: dict[UsageKey, UsageCounts]) -> Generation | None:
-        """Add a batch to this writer's open hash, all of it or nothing; returns the generation it is in (None
-        for an empty batch)."""
+    def append(self, batch: dict[UsageKey, UsageCounts]) -> asyncio.Future[Generation | None]:
+        """Add a batch to this writer's open hash, all of it or nothing; the future gives the generation it landed
+        in (None for an empty batch). No coroutine: the hot path only writes and gets a callback."""
         increments = encode(batch)
         if not increments:
-            return None
+            done: asyncio.Future[Generation | None] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
         args: list[str | int] = [self.writer, new_epoch()]
         for name, value in increments.items():
             args += [name, value]
-        epoch, generation = await self._append(
-            keys=[self._open_prefix + self.writer, self._writers, self._epoch, self._generation], args=args)
-        return _text(epoch), int(_text(generation))
+        reply = self._pipe.call(_APPEND_SHA, [self._open_prefix + self.writer, self._writers, self._epoch,
+                                              self._generation], args)
+        return _map(reply, _generation)
 
     async def epoch(self) -> str | None:
         """The journal's epoch now (None: Redis has no journal, e.g. it just lost its data)."""
@@ -188,6 +219,10 @@ class UsageJournal:
             return written
         finally:
             await self._unlock(keys=[self._lock], args=[token])
+
+    def close(self) -> None:
+        """Close the hot path's connection (the redis-py client is its owner's)."""
+        self._pipe.close()
 
     async def backlog(self) -> int:
         """Sealed batches waiting for the database (an operator's signal that it has been down)."""
