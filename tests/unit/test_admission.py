@@ -101,3 +101,35 @@ async def test_outcomes_are_counted_for_prometheus() -> None:
         await adm.acquire("m", (A,), channel=1)
     family = next(f for f in stats.collect() if f.name == "aigc_gateway_admission")
     assert {s.labels["outcome"]: s.value for s in family.samples} == {"admitted": 1, "shed_timeout": 1}
+
+
+async def test_our_request_ending_while_the_worker_reports_is_no_phantom() -> None:
+    """The worker counted our request when it answered the poll, but the request ended before the answer arrived:
+    it must not stay counted as another process's until the next poll (the replica would look full for that long)."""
+    adm = Admission(queue_limit=1, wait=5, max_waiting=10)
+    worker = await adm.acquire("m", (A,), channel=1)
+    asked = adm.inflight[A]  # the poll goes out while our request runs
+    adm.release("m", worker)  # it ends before the worker's answer (which still counts it) arrives
+    adm.report(A, 1, own_when_asked=asked)
+    assert adm.load(A) == 0
+    assert await asyncio.wait_for(adm.acquire("m", (A,), channel=2), 0.1) == A  # admitted at once
+
+
+async def test_a_channel_joining_beside_a_backlog_gets_the_next_slot() -> None:
+    """The greedy channel has been served and still has a backlog; the small channel's request, arriving now, gets
+    the next free slot (not after another of the greedy one's): it waits for one request at most."""
+    adm = Admission(queue_limit=1, wait=5, max_waiting=100)
+    first = await adm.acquire("m", (A,), channel=1)
+    greedy = [asyncio.ensure_future(adm.acquire("m", (A,), channel=1)) for _ in range(5)]
+    await asyncio.sleep(0)
+    adm.release("m", first)
+    await asyncio.sleep(0.01)
+    assert greedy[0].done()  # served; its channel is backlogged and has had its turn
+    small = asyncio.ensure_future(adm.acquire("m", (A,), channel=2))
+    await asyncio.sleep(0)
+    adm.release("m", A)
+    await asyncio.sleep(0.01)
+    assert small.done() and not greedy[1].done()
+    for task in greedy[1:]:
+        task.cancel()
+    await asyncio.gather(*greedy[1:], return_exceptions=True)

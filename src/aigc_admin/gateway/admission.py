@@ -40,21 +40,27 @@ class AdmissionStats:
 
 @dataclass
 class _Room:
-    """The requests waiting for one model's replicas: per channel, oldest first, and whose turn is next."""
+    """The requests waiting for one model's replicas: per channel, oldest first, and whose turn is next.
+
+    Channels that joined the line and were not served since come first, in the order they joined; then the
+    channels already served and still waiting, in turn. So a channel sending one request at a time gets the next
+    free slot even beside a neighbour with a long backlog (max-min fairness: a channel asking for less than its
+    share gets what it asks for), and a backlogged channel still gets every other slot."""
 
     by_channel: dict[int, deque[asyncio.Future[str]]] = field(default_factory=dict)
-    turn: deque[int] = field(default_factory=deque)
+    fresh: deque[int] = field(default_factory=deque)  # joined, not served since
+    turn: deque[int] = field(default_factory=deque)  # served, still waiting
 
     def add(self, channel: int, waiter: asyncio.Future[str]) -> None:
         if channel not in self.by_channel:
             self.by_channel[channel] = deque()
-            self.turn.append(channel)
+            self.fresh.append(channel)
         self.by_channel[channel].append(waiter)
 
     def next(self) -> asyncio.Future[str] | None:
         """The oldest live waiter of the channel whose turn it is; that channel goes to the back of the line."""
-        while self.turn:
-            channel = self.turn.popleft()
+        while self.fresh or self.turn:
+            channel = self.fresh.popleft() if self.fresh else self.turn.popleft()
             waiters = self.by_channel[channel]
             while waiters and waiters[0].done():
                 waiters.popleft()
@@ -99,9 +105,13 @@ class Admission:
         others = max(0, self._reported.get(worker, 0) - self._own_at_report.get(worker, 0))
         return others + own
 
-    def report(self, worker: str, queue_length: int) -> None:
+    def report(self, worker: str, queue_length: int, own_when_asked: int | None = None) -> None:
+        """A worker's queue length. Our requests that started or ended while it was being asked may or may not be
+        in it: the larger of our count when asked and now is taken as ours, so neither becomes a phantom
+        "other" request that keeps the replica looking full until the next report."""
+        own = self.inflight.get(worker, 0)
         self._reported[worker] = queue_length
-        self._own_at_report[worker] = self.inflight.get(worker, 0)
+        self._own_at_report[worker] = own if own_when_asked is None else max(own, own_when_asked)
 
     def order(self, workers: Iterable[str]) -> list[str]:
         """Replicas by queue, shortest first (the first is where a request goes; the rest are retry targets)."""
@@ -192,10 +202,11 @@ class Admission:
         if self.probe is None:
             return
         unique = list(dict.fromkeys(workers))
+        asked = {w: self.inflight.get(w, 0) for w in unique}
         lengths = await asyncio.gather(*(self.probe(w) for w in unique), return_exceptions=True)
         for worker, length in zip(unique, lengths, strict=True):
             if isinstance(length, int):
-                self.report(worker, length)
+                self.report(worker, length, asked[worker])
         for model in list(self._rooms):
             self._dispatch(model)
 
