@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 import aigc_admin
 from aigc_admin.adapters import metrics as pm
@@ -383,7 +384,9 @@ class Platform:
                               probe=workers.queue_length, count=pm.GATEWAY.admission_outcome)
         return Gateway(
             pepper=s.encryption_key(), keys=KeyCache(channels.snapshot),
-            limiter=Limiter(self.redis, prefix=s.redis_prefix, seeder=channels.used_tokens, leases=True),
+            # after Redis lost its data, quota counters wait until every process has written the usage it held
+            limiter=Limiter(self.redis, prefix=s.redis_prefix, seeder=channels.used_tokens, leases=True,
+                            seed_grace=3 * s.gateway_usage_flush + 1),
             # a mover that dies holding the lock delays the others' moves by at most three flush intervals
             usage=UsageRecorder(s.gateway_usage_flush, UsageStore(), journal=UsageJournal(
                 self.redis, self.endpoint.url, prefix=s.redis_prefix, lock_seconds=max(2.0, 3 * s.gateway_usage_flush))
@@ -438,7 +441,12 @@ class Platform:
         or deleted during an evaluation is refused from its next call). ``serve`` calls it."""
         gw = self.gateway
         gw.usage.start()
-        await gw.routes.refresh()
+        with contextlib.suppress(RedisError, OSError):  # Redis down: it is "new" when first seen again
+            await gw.limiter.started()
+        try:
+            await gw.routes.refresh()
+        except Exception as e:  # the database is down: the refresh loop loads the table once it is back
+            log.warning("routing table not loaded at start (%s: %s); the refresh loop will", type(e).__name__, e)
         if self._listener is None:  # runs until cancelled by aclose
             self._listener = asyncio.create_task(
                 gw.keys.run_invalidation_listener(self.redis, invalidation_channel(self.settings.redis_prefix)),
@@ -493,12 +501,23 @@ class Platform:
 
 @contextlib.asynccontextmanager
 async def open_platform(settings: Settings, *, endpoint: RedisEndpoint | None = None,
-                        apply_migrations: bool = False) -> AsyncIterator[Platform]:
+                        apply_migrations: bool = False, wait_for_db: bool = False) -> AsyncIterator[Platform]:
     """The database opened for this process and a ``Platform`` on it (Redis is opened on first use: an embedded
-    server is started then, unless ``endpoint`` is given: ``up`` shares one); everything closed again on exit."""
+    server is started then, unless ``endpoint`` is given: ``up`` shares one); everything closed again on exit.
+    ``wait_for_db``: a database that cannot be reached is tried again every 2 s instead of failing."""
     if apply_migrations:
         await migrate(settings)
-    await init_db(settings)
+    while True:
+        try:
+            await init_db(settings)
+            break
+        except Exception as e:
+            if not wait_for_db:
+                raise
+            log.warning("the database cannot be reached (%s: %s); trying again in 2 s", type(e).__name__, e)
+            with contextlib.suppress(Exception):
+                await close_db()
+            await asyncio.sleep(2)
     platform = Platform(settings, endpoint)
     try:
         yield platform

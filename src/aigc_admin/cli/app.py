@@ -6,6 +6,7 @@ import contextlib
 import functools
 import inspect
 import sys
+import typing
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -35,7 +36,11 @@ def _option_type(name: str) -> type:
 
 def with_settings(func: Callable[..., Any]) -> Callable[..., Any]:
     """Add every setting as a `--dotted.name` option (plus -c/--config.path); pass `settings=` to ``func``."""
-    own = [p for p in inspect.signature(func).parameters.values() if p.name != "settings"]
+    # the command's own parameters with their annotations evaluated (this module's are strings): typer reads the
+    # Annotated[…, typer.Argument/Option] metadata from them, so NAMES stay arguments and keep their help
+    hints = typing.get_type_hints(func, include_extras=True)
+    own = [p.replace(annotation=hints.get(p.name, p.annotation))
+           for p in inspect.signature(func).parameters.values() if p.name != "settings"]
     extra = [inspect.Parameter("config_path", inspect.Parameter.KEYWORD_ONLY, default=None,
                                annotation=Annotated[str | None, typer.Option(
                                    "-c", "--config.path", help="TOML or JSON config file (env: AIGC_CONFIG_PATH).",

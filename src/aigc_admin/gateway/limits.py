@@ -55,11 +55,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 if TYPE_CHECKING:
     from aigc_admin.gateway.keys import ChannelSnapshot
@@ -164,6 +166,25 @@ class QuotaNotSeeded(LookupError):
     """The channel has a quota but Redis holds no used-tokens counter for it, and no seeder was given."""
 
 
+class SeedingDeferred(RedisError):
+    """Redis lost its data a moment ago: quota counters are not seeded from the database until the API processes
+    have written the usage they held (``seed_grace``); limited requests are answered as when Redis is down."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"quota counters are seeded again in {retry_after} s")
+        self.retry_after = retry_after
+
+
+# KEYS: the "born" key; ARGV: seconds to back-date it by when it is set here. Returns the seconds since Redis was
+# first seen without it (as a string: a Lua number would be truncated to an integer).
+_AGE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('SET', KEYS[1], tostring(now - tonumber(ARGV[1])), 'NX')
+return tostring(now - tonumber(redis.call('GET', KEYS[1])))
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     allowed: bool
@@ -220,7 +241,7 @@ class Limiter:
 
     def __init__(self, redis: aioredis.Redis, *, prefix: str, seeder: QuotaSeeder | None = None,
                  window_seconds: int = 60, settle_delay: float = 0.005, leases: bool = False,
-                 lease_idle: float = 0.5) -> None:
+                 lease_idle: float = 0.5, seed_grace: float = 0.0) -> None:
         if window_seconds < 1:
             raise ValueError("window_seconds must be at least 1")
         self._r = redis
@@ -229,6 +250,9 @@ class Limiter:
         self._period = window_seconds
         self._settle_delay = settle_delay
         self._script = redis.register_script(_BATCH)
+        self._age = redis.register_script(_AGE)
+        self._seed_grace = seed_grace  # see SeedingDeferred and ``started``
+        self._born_key = f"{prefix}:gw:born"
         self._pending: dict[int, _Batch] = {}
         self._soon: asyncio.Handle | None = None  # a send in this loop iteration (an admission waits)
         self._later: asyncio.TimerHandle | None = None  # a send of settlements only
@@ -310,6 +334,10 @@ class Limiter:
                     raise QuotaNotSeeded(f"no used-tokens counter for channel {channel_id}")
                 if seeded:
                     raise QuotaNotSeeded(f"used-tokens counter for channel {channel_id} vanished after seeding")
+                if self._seed_grace > 0:
+                    age = float(_text(await self._age(keys=[self._born_key], args=[0])))
+                    if age < self._seed_grace:
+                        raise SeedingDeferred(max(1, math.ceil(self._seed_grace - age)))
                 await self.set_quota_used(channel_id, await self._seeder(channel_id), only_if_missing=True)
             except Exception as e:
                 for _, waiter in unseeded.admits:
@@ -437,6 +465,13 @@ class Limiter:
             self._send()
         while self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
+
+    async def started(self) -> None:
+        """Called when an API process starts: a Redis it finds without the "born" key is new to the platform (no
+        usage was held elsewhere), so counters are seeded at once. A Redis that loses its data while the
+        processes run gets the key at its first seeding: counters wait ``seed_grace`` (the others' usage in
+        memory reaching the database), which keeps a quota from being overspent by the database's lag."""
+        await self._age(keys=[self._born_key], args=[self._seed_grace])
 
     async def quota_used(self, channel_id: int) -> int | None:
         """Used tokens (settled + reserved), or None when the counter is not seeded; one round trip."""

@@ -287,7 +287,7 @@ async def _admit(gw: Gateway, channel: ChannelSnapshot, tokens: int) -> Decision
                         channel.id)
             return Decision(True)
         raise ApiError(503, "The gateway cannot check this key's limits right now; try again",
-                       "server_error", "limits_unavailable", retry_after=5) from None
+                       "server_error", "limits_unavailable", retry_after=getattr(e, "retry_after", 5)) from None
     if not decision.allowed:
         if gw.metrics:
             pm.child(pm.LIMIT_REFUSALS, decision.reason or "limit").inc()

@@ -107,7 +107,7 @@ def app_from_environment() -> FastAPI:
     """The app of one of `start`'s API processes: its settings are the parent's, passed as AIGC_* variables."""
     from aigc_admin.settings import load_settings
 
-    return create_app(load_settings())
+    return create_app(load_settings(), prepared=True)
 
 
 def _str(value: object) -> str | None:
@@ -118,8 +118,11 @@ def platform_of(connection: HTTPConnection) -> Platform:
     return connection.app.state.platform  # type: ignore[no-any-return]
 
 
-def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> FastAPI:
-    """The API process. ``endpoint`` lets a caller (``up``) share one embedded Redis with workers."""
+def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None, prepared: bool = False) -> FastAPI:
+    """The API process. ``endpoint`` lets a caller (``up``) share one embedded Redis with workers. ``prepared``:
+    one of `start`'s processes, whose parent applied the migrations and wrote the first-start data; it does
+    neither, and waits for the database if it is down (a process replaced during an outage must not exit: its
+    supervisor would stop every process)."""
     graphql_patches.apply()  # graphql-core 3.3 keeps a memo per subscription that grows with every event
     schema = build_schema(max_depth=settings.graphql_max_depth, max_tokens=settings.graphql_max_tokens,
                           max_aliases=settings.graphql_max_aliases, tracing=settings.tracer_enable)
@@ -128,8 +131,10 @@ def create_app(settings: Settings, *, endpoint: RedisEndpoint | None = None) -> 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tracing.setup(settings, "api")
-        async with open_platform(settings, endpoint=endpoint, apply_migrations=True) as platform:
-            announce_admin_password(settings, await platform.first_start())
+        async with open_platform(settings, endpoint=endpoint, apply_migrations=not prepared,
+                                 wait_for_db=prepared) as platform:
+            if not prepared:
+                announce_admin_password(settings, await platform.first_start())
             app.state.platform = platform
             await platform.serve()
             if settings.web_embed and ui.built():

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from rq import Queue, SimpleWorker, Worker
 from rq.job import JobStatus
 from rq_scheduler import Scheduler
@@ -62,7 +64,8 @@ def get_task(name: str) -> PeriodicTask:
 class PlatformScheduler(Scheduler):
     """rq-scheduler whose Redis keys live under the platform prefix (its defaults are global ``rq:scheduler*``)."""
 
-    def __init__(self, endpoint: RedisEndpoint, **kwargs: Any) -> None:
+    def __init__(self, endpoint: RedisEndpoint, *, keep: list[str] | None = None, **kwargs: Any) -> None:
+        self.keep = list(keep or [])  # periodic tasks registered again when Redis lost them
         self.jobs = JobQueue(endpoint, connection=kwargs.pop("connection", None))
         super().__init__(queue_name=self.jobs.queue_name("default"), connection=self.jobs.connection, **kwargs)
         prefix = endpoint.prefix
@@ -70,6 +73,18 @@ class PlatformScheduler(Scheduler):
         self.scheduler_key = f"{prefix}:rq:scheduler"
         self.scheduler_lock_key = f"{prefix}:rq:scheduler_lock"
         self.scheduled_jobs_key = f"{prefix}:rq:scheduler:scheduled_jobs"
+
+    def enqueue_jobs(self) -> Any:
+        """Each round (under the schedulers' lock): the kept registrations first, if Redis lost them."""
+        if self.keep:
+            with self.connection.pipeline(transaction=False) as pipe:
+                for name in self.keep:
+                    pipe.zscore(self.scheduled_jobs_key, self.jobs.rq_id(get_task(name).job_id))
+                if any(score is None for score in pipe.execute()):
+                    log.warning("periodic task registrations are gone from Redis (it lost its data?): registering "
+                                "them again")
+                    register(self, self.keep)
+        return super().enqueue_jobs()
 
 
 def registered(scheduler: PlatformScheduler) -> list[str]:
@@ -119,8 +134,18 @@ def run_worker(settings: Settings, *, burst: bool = False, queues: list[str] | N
     rq_queues = [Queue(jobs.queue_name(q), connection=connection) for q in (queues or ["default"])]
     worker_class = SimpleWorker if burst else Worker
     try:
-        # a job's heart beat every few seconds: one whose worker died counts as abandoned 60 s after the last one
-        worker_class(rq_queues, connection=connection, job_monitoring_interval=JOB_HEARTBEAT).work(burst=burst)
+        while True:
+            try:
+                # a job's heart beat every few seconds: one whose worker died counts as abandoned 60 s after the
+                # last one
+                worker_class(rq_queues, connection=connection, job_monitoring_interval=JOB_HEARTBEAT).work(
+                    burst=burst)
+                return
+            except (redis.ConnectionError, redis.TimeoutError) as e:  # RQ retries while working, not at start
+                if burst:
+                    raise
+                log.warning("the worker cannot reach Redis (%s); trying again in 2 s", e)
+                time.sleep(2)
     finally:
         connection.close()
 
@@ -134,9 +159,17 @@ def run_scheduler(settings: Settings, names: list[str], *, burst: bool = False, 
         else:
             log.warning("no periodic task named and cronjob.auto is off: none registered")
     endpoint = endpoint or open_endpoint(settings)
-    scheduler = PlatformScheduler(endpoint, interval=interval)
-    try:
-        register(scheduler, names)
-        scheduler.run(burst=burst)
-    finally:
-        scheduler.connection.close()
+    while True:
+        # a new instance (a new name) each time: the old one's registration may still look alive in Redis
+        scheduler = PlatformScheduler(endpoint, interval=interval, keep=names)
+        try:
+            register(scheduler, names)
+            scheduler.run(burst=burst)
+            return
+        except (redis.ConnectionError, redis.TimeoutError) as e:
+            if burst:
+                raise
+            log.warning("the scheduler lost Redis (%s); trying again in 2 s", e)
+            time.sleep(2)
+        finally:
+            scheduler.connection.close()
