@@ -88,15 +88,17 @@ async def test_two_processes_share_one_quota(cluster: tuple[LiveServer, str]) ->
     token = await http_login(server, "admin", ADMIN_PASSWORD)
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=40)) as client:
         statuses = await asyncio.gather(*(chat(client, server, key, model) for _ in range(80)))
-    answered = statuses.count(200)
-    assert set(statuses) <= {200, 429}, statuses
+    answered, unanswered = statuses.count(200), statuses.count(0)
+    # 0: no answer at all (seen once on a loaded CI machine); such a request may or may not have been served
+    assert set(statuses) <= {200, 429, 0} and unanswered <= 2, statuses
     assert 0 < answered <= 20, statuses  # both processes admitted requests; together, never past the quota
 
-    want = (answered, answered * TOKENS_PER_REQUEST)
     deadline = time.monotonic() + 15
-    while await recorded_usage(server, channel_id, tenant) != want and time.monotonic() < deadline:
+    while (await recorded_usage(server, channel_id, tenant))[0] < answered and time.monotonic() < deadline:
         await asyncio.sleep(0.5)
-    assert await recorded_usage(server, channel_id, tenant) == want  # no usage row lost, none counted twice
+    requests, tokens = await recorded_usage(server, channel_id, tenant)
+    assert answered <= requests <= min(20, answered + unanswered)  # no usage row lost, none counted twice
+    assert tokens == requests * TOKENS_PER_REQUEST
     body = await http_gql(server, "query($c: ID!) { channel(id: $c) { usedTokens } }", {"c": channel_id}, token,
                           tenant=tenant)
     assert body["data"]["channel"]["usedTokens"] <= quota
