@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -37,6 +36,7 @@ if str(ROOT) not in sys.path:
 
 from tests.conftest import mysql_flags  # noqa: E402
 from tests.support.asgi_stub import start  # noqa: E402
+from tests.support.live import api_processes  # noqa: E402
 from tests.support.mariadb import _start_throwaway, create_database  # noqa: E402
 from tests.support.redis_server import start_redis  # noqa: E402
 from tests.support.slapd import free_port  # noqa: E402
@@ -100,17 +100,6 @@ async def ready(base: str) -> bool:
             return (await client.get(base + "/readyz", timeout=2)).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def api_processes(parent: int) -> list[psutil.Process]:
-    out = []
-    for p in psutil.Process(parent).children():
-        try:
-            if p.status() != psutil.STATUS_ZOMBIE and any("spawn_main" in a for a in p.cmdline()):
-                out.append(p)
-        except psutil.Error:
-            pass
-    return out
 
 
 async def main() -> None:

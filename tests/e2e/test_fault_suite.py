@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 import pytest
 from rq import Worker
 
@@ -32,6 +31,7 @@ from aigc_admin.settings import Settings, load_settings
 from aigc_admin.workers.periodic import PlatformScheduler, registered
 from tests.conftest import mysql_flags
 from tests.support.asgi_stub import serving
+from tests.support.live import api_processes
 from tests.support.mariadb import MariaDB, _start_throwaway, create_database
 from tests.support.redis_server import RedisServer, start_redis
 from tests.support.tool_upstream import tool_upstream
@@ -146,17 +146,6 @@ class Load:
                     await asyncio.sleep(0.05)
 
 
-def api_processes(c: Cluster) -> list[psutil.Process]:
-    alive = []
-    for p in psutil.Process(c.api.pid).children():
-        try:
-            if p.status() != psutil.STATUS_ZOMBIE and any("spawn_main" in a for a in p.cmdline()):
-                alive.append(p)
-        except psutil.Error:
-            pass
-    return alive
-
-
 async def until(check: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -208,9 +197,9 @@ async def test_faults_one_after_another_lose_nothing(cluster: Cluster) -> None:
                 scheduler.enqueue_at(now + timedelta(seconds=2 + 2 * i), RUNNER, "tests.support.slow_job:record",
                                      marker=str(marker), name=name)
             await asyncio.sleep(1)
-            victim = api_processes(c)[0]
+            victim = api_processes(c.api.pid)[0]
             os.kill(victim.pid, signal.SIGKILL)  # 2. an API process
-            await until(lambda: len(api_processes(c)) == 2 and victim.pid not in {p.pid for p in api_processes(c)},
+            await until(lambda: len(up := {p.pid for p in api_processes(c.api.pid)}) == 2 and victim.pid not in up,
                         20, "no replacement API process")
             os.killpg(c.workers[0].pid, signal.SIGKILL)  # 3. a worker and its work horse
             c.schedulers[0].send_signal(signal.SIGKILL)  # 4. a scheduler, maybe holding the lock

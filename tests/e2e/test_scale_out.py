@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import mysql_flags
 from tests.support.api import unique
 from tests.support.asgi_stub import serving
-from tests.support.live import ADMIN_PASSWORD, LiveServer, http_gql, http_login, live_server
+from tests.support.live import ADMIN_PASSWORD, LiveServer, api_processes, http_gql, http_login, live_server
 from tests.support.redis_server import RedisServer
 from tests.support.tool_upstream import tool_upstream
 
@@ -34,18 +34,6 @@ def cluster(redis_server: RedisServer, mysql_database: str,
     with serving(tool_upstream) as upstream, \
             live_server(tmp_path_factory.mktemp("scale"), redis_server.url, extra=extra) as server:
         yield server, upstream
-
-
-def api_processes(server: LiveServer) -> list[psutil.Process]:
-    """The supervisor's live API processes (multiprocessing spawns them; a killed one is a zombie until reaped)."""
-    alive = []
-    for p in psutil.Process(server.process.pid).children():
-        try:
-            if p.status() != psutil.STATUS_ZOMBIE and any("spawn_main" in part for part in p.cmdline()):
-                alive.append(p)
-        except psutil.Error:
-            pass
-    return alive
 
 
 def busiest(processes: list[psutil.Process]) -> psutil.Process:
@@ -82,7 +70,7 @@ async def chat(client: httpx.AsyncClient, server: LiveServer, key: str, model: s
 
 async def test_two_processes_share_one_quota(cluster: tuple[LiveServer, str]) -> None:
     server, upstream = cluster
-    assert len(api_processes(server)) == 2
+    assert len(api_processes(server.process.pid)) == 2
     quota = 20 * TOKENS_PER_REQUEST
     model, key, channel_id, tenant = await channel_with_model(server, upstream, quota=quota)
     token = await http_login(server, "admin", ADMIN_PASSWORD)
@@ -118,7 +106,7 @@ async def test_a_killed_process_is_replaced_and_the_other_keeps_serving(cluster:
     out); a request cut off by the kill may be counted or not, none twice."""
     server, upstream = cluster
     model, key, channel_id, tenant = await channel_with_model(server, upstream)
-    before = api_processes(server)
+    before = api_processes(server.process.pid)
     assert len(before) == 2
     statuses: list[int] = []
     stop = asyncio.Event()
@@ -153,11 +141,11 @@ async def test_a_killed_process_is_replaced_and_the_other_keeps_serving(cluster:
 
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        now = api_processes(server)
+        now = api_processes(server.process.pid)
         if len(now) == 2 and victim.pid not in {p.pid for p in now}:
             break
         await asyncio.sleep(0.2)
     else:
-        pytest.fail(f"no replacement process: {[p.pid for p in api_processes(server)]}")
+        pytest.fail(f"no replacement process: {[p.pid for p in api_processes(server.process.pid)]}")
     async with httpx.AsyncClient() as fresh:
         assert [await chat(fresh, server, key, model) for _ in range(10)] == [200] * 10

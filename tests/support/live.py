@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -225,3 +226,16 @@ class TenantClient:
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError(f"{what} did not happen: {data}\n{self.server.log_tail()}")
             await asyncio.sleep(0.3)
+
+
+def api_processes(parent: int) -> list[psutil.Process]:
+    """The live API processes of a `start --server.workers N` (multiprocessing spawns them; a killed one is a
+    zombie until its supervisor reaps it)."""
+    alive = []
+    for p in psutil.Process(parent).children():
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE and any("spawn_main" in part for part in p.cmdline()):
+                alive.append(p)
+        except psutil.Error:
+            pass
+    return alive
