@@ -100,13 +100,10 @@ class RedisPipe:
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Lock | None = None
 
-    async def evalsha(self, sha: str, keys: list[str], args: list[Any]) -> Any:
-        """Run a script given at construction; returns its reply (hiredis's types: bytes, int, list)."""
-        return await self.call(sha, keys, args)
-
     def call(self, sha: str, keys: list[str], args: list[Any]) -> asyncio.Future[Any]:
-        """``evalsha`` as a future, without a coroutine or task when connected (the hot path). It fails with
-        TimeoutError after ``timeout`` seconds."""
+        """Run a script given at construction (``EVALSHA``): a future of its reply (hiredis's types: bytes, int,
+        list), without a coroutine or task when connected (the hot path). It fails with TimeoutError after
+        ``timeout`` seconds."""
         loop = asyncio.get_running_loop()
         command = hiredis.pack_command(("EVALSHA", sha, len(keys), *keys, *args))
         protocol = self._protocol
