@@ -85,14 +85,14 @@ def build_tokenizer() -> PreTrainedTokenizerFast:
     return fast
 
 
-def build_model(tokenizer: PreTrainedTokenizerFast) -> LlamaForCausalLM:
+def build_model(tokenizer: PreTrainedTokenizerFast, hidden_size: int = 64, heads: int = 4) -> LlamaForCausalLM:
     torch.manual_seed(SEED)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
         num_hidden_layers=2,
-        num_attention_heads=4,
+        num_attention_heads=heads,
         max_position_embeddings=512,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
@@ -106,12 +106,16 @@ def build_model(tokenizer: PreTrainedTokenizerFast) -> LlamaForCausalLM:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("outdir", type=Path, help="model directory to create (replaced if it exists)")
+    # vLLM's CPU attention has kernels for some head sizes only (64 is one, the default 16 is not):
+    # scripts/prepare-vllm.sh builds its model with --hidden-size 128 --heads 2
+    parser.add_argument("--hidden-size", type=int, default=64)
+    parser.add_argument("--heads", type=int, default=4)
     args = parser.parse_args(argv)
     outdir: Path = args.outdir.expanduser().resolve()
     outdir.parent.mkdir(parents=True, exist_ok=True)
 
     tokenizer = build_tokenizer()
-    model = build_model(tokenizer)
+    model = build_model(tokenizer, args.hidden_size, args.heads)
     with tempfile.TemporaryDirectory(prefix=f".{outdir.name}-", dir=outdir.parent) as tmp:
         staging = Path(tmp) / "model"
         tokenizer.save_pretrained(staging)

@@ -60,6 +60,7 @@ from aigc_admin.adapters.storage import FileLines, LocalFileStorage
 from aigc_admin.adapters.tokenizer import token_counter
 from aigc_admin.adapters.tool_transport import NetworkToolTransport
 from aigc_admin.adapters.tracing import head_ratio
+from aigc_admin.adapters.vllm import VllmClient
 from aigc_admin.domain.accounts.identity import IdentityService
 from aigc_admin.domain.accounts.service import AccountRecovery, AccountService
 from aigc_admin.domain.assistants.runner import AssistantRunner
@@ -132,8 +133,11 @@ def local_runtime(settings: Settings) -> Runtime:
 
 
 def engine_config(settings: Settings) -> EngineConfig:
-    return EngineConfig(python=settings.engine_python_path if settings.runtime_backend == "local" else "python3",
-                        image=settings.engine_image, controller_address=settings.service_fschat_controller_host,
+    local = settings.runtime_backend == "local"
+    return EngineConfig(python=settings.engine_python_path if local else "python3",
+                        vllm_python=settings.engine_vllm_python_path if local else "python3",
+                        vllm_image=settings.engine_vllm_image, image=settings.engine_image,
+                        controller_address=settings.service_fschat_controller_host,
                         device=settings.engine_device, start_timeout=float(settings.engine_start_timeout),
                         volumes=tuple(VolumeMount(mount_path=c, host_path=h, read_only=ro)
                                       for h, c, ro in settings.engine_mounts),
@@ -319,7 +323,13 @@ class Platform:
         """A deployment runner on ``runtime`` (the configured one: ``deployment_runner``)."""
         return DeploymentRunner(repo=DeploymentRepo(), runtime=runtime, controller=self.controller,
                                 templates=TemplateRepo(), events=DeploymentEventPublisher(self.publisher),
-                                engine=engine_config(self.settings), owner=self.settings.redis_prefix, jobs=self.jobs)
+                                engine=engine_config(self.settings), owner=self.settings.redis_prefix, jobs=self.jobs,
+                                vllm=self.vllm)
+
+    @cached_property
+    def vllm(self) -> VllmClient:
+        """The vllm engine's replicas: readiness, load (their /metrics), LoRA adapters."""
+        return VllmClient(self._http)
 
     @cached_property
     def model_finisher(self) -> ModelFinisher:
@@ -379,9 +389,16 @@ class Platform:
         s = self.settings
         channels = ChannelRepo()
         workers = WorkerClient(self._http)
+        routes = RoutingTable(lambda: load_routes(self.models, self.deployments),
+                              refresh_interval=s.gateway_routes_refresh)
+
+        async def queue_length(worker: str) -> int | None:
+            """A replica's queue: a FastChat worker's worker_get_status, a vLLM server's /metrics."""
+            return await (self.vllm if routes.speaks_openai(worker) else workers).queue_length(worker)
+
         admission = Admission(queue_limit=s.gateway_admission_queue, wait=s.gateway_admission_wait,
                               max_waiting=s.gateway_admission_max_waiting, refresh=s.gateway_admission_refresh,
-                              probe=workers.queue_length, count=pm.GATEWAY.admission_outcome)
+                              probe=queue_length, count=pm.GATEWAY.admission_outcome)
         return Gateway(
             pepper=s.encryption_key(), keys=KeyCache(channels.snapshot),
             # after Redis lost its data, quota counters wait until every process has written the usage it held
@@ -391,8 +408,7 @@ class Platform:
             usage=UsageRecorder(s.gateway_usage_flush, UsageStore(), journal=UsageJournal(
                 self.redis, self.endpoint.url, prefix=s.redis_prefix, lock_seconds=max(2.0, 3 * s.gateway_usage_flush))
                 if s.gateway_usage_journal else None),
-            routes=RoutingTable(lambda: load_routes(self.models, self.deployments),
-                                refresh_interval=s.gateway_routes_refresh),
+            routes=routes,
             workers=workers, upstream=UpstreamClient(connect_timeout=3, timeout=600),
             admission=admission if admission.enabled else None, limits_fail_open=s.gateway_limits_fail_open,
             assistants=PublishedAssistants(lambda: self.assistant_runner), metrics=s.metrics_enable,

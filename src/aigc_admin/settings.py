@@ -243,6 +243,11 @@ class Settings(BaseModel):
                              "(scripts/prepare-engine.sh follows the same variable).")
     engine_image: str = setting("aigc-admin/fastchat:0.2.36", "engine.image", "AIGC_ENGINE_IMAGE",
                                 "Image with FastChat for the Docker and Kubernetes runtimes.")
+    engine_vllm_python: str = setting("", "engine.vllm.python", "AIGC_ENGINE_VLLM_PYTHON",
+                                      "Python of the vLLM environment (the vllm engine on the local runtime); "
+                                      "empty: <cache.dir>/vllm-venv/bin/python, built by `make vllm`.")
+    engine_vllm_image: str = setting("vllm/vllm-openai:latest", "engine.vllm.image", "AIGC_ENGINE_VLLM_IMAGE",
+                                     "Image with vLLM for the vllm engine on the Docker and Kubernetes runtimes.")
     engine_device: Literal["auto", "cpu", "cuda"] = setting(
         "auto", "engine.device", "AIGC_ENGINE_DEVICE", "Device of model workers; auto: cuda when GPUs are asked.")
     engine_start_timeout: int = setting(300, "engine.start.timeout", "AIGC_ENGINE_START_TIMEOUT",
@@ -471,6 +476,10 @@ class Settings(BaseModel):
     @property
     def engine_python_path(self) -> str:
         return self.engine_python or str(Path(self.cache_dir).expanduser() / "engine-venv" / "bin" / "python")
+
+    @property
+    def engine_vllm_python_path(self) -> str:
+        return self.engine_vllm_python or str(Path(self.cache_dir).expanduser() / "vllm-venv" / "bin" / "python")
 
     def to_env(self) -> dict[str, str]:
         """AIGC_* variables that make ``load_settings()`` in a child process return these settings."""

@@ -182,3 +182,22 @@ def log_tail(process_log: Path, lines: int = 30) -> str:
         return "\n".join(process_log.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return f"(no log at {process_log})"
+
+
+PREPARE_VLLM = "scripts/prepare-vllm.sh"
+
+
+def vllm_python() -> Path:
+    """The vLLM venv's python (AIGC_VLLM_VENV, default ~/.cache/aigc-admin/vllm-venv)."""
+    venv = Path(os.environ.get("AIGC_VLLM_VENV") or _cache_dir() / "vllm-venv")
+    if not (venv / "bin" / "python").exists():
+        raise EngineMissing(f"vLLM venv not found at {venv}: run `bash {PREPARE_VLLM}` first")
+    return venv / "bin" / "python"
+
+
+def tiny_vllm_model_path() -> Path:
+    """The tiny model vLLM's CPU build serves (AIGC_TINY_VLLM_MODEL, default .../models/tiny-llama-vllm)."""
+    path = Path(os.environ.get("AIGC_TINY_VLLM_MODEL") or _cache_dir() / "models" / "tiny-llama-vllm")
+    if not (path / "config.json").exists():
+        raise EngineMissing(f"tiny vLLM model not found at {path}: run `bash {PREPARE_VLLM}` first")
+    return path

@@ -24,7 +24,7 @@ def test_builtin_model_worker_renders_to_an_argv() -> None:
     assert r.command[r.command.index("--conv-template") + 1] == "qwen-7b-chat"
     assert "http://{host}:{port}" in r.command  # left for the runtime
     assert r.env["HF_HUB_OFFLINE"] == "1"
-    assert set(BUILTIN) == {"fastchat-model-worker", "fastchat-vllm-worker"}
+    assert set(BUILTIN) == {"fastchat-model-worker", "fastchat-vllm-worker", "vllm-openai"}
 
 
 @pytest.mark.parametrize(("content", "needle"), [

@@ -215,6 +215,7 @@ class DeploymentEventPublisher:
     async def deployment_changed(self, deployment: Any) -> None:
         data = {k: v for k, v in deployment.__dict__.items() if k not in ("runtime_handle",)}
         data["worker_addresses"] = list(deployment.worker_addresses)
+        data["engine_options"] = deployment.engine_options.to_dict()
         for topic in (topics.deployment(deployment.id), topics.tenant_deployments(deployment.tenant_id)):
             try:
                 await self._pub.publish(topic, data)

@@ -14,6 +14,7 @@ and usage is recorded in memory, written in batches.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import itertools
 import logging
@@ -381,7 +382,10 @@ async def embeddings(gw: Gateway, headers: Headers, raw: bytes) -> Answer | Stre
     route = _route(gw, channel, body["model"], "embedding")
     reserved = await _admit(gw, channel, _estimate({**body, "max_tokens": 1}))
     try:
-        if route.local:
+        if route.openai:  # a vLLM server run as an embedding model (its --runner pooling)
+            replica = dataclasses.replace(route, base_url=f"{gw.routes.workers_in_order(route)[0]}/v1")
+            raw_answer, answer = await _upstream_json(gw, replica, "/embeddings", body)
+        elif route.local:
             inputs = fc.embedding_inputs(body)
             result = await _on_any_worker(gw, route, lambda w: gw.workers.embeddings(w, inputs, model=route.model))
             answer = fc.embedding_response(route.model, result)
@@ -566,6 +570,9 @@ async def generate_for(gw: Gateway, channel: ChannelSnapshot, body: dict[str, An
             raw, answer = await _upstream_json(gw, route, path, body)
             _settle(gw, channel, route.model, reserved, answer.get("usage") or _charged(reserved))
             return Answer(200, raw, payload=answer)
+        if route.openai:
+            return await _openai_replicas(gw, channel, route, body, kind, stream)
+
         async def params_on(worker: str) -> tuple[str, dict[str, Any]]:
             if kind == "chat":
                 return worker, await gw.workers.prepare_chat(worker, body, route.model, route.chat_template)
@@ -748,6 +755,50 @@ async def _local(gw: Gateway, channel: ChannelSnapshot, route: Route, worker: st
     return Stream(deltas(), finish, events)
 
 
+async def _openai_replicas(gw: Gateway, channel: ChannelSnapshot, route: Route, body: dict[str, Any], kind: str,
+                           stream: bool) -> Answer | Stream:
+    """A model served by the vllm engine: each replica is an OpenAI server, called like an upstream (the same
+    reservation, usage and errors), on the replica admission control picks, then the next ones while a replica
+    cannot be reached (nothing was answered yet, so trying another is safe)."""
+    if not body.get("max_tokens") and not body.get("max_completion_tokens"):
+        body["max_tokens"] = DEFAULT_MAX_TOKENS  # what we reserve is what the engine may generate
+    reserved = await _admit(gw, channel, _estimate(body))
+    path = "/chat/completions" if kind == "chat" else "/completions"
+    wanted = bool((body.get("stream_options") or {}).get("include_usage"))
+    if stream:
+        body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+    release, first = _no_release, None
+    try:
+        if gw.admission is not None:
+            first = await _admitted(gw.admission, route, channel)
+            release = _once(functools.partial(gw.admission.release, route.model, first))
+        order = gw.routes.workers_in_order(route)
+        if first is not None:
+            order = [first, *(w for w in order if w != first)]
+        for i, worker in enumerate(order):
+            replica = dataclasses.replace(route, base_url=f"{worker}/v1", credentials="")
+            try:
+                if stream:
+                    return await _upstream_stream(gw, channel, replica, path, body, reserved, forward_usage=wanted,
+                                                  release=release)
+                raw, answer = await _upstream_json(gw, replica, path, body)
+                break
+            except ApiError as e:
+                if e.code != "upstream_unavailable" or i == len(order) - 1:
+                    raise
+                gw.routes.poke()  # the health monitor will have news; refresh soon
+        else:
+            raise ApiError(503, "No healthy worker could serve this model; try again", "server_error",
+                           "no_healthy_worker")
+    except BaseException:
+        release()
+        _settle(gw, channel, route.model, reserved, {})
+        raise
+    release()
+    _settle(gw, channel, route.model, reserved, answer.get("usage") or _charged(reserved))
+    return Answer(200, raw, payload=answer)
+
+
 def _upstream_headers(route: Route, accept: str) -> dict[str, str]:
     headers = {"Content-Type": "application/json", "Accept": accept}
     if route.credentials:
@@ -821,7 +872,10 @@ def _usage_events(ready: bytes, forward_usage: bool, usage: dict[str, Any]) -> t
 
 
 async def _upstream_stream(gw: Gateway, channel: ChannelSnapshot, route: Route, path: str, body: dict[str, Any],
-                           reserved: Decision, *, forward_usage: bool) -> Stream:
+                           reserved: Decision, *, forward_usage: bool,
+                           release: Callable[[], None] = _no_release) -> Stream:
+    """The upstream's stream; ``release`` (a replica's admission slot) is called with the settlement when it ends.
+    Raises before the stream starts (the caller settles the reservation then)."""
     started = time.perf_counter()
     try:
         response = await gw.upstream.request("POST", route.base_url.rstrip("/") + path, body=orjson.dumps(body),
@@ -838,6 +892,7 @@ async def _upstream_stream(gw: Gateway, channel: ChannelSnapshot, route: Route, 
 
     def release_and_settle() -> None:
         response.release()
+        release()
         _settle(gw, channel, route.model, reserved, usage or _charged(reserved))
 
     finish = _once(release_and_settle)

@@ -28,6 +28,7 @@ class Route:
     credentials: str = field(default="", repr=False)  # external: decrypted API key (never logged)
     enabled: bool = True
     chat_template: str = field(default="", repr=False)  # local: the model's own (JSON); "": the worker's template
+    openai: bool = False  # local: the workers are OpenAI servers (the vllm engine), called like an upstream
 
     @property
     def serving(self) -> bool:
@@ -43,6 +44,7 @@ class RoutingTable:
         self._interval = refresh_interval
         self._routes: dict[str, Route] = {}
         self._cursor: dict[str, itertools.cycle[str]] = {}
+        self._openai_workers: frozenset[str] = frozenset()
         self._wake = asyncio.Event()
 
     def get(self, model: str) -> Route | None:
@@ -50,6 +52,10 @@ class RoutingTable:
 
     def all(self) -> list[Route]:
         return list(self._routes.values())
+
+    def speaks_openai(self, worker: str) -> bool:
+        """Whether the worker at this address is an OpenAI server (vllm engine), not a FastChat worker."""
+        return worker in self._openai_workers
 
     def workers_in_order(self, route: Route) -> list[str]:
         """Every worker, starting with the next one in round-robin order (the rest are retry targets)."""
@@ -64,6 +70,7 @@ class RoutingTable:
         routes = await self._loader()
         self._routes = routes
         self._cursor = {name: itertools.cycle(r.workers) for name, r in routes.items() if r.workers}
+        self._openai_workers = frozenset(w for r in routes.values() if r.openai for w in r.workers)
 
     def poke(self) -> None:
         """Refresh soon (a deployment changed)."""
@@ -86,15 +93,18 @@ class RoutingTable:
 
 async def load_routes(models: Any, deployments: Any) -> dict[str, Route]:
     """Routes from the model registry and the serving deployments (domain services)."""
-    from aigc_admin.domain.deployments.entities import DeploymentStatus
+    from aigc_admin.domain.deployments.entities import DeploymentStatus, Engine
     from aigc_admin.domain.models.service import Provider
 
     records, _ = await models.list(tenant_id=None, offset=0, limit=100_000)
     serving, _ = await deployments.list(tenant_id=None, statuses=[DeploymentStatus.RUNNING,
                                                                   DeploymentStatus.DEGRADED], offset=0, limit=100_000)
     workers: dict[int, tuple[str, ...]] = {}
+    openai: set[int] = set()
     for d in serving:
         workers[d.model_id] = workers.get(d.model_id, ()) + tuple(d.worker_addresses)
+        if d.engine == Engine.VLLM:
+            openai.add(d.model_id)
     # every external model's credentials in one query (not one per model per refresh)
     secrets = await models.credentials_of([r.id for r in records if r.provider != Provider.LOCAL and r.has_credentials])
     routes = {}
@@ -103,7 +113,7 @@ async def load_routes(models: Any, deployments: Any) -> dict[str, Route]:
             # a conversation template named on the model wins over the model's own chat template
             own = "" if r.conversation_template else r.chat_template
             routes[r.name] = Route(r.name, r.model_type.value, True, workers=workers.get(r.id, ()), enabled=r.enabled,
-                                   chat_template=own)
+                                   chat_template=own, openai=r.id in openai)
         else:
             routes[r.name] = Route(r.name, r.model_type.value, False, base_url=r.base_url,
                                    credentials=secrets.get(r.id, ""), enabled=r.enabled)

@@ -12,7 +12,7 @@ from typing import Any
 from aigc_admin.adapters.fastchat.controller import FastChatController, FastChatError
 from aigc_admin.adapters.fastchat.managed import ManagedFastChat
 from aigc_admin.domain import events as topics
-from aigc_admin.domain.deployments.entities import Deployment, HealthRecord
+from aigc_admin.domain.deployments.entities import Deployment, Engine, HealthRecord
 from aigc_admin.domain.deployments.service import DeploymentRunner
 from aigc_admin.domain.events import Publisher
 
@@ -40,7 +40,8 @@ class HealthMonitor:
         if alive:
             await self._register_forgotten(seen)
         workers = [{"deployment_id": d.id, "tenant_id": d.tenant_id, "address": h.worker_address,
-                    "healthy": h.healthy, "speed": h.speed, "queue_length": h.queue_length, "detail": h.detail}
+                    "healthy": h.healthy, "speed": h.speed, "queue_length": h.queue_length, "detail": h.detail,
+                    "running": h.running, "waiting": h.waiting, "kv_cache_usage": h.kv_cache_usage}
                    for d, h in seen]
         event = {"controller_alive": alive, "checked_at": datetime.now(UTC).isoformat(), "workers": workers}
         await self.events.publish(topics.FASTCHAT_HEALTH, event)
@@ -48,7 +49,8 @@ class HealthMonitor:
 
     async def _register_forgotten(self, seen: list[tuple[Deployment, HealthRecord]]) -> None:
         """Register the healthy workers whose model the controller does not list (it restarted)."""
-        missing = [(d, h) for d, h in seen if h.healthy and h.worker_address]
+        # vLLM's own servers (the vllm engine) are not FastChat workers: the controller never lists them
+        missing = [(d, h) for d, h in seen if h.healthy and h.worker_address and d.engine != Engine.VLLM]
         if not missing:
             return
         try:

@@ -9,7 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from aigc_admin.domain import events as topics
-from aigc_admin.domain.deployments.entities import DeploymentStatus, Engine
+from aigc_admin.domain.deployments.entities import DeploymentStatus, Engine, EngineOptions
 from aigc_admin.domain.deployments.service import DeployRequest
 from aigc_admin.domain.errors import DomainError
 from aigc_admin.resolvers import permissions as perm
@@ -68,7 +68,8 @@ class DeploymentQueries:
         except DomainError:
             return []
         return [de.HealthProbe(worker_address=r.worker_address, healthy=r.healthy, speed=r.speed,
-                               queue_length=r.queue_length, detail=r.detail, checked_at=r.checked_at) for r in rows]
+                               queue_length=r.queue_length, detail=r.detail, checked_at=r.checked_at, running=r.running,
+                               waiting=r.waiting, kv_cache_usage=r.kv_cache_usage) for r in rows]
 
 
 @strawberry.type
@@ -79,7 +80,8 @@ class DeploymentMutations:
     async def deploy_model(self, info: Info, input: de.DeployModelInput) -> de.DeploymentPayload:
         req = DeployRequest(model_id=parse_id(input.model_id, "modelId"), replicas=input.replicas,
                             gpus_per_replica=input.gpus_per_replica, label=input.label,
-                            quantization=input.quantization, engine=Engine(input.engine))
+                            quantization=input.quantization, engine=Engine(input.engine),
+                            options=input.engine_options.to_domain() if input.engine_options else EngineOptions())
         d = await ctx(info).services.deployments.deploy(req, tenant_id=request_tenant(info), operator=operator(info))
         return de.DeploymentPayload(deployment=de.Deployment.from_domain(d))
 
@@ -139,5 +141,7 @@ class DeploymentSubscriptions:
                     else datetime.now(UTC),
                     workers=[de.HealthProbe(worker_address=w["address"], healthy=w["healthy"], speed=w["speed"],
                                             queue_length=w["queue_length"], detail=w.get("detail", ""),
-                                            checked_at=datetime.fromisoformat(event["checked_at"]))
+                                            checked_at=datetime.fromisoformat(event["checked_at"]),
+                                            running=w.get("running", 0), waiting=w.get("waiting", 0),
+                                            kv_cache_usage=w.get("kv_cache_usage"))
                              for w in workers])

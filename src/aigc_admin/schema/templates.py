@@ -26,7 +26,7 @@ class InferenceTemplatePayload:
 @strawberry.input
 class CreateInferenceTemplateInput:
     name: str
-    engine: str = strawberry.field(description="model_worker or vllm_worker")
+    engine: str = strawberry.field(description="model_worker, vllm_worker, vllm or finetune")
     content: str = strawberry.field(description="JSON: {image, command: [...], env: {...}} with ${variables}")
     enabled: bool = True
     remark: str = ""

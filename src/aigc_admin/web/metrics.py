@@ -44,6 +44,10 @@ async def _state(platform: Any) -> list[Any]:
                  "health monitor's last probes).", ["model"], state["healthy"]),
         pm.gauge("aigc_worker_queue_length", "Requests waiting in each model worker, from its last probe.",
                  ["model", "worker"], state["queues"]),
+        pm.gauge("aigc_vllm_requests", "Requests of each vLLM replica (vllm engine) by state (running, waiting), "
+                 "from its /metrics at the last probe.", ["model", "worker", "state"], state["vllm_requests"]),
+        pm.gauge("aigc_vllm_kv_cache_usage", "Share of each vLLM replica's KV cache in use (0 to 1), at the last "
+                 "probe.", ["model", "worker"], state["kv_cache"]),
         pm.gauge("aigc_finetune_jobs", "Fine-tuning jobs by status.", ["status"], state["finetunes"]),
         pm.gauge("aigc_evaluations", "Evaluations by status.", ["status"], state["evaluations"]),
     ]

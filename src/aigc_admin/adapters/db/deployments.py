@@ -16,6 +16,7 @@ from aigc_admin.domain.deployments.entities import (
     Deployment,
     DeploymentStatus,
     Engine,
+    EngineOptions,
     HealthRecord,
 )
 
@@ -30,7 +31,9 @@ def _deployment(row: m.ModelDeploy, model: tuple[str, str]) -> Deployment:
         runtime_backend=row.runtime_backend, model_path=row.model_path,
         worker_addresses=tuple(json.loads(row.worker_addresses or "[]")), runtime_handle=row.runtime_handle,
         operator=row.operator, created_at=row.created_at, started_at=row.started_at, stopped_at=row.stopped_at,
-        updated_at=row.updated_at, restarts=row.restarts)
+        updated_at=row.updated_at, restarts=row.restarts,
+        engine_options=EngineOptions.from_dict(json.loads(row.engine_options or "{}")),
+        base_deployment_id=row.base_deploy_id)
 
 
 class DeploymentRepo:
@@ -82,15 +85,16 @@ class DeploymentRepo:
         rows, total = await page(qs, offset=offset, limit=limit, order=("-id",))
         return await self._with_names(rows), total
 
-    async def record_health(self, deployment_id: int | None, worker_address: str, healthy: bool,
-                            speed: float, queue_length: int, detail: str) -> None:
-        await m.ModelHealth.create(deploy_id=deployment_id, worker_address=worker_address, healthy=healthy,
-                                   speed=speed, queue_length=queue_length, detail=detail)
+    async def record_health(self, deployment_id: int | None, record: HealthRecord) -> None:
+        await m.ModelHealth.create(deploy_id=deployment_id, worker_address=record.worker_address,
+                                   healthy=record.healthy, speed=record.speed, queue_length=record.queue_length,
+                                   detail=record.detail, running=record.running, waiting=record.waiting,
+                                   kv_cache_usage=record.kv_cache_usage)
 
     async def prune_health(self, before: datetime) -> int:
         return int(await m.ModelHealth.filter(checked_at__lt=before).delete())
 
     async def health(self, deployment_id: int | None, limit: int) -> builtins.list[HealthRecord]:
         rows = await m.ModelHealth.filter(deploy_id=deployment_id).order_by("-id").limit(limit)
-        return [HealthRecord(r.worker_address, r.healthy, r.speed, r.queue_length, r.detail, r.checked_at)
-                for r in rows]
+        return [HealthRecord(r.worker_address, r.healthy, r.speed, r.queue_length, r.detail, r.checked_at,
+                             r.running, r.waiting, r.kv_cache_usage) for r in rows]

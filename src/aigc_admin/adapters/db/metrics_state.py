@@ -27,14 +27,22 @@ async def platform_state() -> dict[str, dict[tuple[str, ...], float]]:
     since = datetime.now(UTC) - RECENT
     probes = await (m.ModelHealth.filter(checked_at__gte=since, deploy__status__in=ACTIVE)
                     .order_by("id").values_list("deploy__model__model_name", "worker_address", "healthy",
-                                                "queue_length"))
-    latest: dict[tuple[str, str], tuple[bool, int]] = {}
-    for model, worker, ok, queue in probes:  # ordered by id: the last probe of each worker wins
-        latest[(str(model), str(worker))] = (bool(ok), int(queue or 0))
+                                                "queue_length", "deploy__engine", "running", "waiting",
+                                                "kv_cache_usage"))
+    latest: dict[tuple[str, str], tuple[Any, ...]] = {}
+    for model, worker, *found in probes:  # ordered by id: the last probe of each worker wins
+        latest[(str(model), str(worker))] = tuple(found)
     healthy: dict[tuple[str, ...], float] = {}
     queues: dict[tuple[str, ...], float] = {}
-    for (model, worker), (up, queue) in latest.items():
+    vllm: dict[tuple[str, ...], float] = {}
+    kv_cache: dict[tuple[str, ...], float] = {}
+    for (model, worker), (up, queue, engine, running, waiting, kv) in latest.items():
         healthy[(model,)] = healthy.get((model,), 0.0) + (1.0 if up else 0.0)
-        queues[(model, worker)] = float(queue)
+        queues[(model, worker)] = float(queue or 0)
+        if engine == "vllm" and up:
+            vllm[(model, worker, "running")] = float(running or 0)
+            vllm[(model, worker, "waiting")] = float(waiting or 0)
+            if kv is not None:
+                kv_cache[(model, worker)] = float(kv)
     return {"deployments": deployments, "healthy": healthy, "queues": queues, "finetunes": finetunes,
-            "evaluations": evaluations}
+            "evaluations": evaluations, "vllm_requests": vllm, "kv_cache": kv_cache}

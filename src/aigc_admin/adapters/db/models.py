@@ -108,6 +108,8 @@ class ModelDeploy(TimestampedModel):
     started_at = fields.DatetimeField(null=True)
     stopped_at = fields.DatetimeField(null=True)
     restarts = fields.IntField(default=0)  # automatic restarts since the last deploy, redeploy or scale
+    engine_options = fields.TextField(default="{}")  # JSON: the vllm engine's options (EngineOptions)
+    base_deploy_id = fields.BigIntField(null=True)  # a LoRA adapter served on that deployment's replicas
     model_id: int
 
     class Meta:
@@ -126,6 +128,9 @@ class ModelHealth(Model):
     queue_length = fields.IntField(default=0)
     detail = fields.TextField(default="")
     checked_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+    running = fields.IntField(default=0)  # vllm: requests generating, and queued in the engine
+    waiting = fields.IntField(default=0)
+    kv_cache_usage = fields.FloatField(null=True)  # vllm: share of the KV cache in use
 
     class Meta:
         table = "model_health"

@@ -55,7 +55,7 @@ class TemplateRepo:
             row, created = await m.FineTuningTemplate.get_or_create(
                 name=name, defaults={"base_model": engine, "content": json.dumps(content, indent=2),
                                      "template_type": "inference", "enabled": True,
-                                     "remark": f"FastChat {engine} (built in)"})
+                                     "remark": f"{_ENGINE_NAMES.get(engine, engine)} (built in)"})
             if not created and name in LEGACY and _same_json(row.content, LEGACY[name]):
                 # an untouched copy of an older built-in version: brought up to date (an edited one is left alone)
                 await m.FineTuningTemplate.filter(id=row.id).update(content=json.dumps(content, indent=2))
@@ -73,6 +73,10 @@ class TemplateRepo:
             if builtin_engine == engine.value:
                 return json.dumps(content)
         raise ValueError(f"no inference template for engine {engine.value}")
+
+
+_ENGINE_NAMES = {"model_worker": "FastChat model_worker", "vllm_worker": "FastChat vllm_worker",
+                 "vllm": "vLLM's OpenAI server"}
 
 
 def _same_json(text: str, value: object) -> bool:

@@ -21,8 +21,31 @@ ACTIVE_STATUSES = (DeploymentStatus.PENDING, DeploymentStatus.STARTING, Deployme
 
 
 class Engine(StrEnum):
-    MODEL_WORKER = "model_worker"
-    VLLM_WORKER = "vllm_worker"
+    MODEL_WORKER = "model_worker"  # FastChat's model_worker, behind the FastChat controller
+    VLLM_WORKER = "vllm_worker"  # FastChat's vllm_worker (needs a vLLM old enough for FastChat 0.2.36)
+    VLLM = "vllm"  # vLLM's own OpenAI server per replica; the gateway routes to it directly
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How the ``vllm`` engine runs a replica (0 / "" / False: vLLM's own default)."""
+
+    tensor_parallel_size: int = 0  # 0: the replica's GPU count (1 on CPU)
+    max_model_len: int = 0
+    gpu_memory_utilization: float = 0.0  # fraction of each GPU's memory vLLM may take
+    dtype: str = ""
+    max_loras: int = 0  # > 0: LoRA adapters can be served on this deployment (adapter deployments)
+    max_lora_rank: int = 0
+    cpu_kv_cache_gib: int = 0  # CPU replicas: the KV cache's size (vLLM's CPU default is most of the memory)
+    enforce_eager: bool = False  # no CUDA graphs / compilation: starts much faster, serves somewhat slower
+
+    def to_dict(self) -> dict[str, int | float | str | bool]:
+        return {k: v for k, v in self.__dict__.items() if v != getattr(EngineOptions, k)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object] | None) -> EngineOptions:
+        known = {k: v for k, v in (data or {}).items() if k in cls.__dataclass_fields__}
+        return cls(**known)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -49,6 +72,8 @@ class Deployment:
     updated_at: datetime | None = None
     conversation_template: str = ""  # the model's FastChat template override ("": the worker chooses by the name)
     restarts: int = 0  # automatic restarts after its workers were lost, since the last deploy, redeploy or scale
+    engine_options: EngineOptions = field(default_factory=EngineOptions)
+    base_deployment_id: int | None = None  # a LoRA adapter served on this (vllm) deployment's replicas
 
 
 @dataclass(frozen=True)
@@ -59,3 +84,6 @@ class HealthRecord:
     queue_length: int
     detail: str
     checked_at: datetime
+    running: int = 0  # vllm: requests being generated
+    waiting: int = 0  # vllm: requests queued in the engine
+    kv_cache_usage: float | None = None  # vllm: the share of the KV cache in use (0..1)

@@ -27,6 +27,7 @@ from aigc_admin.domain.deployments.entities import (
     Deployment,
     DeploymentStatus,
     Engine,
+    EngineOptions,
     HealthRecord,
 )
 from aigc_admin.domain.deployments.templates import render
@@ -48,6 +49,11 @@ DEPLOY_JOB = "aigc_admin.workers.tasks.deployments:deploy"
 UNDEPLOY_JOB = "aigc_admin.workers.tasks.deployments:undeploy"
 MAX_REPLICAS = 16
 MAX_GPUS_PER_REPLICA = 8
+# what each engine can load quantized: FastChat's model_worker 8-bit (bitsandbytes); vLLM its methods by name
+QUANTIZATION = {Engine.MODEL_WORKER: ("8bit",), Engine.VLLM_WORKER: ("8bit",),
+                Engine.VLLM: ("awq", "awq_marlin", "gptq", "gptq_marlin", "fp8", "bitsandbytes", "gguf",
+                              "compressed-tensors", "experts_int8")}
+DTYPES = ("auto", "half", "float16", "bfloat16", "float", "float32")
 HEALTH_HISTORY = timedelta(days=1)  # probes older than this are pruned by the reconciler
 MAX_AUTO_RESTARTS = 3  # workers lost this many times in a row: FAILED, until someone redeploys
 STABLE_AFTER = timedelta(minutes=10)  # running this long since its last start: the restarts count starts over
@@ -78,8 +84,7 @@ class DeploymentRepository(Protocol):
     async def list(self, *, tenant_id: int | None, statuses: builtins.list[DeploymentStatus] | None,
                    offset: int, limit: int, model_ids: builtins.list[int] | None = None,
                    ) -> tuple[builtins.list[Deployment], int]: ...
-    async def record_health(self, deployment_id: int | None, worker_address: str, healthy: bool,
-                            speed: float, queue_length: int, detail: str) -> None: ...
+    async def record_health(self, deployment_id: int | None, record: HealthRecord) -> None: ...
     async def health(self, deployment_id: int | None, limit: int) -> builtins.list[HealthRecord]: ...
     async def prune_health(self, before: datetime) -> int: ...
 
@@ -103,11 +108,21 @@ class WorkerProbe(Protocol):
     def queue_length(self) -> int: ...
 
 
-class Controller(Protocol):
+class ReplicaProbe(Protocol):
+    async def worker_status(self, worker_address: str) -> WorkerProbe | None: ...
+
+
+class Controller(ReplicaProbe, Protocol):
     """The FastChat controller and its workers, as the runner needs them."""
 
     async def list_models(self) -> list[str]: ...
-    async def worker_status(self, worker_address: str) -> WorkerProbe | None: ...
+
+
+class AdapterHost(ReplicaProbe, Protocol):
+    """vLLM replicas that serve LoRA adapters on their base model."""
+
+    async def load_adapter(self, address: str, name: str, path: str) -> None: ...
+    async def unload_adapter(self, address: str, name: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -116,8 +131,9 @@ class DeployRequest:
     replicas: int = 1
     gpus_per_replica: int = 0
     label: str = ""
-    quantization: str = ""  # "" | "8bit"
+    quantization: str = ""  # "" or one of QUANTIZATION[engine]
     engine: Engine = Engine.MODEL_WORKER
+    options: EngineOptions = dataclasses.field(default_factory=EngineOptions)  # the vllm engine's
 
 
 class DeploymentService:
@@ -164,7 +180,8 @@ class DeploymentService:
                          "are served by their upstream", "modelId")
         if not model.model_path:
             raise _error(DeploymentErrorCode.NOT_DEPLOYABLE, "the model has no modelPath to load", "modelId")
-        self._check_numbers(req.replicas, req.gpus_per_replica, req.label, req.quantization)
+        self._check_numbers(req.replicas, req.gpus_per_replica, req.label, req.quantization, req.engine)
+        self._check_options(req.engine, req.options, req.gpus_per_replica)
         if await self.repo.active_for_model(model.id) is not None:
             raise _error(DeploymentErrorCode.ALREADY_DEPLOYED, f"model {model.name} is already deployed", "modelId")
         await self._check_capacity(req.replicas * req.gpus_per_replica)
@@ -172,7 +189,7 @@ class DeploymentService:
             model_id=model.id, tenant_id=tenant_id, status=DeploymentStatus.PENDING.value, engine=req.engine.value,
             replicas=req.replicas, gpus_per_replica=req.gpus_per_replica, label=req.label,
             quantization=req.quantization, runtime_backend=self.runtime.type, operator=operator,
-            model_path=model.model_path)
+            model_path=model.model_path, engine_options=json.dumps(req.options.to_dict()))
         await self._enqueue(DEPLOY_JOB, d, "deploy")
         await self.events.deployment_changed(d)
         return d
@@ -191,7 +208,7 @@ class DeploymentService:
         if d.status not in (DeploymentStatus.RUNNING, DeploymentStatus.DEGRADED, DeploymentStatus.FAILED,
                             DeploymentStatus.STARTING, DeploymentStatus.PENDING):
             raise _error(DeploymentErrorCode.NOT_RUNNING, f"deployment is {d.status.value}", "id")
-        self._check_numbers(replicas, d.gpus_per_replica, d.label, d.quantization)
+        self._check_numbers(replicas, d.gpus_per_replica, d.label, d.quantization, d.engine)
         if replicas == d.replicas and d.status != DeploymentStatus.FAILED:
             return d  # idempotent
         held = 0 if d.status == DeploymentStatus.FAILED else d.replicas  # a failed one holds no capacity
@@ -227,7 +244,7 @@ class DeploymentService:
                          "try again", None) from None
 
     @staticmethod
-    def _check_numbers(replicas: int, gpus: int, label: str, quantization: str) -> None:
+    def _check_numbers(replicas: int, gpus: int, label: str, quantization: str, engine: Engine) -> None:
         if not 1 <= replicas <= MAX_REPLICAS:
             raise _error(DeploymentErrorCode.INVALID, f"replicas must be between 1 and {MAX_REPLICAS}", "replicas")
         if not 0 <= gpus <= MAX_GPUS_PER_REPLICA:
@@ -235,8 +252,33 @@ class DeploymentService:
                          "gpusPerReplica")
         if label and not re.match(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$", label):
             raise _error(DeploymentErrorCode.INVALID, "label must be a Kubernetes label value", "label")
-        if quantization not in ("", "8bit"):
-            raise _error(DeploymentErrorCode.INVALID, "quantization must be empty or '8bit'", "quantization")
+        if quantization and quantization not in QUANTIZATION[engine]:
+            raise _error(DeploymentErrorCode.INVALID, f"quantization must be empty or one of "
+                         f"{', '.join(QUANTIZATION[engine])} with the {engine.value} engine", "quantization")
+
+    @staticmethod
+    def _check_options(engine: Engine, o: EngineOptions, gpus: int) -> None:
+        def invalid(field: str, message: str) -> DomainError:
+            return _error(DeploymentErrorCode.INVALID, message, f"engineOptions.{field}")
+
+        if engine != Engine.VLLM:
+            if o != EngineOptions():
+                raise invalid("engine", f"engine options apply to the vllm engine, not {engine.value}")
+            return
+        if not 0 <= o.tensor_parallel_size <= max(1, gpus):
+            raise invalid("tensorParallelSize", f"tensorParallelSize must be between 1 and the replica's GPUs "
+                                                f"({max(1, gpus)}); 0: all of them")
+        if not (o.max_model_len == 0 or 16 <= o.max_model_len <= 10_000_000):
+            raise invalid("maxModelLen", "maxModelLen must be 0 (the model's) or between 16 and 10,000,000")
+        if not 0 <= o.gpu_memory_utilization <= 1 or (o.gpu_memory_utilization and not gpus):
+            raise invalid("gpuMemoryUtilization", "gpuMemoryUtilization must be in (0, 1], and only with GPUs")
+        if o.dtype and o.dtype not in DTYPES:
+            raise invalid("dtype", f"dtype must be empty or one of {', '.join(DTYPES)}")
+        if not 0 <= o.max_loras <= 64 or o.max_lora_rank not in (0, 8, 16, 32, 64, 128, 256, 320, 512):
+            raise invalid("maxLoras", "maxLoras must be between 0 and 64, maxLoraRank 0 or a power of two "
+                                      "from 8 to 512")
+        if not 0 <= o.cpu_kv_cache_gib <= 1024 or (o.cpu_kv_cache_gib and gpus):
+            raise invalid("cpuKvCacheGib", "cpuKvCacheGib must be between 0 and 1024, and only without GPUs")
 
     async def _check_capacity(self, extra_gpus: int) -> None:
         if extra_gpus <= 0:
@@ -254,6 +296,8 @@ class EngineConfig:
     image: str
     controller_address: str
     device: str  # "auto" | "cpu" | "cuda"
+    vllm_python: str = "python3"  # the vllm engine's (its own environment: a current vLLM needs transformers 5)
+    vllm_image: str = "vllm/vllm-openai:latest"
     start_timeout: float = 300.0
     poll_interval: float = 0.5
     volumes: tuple[VolumeMount, ...] = ()  # extra mounts (docker/kubernetes)
@@ -272,7 +316,8 @@ def workload_name(deployment_id: int) -> str:
 class DeploymentRunner:
     def __init__(self, *, repo: DeploymentRepository, runtime: Runtime, controller: Controller,
                  templates: TemplateSource, events: DeploymentEvents, engine: EngineConfig, owner: str,
-                 jobs: JobEnqueuer | None = None) -> None:
+                 jobs: JobEnqueuer | None = None, vllm: AdapterHost | None = None) -> None:
+        self.vllm = vllm  # the vllm engine's replicas (None: that engine cannot be deployed)
         self.jobs = jobs  # to start a deployment again when its workers are lost (None: such a loss is FAILED)
         self.repo = repo
         self.runtime = runtime
@@ -306,12 +351,16 @@ class DeploymentRunner:
         device = self.engine.device
         if device == "auto":
             device = "cuda" if d.gpus_per_replica else "cpu"
+        vllm = d.engine == Engine.VLLM
         rendered = render(await self.templates.inference_template(d.engine), {
-            "python": self.engine.python, "image": self.engine.image, "model_path": d.model_path,
+            "python": self.engine.vllm_python if vllm else self.engine.python,
+            "image": self.engine.vllm_image if vllm else self.engine.image, "model_path": d.model_path,
             "model_name": d.model_name, "controller_address": self.engine.controller_address, "device": device,
             "gpus": str(max(1, d.gpus_per_replica)), "quantization_args": ["--load-8bit"] if d.quantization else [],
             "max_gpu_memory": "", "worker_args": [],
             "conv_template_args": ["--conv-template", d.conversation_template] if d.conversation_template else [],
+            "engine_args": vllm_args(d) if vllm else [],
+            "cpu_kv_cache_gib": str(d.engine_options.cpu_kv_cache_gib or DEFAULT_CPU_KV_CACHE_GIB),
         })
         return WorkloadSpec(
             name=workload_name(d.id), command=rendered.command, image=rendered.image, env=rendered.env,
@@ -355,7 +404,7 @@ class DeploymentRunner:
                                        reason=status.message or f"workload {status.state.value.lower()}")
             addresses = [r.address for r in status.replicas if r.address]
             if status.state == WorkloadState.RUNNING and len(addresses) == d.replicas:
-                if await self._all_registered(d.model_name, addresses):
+                if await self._all_registered(d, addresses):
                     return await self._set(d.id, status=DeploymentStatus.RUNNING.value, reason="",
                                            worker_addresses=json.dumps(addresses))
             if time.monotonic() > deadline:
@@ -366,14 +415,25 @@ class DeploymentRunner:
                                               f"last log lines: {tail}")
             await asyncio.sleep(self.engine.poll_interval)
 
-    async def _all_registered(self, model_name: str, addresses: list[str]) -> bool:
-        try:
-            if model_name not in await self.controller.list_models():
+    def _probe(self, d: Deployment) -> ReplicaProbe:
+        if d.engine == Engine.VLLM:
+            if self.vllm is None:
+                raise RuntimeError("the vllm engine is not configured in this process")
+            return self.vllm
+        return self.controller
+
+    async def _all_registered(self, d: Deployment, addresses: list[str]) -> bool:
+        """Every replica answers and serves the model (FastChat: registered with the controller too; vLLM's
+        server answers only once the model is loaded)."""
+        if d.engine != Engine.VLLM:
+            try:
+                if d.model_name not in await self.controller.list_models():
+                    return False
+            except Exception:
                 return False
-        except Exception:
-            return False
-        probes = await asyncio.gather(*(self.controller.worker_status(a) for a in addresses))
-        return all(p is not None and model_name in p.model_names for p in probes)
+        probe = self._probe(d)
+        probes = await asyncio.gather(*(probe.worker_status(a) for a in addresses))
+        return all(p is not None and d.model_name in p.model_names for p in probes)
 
     async def restart_or_fail(self, d: Deployment, reason: str) -> Deployment:
         """Its workers are lost (killed, crashed, stopped with the platform): the deployment is still wanted, so it
@@ -425,15 +485,18 @@ class DeploymentRunner:
     async def _check_one(self, d: Deployment, seen: list[tuple[Deployment, HealthRecord]] | None) -> Deployment | None:
         status = await self.runtime.status(WorkloadHandle.from_json(d.runtime_handle))
         addresses = [r.address for r in status.replicas if r.address] or list(d.worker_addresses)
-        probes = await asyncio.gather(*(self.controller.worker_status(a) for a in addresses))
+        probes = await asyncio.gather(*(self._probe(d).worker_status(a) for a in addresses))
         healthy = 0
+        silent = "the vLLM server does not answer" if d.engine == Engine.VLLM else (
+            "worker does not answer worker_get_status")
         for address, probe in zip(addresses, probes, strict=True):
             ok = probe is not None and d.model_name in probe.model_names
             healthy += ok
             record = HealthRecord(address, ok, probe.speed if probe else 0, probe.queue_length if probe else 0,
-                                  "" if ok else "worker does not answer worker_get_status", datetime.now(UTC))
-            await self.repo.record_health(d.id, address, record.healthy, record.speed, record.queue_length,
-                                          record.detail)
+                                  "" if ok else silent, datetime.now(UTC), running=getattr(probe, "running", 0),
+                                  waiting=getattr(probe, "waiting", 0),
+                                  kv_cache_usage=getattr(probe, "kv_cache_usage", None))
+            await self.repo.record_health(d.id, record)
             if seen is not None:
                 seen.append((d, record))
         if status.state in (WorkloadState.FAILED, WorkloadState.MISSING, WorkloadState.STOPPED) and not healthy:
@@ -489,6 +552,30 @@ class DeploymentRunner:
                 failed += 1
         await self.repo.prune_health(now - HEALTH_HISTORY)
         return {"stopped_leftovers": stopped, "failed_vanished": failed}
+
+
+DEFAULT_CPU_KV_CACHE_GIB = 2  # vLLM's CPU build takes most of the memory for its KV cache unless told
+
+
+def vllm_args(d: Deployment) -> list[str]:
+    """vLLM server arguments from a deployment's engine options (those left at 0/""/False are not passed)."""
+    o = d.engine_options
+    args = ["--tensor-parallel-size", str(o.tensor_parallel_size or max(1, d.gpus_per_replica))]
+    if o.max_model_len:
+        args += ["--max-model-len", str(o.max_model_len)]
+    if o.gpu_memory_utilization:
+        args += ["--gpu-memory-utilization", f"{o.gpu_memory_utilization:g}"]
+    if o.dtype:
+        args += ["--dtype", o.dtype]
+    if d.quantization:
+        args += ["--quantization", d.quantization]
+    if o.max_loras:
+        args += ["--enable-lora", "--max-loras", str(o.max_loras)]
+        if o.max_lora_rank:
+            args += ["--max-lora-rank", str(o.max_lora_rank)]
+    if o.enforce_eager:
+        args.append("--enforce-eager")
+    return args
 
 
 def _label(d: Deployment) -> str:

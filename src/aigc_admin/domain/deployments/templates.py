@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from aigc_admin.domain.errors import Invalid
 
 VARIABLES = ("python", "model_path", "model_name", "controller_address", "device", "gpus", "quantization_args",
-             "max_gpu_memory", "worker_args", "conv_template_args")
+             "max_gpu_memory", "worker_args", "conv_template_args", "engine_args", "cpu_kv_cache_gib")
 
 MODEL_WORKER = {
     "image": "${image}",
@@ -35,6 +35,16 @@ VLLM_WORKER = {
                 "--worker-address", "http://{host}:{port}", "--host", "{host}", "--port", "{port}",
                 "--num-gpus", "${gpus}", "${conv_template_args}", "${quantization_args}", "${worker_args}"],
     "env": {"HF_HUB_OFFLINE": "1"},
+}
+# vLLM's OpenAI server: the gateway calls it directly, so the controller address is not passed. ${engine_args}
+# holds the deployment's engine options (--tensor-parallel-size, --max-model-len, --quantization, --enable-lora...).
+VLLM = {
+    "image": "${image}",
+    "command": ["${python}", "-m", "vllm.entrypoints.openai.api_server", "--model", "${model_path}",
+                "--served-model-name", "${model_name}", "--host", "{host}", "--port", "{port}", "${engine_args}",
+                "${worker_args}"],
+    "env": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True",
+            "VLLM_CPU_KVCACHE_SPACE": "${cpu_kv_cache_gib}", "VLLM_NO_USAGE_STATS": "1"},
 }
 # The built-in templates before a model chose its conversation template (model_worker pinned Vicuna's for every
 # model): a stored, unedited copy of one is brought up to date at start.
@@ -58,7 +68,9 @@ LEGACY = {
     },
 }
 BUILTIN = {"fastchat-model-worker": ("model_worker", MODEL_WORKER),
-           "fastchat-vllm-worker": ("vllm_worker", VLLM_WORKER)}
+           "fastchat-vllm-worker": ("vllm_worker", VLLM_WORKER),
+           "vllm-openai": ("vllm", VLLM)}
+INFERENCE_ENGINES = tuple(engine for engine, _ in BUILTIN.values())
 
 
 @dataclass(frozen=True)
@@ -167,8 +179,8 @@ class TemplateService:
 
         if not name.strip() or len(name) > 64:
             raise Invalid("name", "name must have 1 to 64 characters")
-        if engine not in ("model_worker", "vllm_worker", "finetune"):
-            raise Invalid("engine", "engine must be model_worker, vllm_worker or finetune (training)")
+        if engine not in (*INFERENCE_ENGINES, "finetune"):
+            raise Invalid("engine", "engine must be model_worker, vllm_worker, vllm or finetune (training)")
         parse(content, TRAIN_VARIABLES if engine == "finetune" else VARIABLES)
         if await self.repo.name_taken(name):
             raise Duplicate("name", f"a template named {name!r} exists")
