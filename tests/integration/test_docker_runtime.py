@@ -280,3 +280,24 @@ def test_parse_size() -> None:
     assert parse_size("512M") == 512 * 1024**2 and parse_size("1024") == 1024
     with pytest.raises(ValueError, match="invalid size"):
         parse_size("lots")
+
+
+def test_gpus_asked_by_count_are_pinned_per_replica_around_the_running_ones(runtime: DockerRuntime,
+                                                                            engine: Engine) -> None:
+    """Docker's ``count`` would give every container the first N GPUs: each replica gets devices of its own,
+    none a running workload of this platform holds (by their label). The test Engine has no GPU runtime, so the
+    host's list is given and nothing with a device request is started."""
+    from aigc_admin.adapters.runtime.docker import GPUS_LABEL
+
+    runtime.gpus = lambda: ["0", "1", "2", "3"]
+    holder = engine.client.containers.run(IMAGE, ["sleep", "60"], detach=True, labels={
+        OWNER_LABEL: runtime.owner, "aigc-admin/workload": "other", GPUS_LABEL: "0,2"})
+    try:
+        spec = runtime._pinned(WorkloadSpec(name="w", image=IMAGE, command=["x"], replicas=2, gpus_per_replica=1))
+        assert spec.gpu_device_ids == ["1", "3"]
+        second = runtime.container_kwargs(spec, 1, 1)
+        assert second["device_requests"][0]["DeviceIDs"] == ["3"] and second["labels"][GPUS_LABEL] == "3"
+        with pytest.raises(WorkloadRejected, match="2 of 4 free"):
+            runtime._pinned(WorkloadSpec(name="w", image=IMAGE, command=["x"], replicas=3, gpus_per_replica=1))
+    finally:
+        holder.remove(force=True)

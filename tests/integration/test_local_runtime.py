@@ -150,3 +150,29 @@ async def test_bad_requests_and_missing_workloads(runtime: LocalRuntime) -> None
         assert not (runtime.work_dir / "gpu").exists()
     with pytest.raises(ValueError):
         await runtime.start(WorkloadSpec(name="../escape", command=["true"]))
+
+
+async def test_each_replica_gets_gpus_of_its_own_and_the_next_workload_the_free_ones(tmp_path: Path) -> None:
+    """CUDA_VISIBLE_DEVICES per replica, from the host's GPUs no other live workload holds. This machine has no
+    GPU: the host's device list (nvidia-smi's, in production) is given to the runtime; the processes are real."""
+    runtime = LocalRuntime(work_dir=tmp_path / "rt", owner="test", stop_timeout=5, gpus=lambda: ["0", "1", "2", "3"])
+    show = [PY, "-c", "import os, time; print('gpus=' + os.environ['CUDA_VISIBLE_DEVICES'], flush=True); "
+                      "time.sleep(60)"]
+
+    async def seen(handle, replica: int) -> str:  # type: ignore[no-untyped-def]
+        async def line() -> str | None:
+            lines = (await runtime.logs(handle, replica=replica)).lines
+            return next((x[5:] for x in lines if x.startswith("gpus=")), None)
+        return str(await eventually(line))
+
+    first = await runtime.start(WorkloadSpec(name="a", command=show, replicas=2, gpus_per_replica=1))
+    assert [await seen(first, 0), await seen(first, 1)] == ["0", "1"]
+    second = await runtime.start(WorkloadSpec(name="b", command=show, gpus_per_replica=2))
+    assert await seen(second, 0) == "2,3"
+    with pytest.raises(ValueError, match="0 of 4 free"):
+        await runtime.start(WorkloadSpec(name="c", command=show, gpus_per_replica=1))
+    await runtime.stop(first)  # its devices are free again
+    third = await runtime.start(WorkloadSpec(name="c", command=show, replicas=2, gpus_per_replica=1))
+    assert [await seen(third, 0), await seen(third, 1)] == ["0", "1"]
+    for handle in (second, third):
+        await runtime.stop(handle)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 from dataclasses import dataclass
 
@@ -108,7 +109,10 @@ class VllmClient:
         return VllmProbe(tuple(names), load.running, load.waiting, load.kv_cache_usage)
 
     async def load_adapter(self, address: str, name: str, path: str) -> None:
-        """Serve the LoRA adapter at ``path`` as model ``name`` on this replica (loaded already: fine)."""
+        """Serve the LoRA adapter at ``path`` as model ``name`` on this replica (loaded already: fine). A merged LoRA
+        fine-tune keeps its adapter in ``adapter/`` below its weights: that one is served."""
+        if os.path.isfile(os.path.join(path, "adapter", "adapter_config.json")):
+            path = os.path.join(path, "adapter")
         try:
             r = await self._http.post(f"{address}/v1/load_lora_adapter", json={"lora_name": name, "lora_path": path},
                                       timeout=120)

@@ -97,6 +97,17 @@ class LogChunk:
     cursor: int  # pass back as ``since`` to continue after these lines
 
 
+def assign_gpus(devices: list[str], busy: set[str], replicas: int, per_replica: int) -> list[list[str]]:
+    """Each replica its own ``per_replica`` devices among those no other workload holds (in the host's order), or
+    ValueError saying how many are free: two replicas never share a GPU unless an operator pins them so."""
+    free = [d for d in devices if d not in busy]
+    needed = replicas * per_replica
+    if len(free) < needed:
+        raise ValueError(f"{needed} GPU(s) asked ({replicas} × {per_replica}), {len(free)} of {len(devices)} free "
+                         f"on this host")
+    return [free[i * per_replica:(i + 1) * per_replica] for i in range(replicas)]
+
+
 class RuntimeUnavailable(Exception):
     """The runtime itself cannot be reached (daemon down, API server unreachable)."""
 

@@ -33,7 +33,8 @@ optimizer step used (transformers' convention); non-finite numbers are written a
 
 Saved to ``--output-dir``: LoRA → the adapter (``adapter_model.safetensors``, ``adapter_config.json``)
 and the tokenizer; ``--lora --merge`` or full fine-tuning → full weights (``config.json``,
-``*.safetensors``) and the tokenizer, which FastChat's model_worker serves directly. Intermediate
+``*.safetensors``) and the tokenizer, which FastChat's model_worker serves directly (``--lora --merge`` keeps
+the adapter in ``adapter/`` below them too, for vLLM to serve on its base model). Intermediate
 checkpoints (``checkpoint-N``, every ``--save-steps``, at most ``--save-total-limit``) go below it.
 
 Multi-GPU: run it under ``torchrun --nproc_per_node N``; Trainer distributes, rank 0 logs and saves.
@@ -530,6 +531,8 @@ def train(args: argparse.Namespace) -> None:
     if args.lora and args.merge:
         saved = "merged"
         if trainer.is_world_process_zero():
+            # the adapter too: a vllm deployment of the base model can serve it without a merged copy
+            trainer.model.save_pretrained(os.path.join(args.output_dir, "adapter"))
             merged = trainer.model.merge_and_unload()
             merged.config.use_cache = True
             merged.save_pretrained(args.output_dir, safe_serialization=True)

@@ -81,7 +81,9 @@ class DeploymentMutations:
         req = DeployRequest(model_id=parse_id(input.model_id, "modelId"), replicas=input.replicas,
                             gpus_per_replica=input.gpus_per_replica, label=input.label,
                             quantization=input.quantization, engine=Engine(input.engine),
-                            options=input.engine_options.to_domain() if input.engine_options else EngineOptions())
+                            options=input.engine_options.to_domain() if input.engine_options else EngineOptions(),
+                            base_deployment_id=parse_id(input.base_deployment_id, "baseDeploymentId")
+                            if input.base_deployment_id is not None else None)
         d = await ctx(info).services.deployments.deploy(req, tenant_id=request_tenant(info), operator=operator(info))
         return de.DeploymentPayload(deployment=de.Deployment.from_domain(d))
 

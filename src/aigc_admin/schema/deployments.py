@@ -154,6 +154,10 @@ class DeployModelInput:
     engine: Engine = dep.Engine.MODEL_WORKER  # type: ignore[valid-type]
     engine_options: EngineOptionsInput | None = strawberry.field(default=None,
                                                                  description="The vllm engine's options.")
+    base_deployment_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Serve this model (a LoRA adapter, e.g. a LoRA fine-tune) on the replicas of "
+                                  "this running vllm deployment (engineOptions.maxLoras > 0) instead of starting "
+                                  "workers of its own.")
 
 
 @strawberry.input

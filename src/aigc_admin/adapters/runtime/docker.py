@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 import socket
 import threading
@@ -26,6 +27,7 @@ from docker.client import DockerClient
 from docker.models.containers import Container
 from docker.types import DeviceRequest
 
+from aigc_admin.adapters.runtime.gpus import nvidia_gpus
 from aigc_admin.domain.runtime import (
     OWNER_LABEL,
     WORKLOAD_LABEL,
@@ -37,12 +39,14 @@ from aigc_admin.domain.runtime import (
     WorkloadSpec,
     WorkloadState,
     WorkloadStatus,
+    assign_gpus,
 )
 
 REPLICA_LABEL = "aigc-admin/replica"
 REPLICAS_LABEL = "aigc-admin/replicas"
 PORT_LABEL = "aigc-admin/port"
 KIND_LABEL = "aigc-admin/kind"
+GPUS_LABEL = "aigc-admin/gpus"  # the devices a replica was given (comma list), so the next workload avoids them
 RESTARTING_POLICIES = ("always", "unless-stopped")  # the Engine restarts these unless stopped by hand
 TAIL_LINES = 5
 
@@ -78,7 +82,7 @@ class DockerRuntime:
 
     def __init__(self, *, base_url: str | None, owner: str, network_mode: str = "host", shm_size: str = "",
                  restart_policy: str = "unless-stopped", stop_timeout: int = 10, workspace: str = "",
-                 init: bool = True, timeout: int = 60) -> None:
+                 init: bool = True, timeout: int = 60, gpus: Callable[[], list[str]] = nvidia_gpus) -> None:
         """``workspace``: relative volume host paths are resolved against it. ``init``: run Docker's tiny
         init as PID 1 so that SIGTERM reaches the command (a bare PID 1 ignores it)."""
         self.base_url = base_url
@@ -92,6 +96,9 @@ class DockerRuntime:
         self.timeout = timeout
         self._client: DockerClient | None = None
         self._lock = threading.Lock()
+        # a local Engine's GPUs (to give each replica its own); a remote one's are not listed here
+        self.gpus = gpus
+        self.base_url_remote = bool(base_url) and not str(base_url).startswith("unix://")
 
     @classmethod
     def from_settings(cls, s: Any) -> DockerRuntime:
@@ -161,6 +168,8 @@ class DockerRuntime:
             kwargs["restart_policy"] = {"Name": self.restart_policy}
         if request := self._gpus(spec, i):
             kwargs["device_requests"] = [request]
+            if request.device_ids:
+                labels[GPUS_LABEL] = ",".join(request.device_ids)
         return kwargs
 
     @staticmethod
@@ -204,6 +213,7 @@ class DockerRuntime:
         except docker.errors.ImageNotFound:
             raise WorkloadRejected(f"image {spec.image!r} is not on the Docker Engine at {self._where}; images are "
                                    "never pulled: build or load it there first") from None
+        spec = self._pinned(spec)
         existing = {int(c.labels[REPLICA_LABEL]): c for c in self._containers(spec.name)}
         taken = {int(c.labels[PORT_LABEL]) for c in self._containers() if c.labels.get(PORT_LABEL, "").isdigit()}
         created: list[Container] = []
@@ -225,6 +235,22 @@ class DockerRuntime:
             hint = " (this Docker host has no GPU runtime)" if "capabilities: [[gpu]]" in str(e) else ""
             raise WorkloadRejected(f"Docker could not start workload {spec.name}: {e.explanation or e}{hint}") from e
         return self._handle(spec.name, list(existing.values()))
+
+    def _pinned(self, spec: WorkloadSpec) -> WorkloadSpec:
+        """GPUs asked by count get devices of their own per replica, free of the other workloads' (a local Docker
+        Engine's GPUs, listed by nvidia-smi); Docker's ``count`` would give every container the first N."""
+        if not spec.gpus_per_replica or spec.gpu_device_ids or self.base_url_remote:
+            return spec
+        devices = self.gpus()
+        if not devices:
+            return spec  # no nvidia-smi here: Docker's own choice (count)
+        busy = {gpu for c in self._containers() if c.status == "running"
+                for gpu in c.labels.get(GPUS_LABEL, "").split(",") if gpu}
+        try:
+            assigned = assign_gpus(devices, busy, spec.replicas, spec.gpus_per_replica)
+        except ValueError as e:
+            raise WorkloadRejected(str(e)) from None
+        return dataclasses.replace(spec, gpu_device_ids=[gpu for replica in assigned for gpu in replica])
 
     def _create(self, spec: WorkloadSpec, i: int, port: int) -> Container:
         kwargs = self.container_kwargs(spec, i, port)

@@ -16,11 +16,13 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from aigc_admin.adapters.net import free_port as _free_port
+from aigc_admin.adapters.runtime.gpus import nvidia_gpus
 from aigc_admin.domain.runtime import (
     LogChunk,
     ReplicaStatus,
@@ -29,6 +31,7 @@ from aigc_admin.domain.runtime import (
     WorkloadSpec,
     WorkloadState,
     WorkloadStatus,
+    assign_gpus,
 )
 
 # "$0" is the exit-status file; "$@" the command. The shell stays the group leader.
@@ -65,7 +68,8 @@ class LocalRuntime:
     type = "local"
 
     def __init__(self, *, work_dir: Path, owner: str, stop_timeout: float = 10.0,
-                 base_env: dict[str, str] | None = None) -> None:
+                 base_env: dict[str, str] | None = None, gpus: Callable[[], list[str]] = nvidia_gpus) -> None:
+        self.gpus = gpus  # the host's GPU devices
         self.work_dir = Path(work_dir)
         self.owner = owner
         self.stop_timeout = stop_timeout
@@ -102,8 +106,7 @@ class LocalRuntime:
         existing = self._read(spec.name)
         if existing and not existing.get("stopped"):
             return self._handle(existing)  # idempotent: already started
-        if spec.gpus_per_replica and not shutil.which("nvidia-smi"):
-            raise ValueError(f"{spec.gpus_per_replica} GPU(s) per replica asked, but this host has no NVIDIA GPU")
+        pinned = self._pin(spec)
         directory = self._dir(spec.name)
         if directory.exists():
             shutil.rmtree(directory)
@@ -113,8 +116,8 @@ class LocalRuntime:
             port = _free_port()
             argv = [a.replace("{host}", "127.0.0.1").replace("{port}", str(port)) for a in spec.command]
             env = {**self.base_env, **spec.env, "AIGC_REPLICA": str(i)}
-            if spec.gpu_device_ids:
-                env["CUDA_VISIBLE_DEVICES"] = ",".join(spec.gpu_device_ids)
+            if pinned:
+                env["CUDA_VISIBLE_DEVICES"] = ",".join(pinned[i])
             log_path = directory / f"replica-{i}.log"
             exit_path = directory / f"replica-{i}.exit"
             with open(log_path, "ab") as log:
@@ -122,12 +125,35 @@ class LocalRuntime:
                     ["/bin/sh", "-c", _WRAPPER, str(exit_path), *argv], stdout=log, stderr=log,
                     stdin=subprocess.DEVNULL, env=env, cwd=spec.working_dir or directory, start_new_session=True)
             replicas.append({"pid": proc.pid, "start": _start_time(proc.pid), "port": port,
-                             "log": str(log_path), "exit": str(exit_path)})
+                             "log": str(log_path), "exit": str(exit_path), "gpus": pinned[i] if pinned else []})
         state = {"name": spec.name, "owner": self.owner, "kind": spec.kind.value, "labels": spec.labels,
                  "replicas": replicas, "stopped": False, "started_at": time.time(),
                  "spec": {k: v for k, v in asdict(spec).items() if k != "env"}}  # env may hold secrets
         self._write(spec.name, state)
         return self._handle(state)
+
+    def _pin(self, spec: WorkloadSpec) -> list[list[str]]:
+        """The GPUs of each replica: the spec's own devices (one slice per replica when they add up), else free
+        ones of this host, none held by another live workload of this runtime."""
+        per = spec.gpus_per_replica
+        ids = spec.gpu_device_ids
+        if ids:
+            if per and len(ids) == per * spec.replicas:
+                return [ids[i * per:(i + 1) * per] for i in range(spec.replicas)]
+            return [list(ids)] * spec.replicas  # shared on purpose
+        if not per:
+            return []
+        devices = self.gpus()
+        if not devices:
+            raise ValueError(f"{per} GPU(s) per replica asked, but this host has no NVIDIA GPU")
+        busy = {gpu for other in self._live_states() for r in other["replicas"] for gpu in r.get("gpus", [])}
+        return assign_gpus(devices, busy, spec.replicas, per)
+
+    def _live_states(self) -> list[dict[str, Any]]:
+        if not self.work_dir.exists():
+            return []
+        states = (self._read(child.name) for child in sorted(self.work_dir.iterdir()))
+        return [s for s in states if s and not s.get("stopped")]
 
     async def status(self, handle: WorkloadHandle) -> WorkloadStatus:
         state = self._read(handle.name)
@@ -205,11 +231,4 @@ class LocalRuntime:
         self._write(handle.name, state)
 
     async def list_owned(self) -> list[WorkloadHandle]:
-        if not self.work_dir.exists():
-            return []
-        found = []
-        for child in sorted(self.work_dir.iterdir()):
-            state = self._read(child.name)
-            if state and state.get("owner") == self.owner and not state.get("stopped"):
-                found.append(self._handle(state))
-        return found
+        return [self._handle(state) for state in self._live_states() if state.get("owner") == self.owner]

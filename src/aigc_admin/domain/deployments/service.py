@@ -134,6 +134,7 @@ class DeployRequest:
     quantization: str = ""  # "" or one of QUANTIZATION[engine]
     engine: Engine = Engine.MODEL_WORKER
     options: EngineOptions = dataclasses.field(default_factory=EngineOptions)  # the vllm engine's
+    base_deployment_id: int | None = None  # serve the model (a LoRA adapter) on this vllm deployment's replicas
 
 
 class DeploymentService:
@@ -180,6 +181,8 @@ class DeploymentService:
                          "are served by their upstream", "modelId")
         if not model.model_path:
             raise _error(DeploymentErrorCode.NOT_DEPLOYABLE, "the model has no modelPath to load", "modelId")
+        if req.base_deployment_id is not None:
+            req = await self._adapter_request(req, tenant_id)
         self._check_numbers(req.replicas, req.gpus_per_replica, req.label, req.quantization, req.engine)
         self._check_options(req.engine, req.options, req.gpus_per_replica)
         if await self.repo.active_for_model(model.id) is not None:
@@ -189,10 +192,28 @@ class DeploymentService:
             model_id=model.id, tenant_id=tenant_id, status=DeploymentStatus.PENDING.value, engine=req.engine.value,
             replicas=req.replicas, gpus_per_replica=req.gpus_per_replica, label=req.label,
             quantization=req.quantization, runtime_backend=self.runtime.type, operator=operator,
-            model_path=model.model_path, engine_options=json.dumps(req.options.to_dict()))
+            model_path=model.model_path, engine_options=json.dumps(req.options.to_dict()),
+            base_deploy_id=req.base_deployment_id)
         await self._enqueue(DEPLOY_JOB, d, "deploy")
         await self.events.deployment_changed(d)
         return d
+
+    async def _adapter_request(self, req: DeployRequest, tenant_id: int | None) -> DeployRequest:
+        """A LoRA adapter on a running vllm deployment with adapter slots: no workload, GPUs or options of its own."""
+        base = await self.repo.get(req.base_deployment_id or 0)
+        if base is None or (tenant_id is not None and base.tenant_id != tenant_id):
+            raise _error(DeploymentErrorCode.NOT_FOUND, f"deployment {req.base_deployment_id} not found",
+                         "baseDeploymentId")
+        if base.engine != Engine.VLLM or not base.engine_options.max_loras or base.base_deployment_id is not None:
+            raise _error(DeploymentErrorCode.INVALID, "the base deployment must be a vllm deployment with "
+                         "engineOptions.maxLoras > 0", "baseDeploymentId")
+        if base.status not in (DeploymentStatus.RUNNING, DeploymentStatus.DEGRADED):
+            raise _error(DeploymentErrorCode.NOT_RUNNING, f"the base deployment is {base.status.value}",
+                         "baseDeploymentId")
+        if req.replicas != 1 or req.gpus_per_replica or req.quantization or req.options != EngineOptions():
+            raise _error(DeploymentErrorCode.INVALID, "an adapter runs on its base deployment's replicas: no "
+                         "replicas, GPUs, quantization or engine options of its own", "baseDeploymentId")
+        return dataclasses.replace(req, engine=Engine.VLLM)
 
     async def undeploy(self, deployment_id: int, *, tenant_id: int | None) -> Deployment:
         d = await self.get(deployment_id, tenant_id=tenant_id)
@@ -205,6 +226,9 @@ class DeploymentService:
 
     async def scale(self, deployment_id: int, replicas: int, *, tenant_id: int | None) -> Deployment:
         d = await self.get(deployment_id, tenant_id=tenant_id)
+        if d.base_deployment_id is not None:
+            raise _error(DeploymentErrorCode.INVALID, "an adapter deployment runs on its base deployment's "
+                         "replicas: scale the base deployment", "id")
         if d.status not in (DeploymentStatus.RUNNING, DeploymentStatus.DEGRADED, DeploymentStatus.FAILED,
                             DeploymentStatus.STARTING, DeploymentStatus.PENDING):
             raise _error(DeploymentErrorCode.NOT_RUNNING, f"deployment is {d.status.value}", "id")
@@ -376,6 +400,8 @@ class DeploymentRunner:
         d = await self.repo.get(deployment_id)
         if d is None or d.status not in (DeploymentStatus.PENDING, DeploymentStatus.STARTING):
             return d  # type: ignore[return-value]  # undeployed meanwhile, or already handled: nothing to do
+        if d.base_deployment_id is not None:
+            return await self._load_adapter(d)
         if d.runtime_handle:  # a redeploy or scale: replace the old workload
             await self.runtime.stop(WorkloadHandle.from_json(d.runtime_handle))
         try:
@@ -414,6 +440,47 @@ class DeploymentRunner:
                                        reason=f"workers did not register within {self.engine.start_timeout:.0f} s; "
                                               f"last log lines: {tail}")
             await asyncio.sleep(self.engine.poll_interval)
+
+    async def _load_adapter(self, d: Deployment) -> Deployment:
+        """Serve a LoRA adapter on every replica of its base deployment (vLLM loads it at run time)."""
+        base = await self.repo.get(d.base_deployment_id or 0)
+        if base is None or base.status not in (DeploymentStatus.RUNNING, DeploymentStatus.DEGRADED):
+            state = base.status.value.lower() if base else "gone"
+            return await self._set(d.id, status=DeploymentStatus.FAILED.value,
+                                   reason=f"the base deployment {d.base_deployment_id} is {state}")
+        if self.vllm is None:
+            return await self._set(d.id, status=DeploymentStatus.FAILED.value, reason="vllm is not configured")
+        d = await self._set(d.id, status=DeploymentStatus.STARTING.value, started_at=datetime.now(UTC))
+        try:
+            for address in base.worker_addresses:
+                await self.vllm.load_adapter(address, d.model_name, d.model_path)
+        except Exception as e:
+            return await self._set(d.id, status=DeploymentStatus.FAILED.value, reason=f"cannot load the adapter: {e}")
+        return await self._set(d.id, status=DeploymentStatus.RUNNING.value, reason="",
+                               worker_addresses=json.dumps(list(base.worker_addresses)))
+
+    async def _check_adapter(self, d: Deployment) -> Deployment | None:
+        """An adapter follows its base: loaded again on a replica that lost it (restarted), on the base's current
+        replicas; DEGRADED while the base is not running."""
+        base = await self.repo.get(d.base_deployment_id or 0)
+        if base is None or base.status not in (DeploymentStatus.RUNNING, DeploymentStatus.DEGRADED):
+            state = base.status.value.lower() if base else "gone"
+            reason = f"the base deployment {d.base_deployment_id} is {state}"
+            return await self._set(d.id, status=DeploymentStatus.DEGRADED.value, reason=reason) if (
+                reason != d.reason) else None
+        assert self.vllm is not None
+        probes = await asyncio.gather(*(self.vllm.worker_status(a) for a in base.worker_addresses))
+        for address, probe in zip(base.worker_addresses, probes, strict=True):
+            if probe is not None and d.model_name not in probe.model_names:
+                try:
+                    await self.vllm.load_adapter(address, d.model_name, d.model_path)
+                    log.info("loaded adapter %s again on %s", d.model_name, address)
+                except Exception as e:
+                    log.warning("could not load adapter %s again on %s: %s", d.model_name, address, e)
+        if d.worker_addresses != base.worker_addresses or d.status != DeploymentStatus.RUNNING:
+            return await self._set(d.id, status=DeploymentStatus.RUNNING.value, reason="",
+                                   worker_addresses=json.dumps(list(base.worker_addresses)))
+        return None
 
     def _probe(self, d: Deployment) -> ReplicaProbe:
         if d.engine == Engine.VLLM:
@@ -461,6 +528,9 @@ class DeploymentRunner:
             return None
         if d.runtime_handle:
             await self.runtime.stop(WorkloadHandle.from_json(d.runtime_handle))
+        if d.base_deployment_id is not None and self.vllm is not None:
+            for address in d.worker_addresses:
+                await self.vllm.unload_adapter(address, d.model_name)
         return await self._set(d.id, status=DeploymentStatus.STOPPED.value, stopped_at=datetime.now(UTC),
                                worker_addresses="[]")
 
@@ -471,10 +541,11 @@ class DeploymentRunner:
         watched = [DeploymentStatus.RUNNING, DeploymentStatus.DEGRADED]
         deployments, _ = await self.repo.list(tenant_id=None, statuses=watched, offset=0, limit=10_000)
         for d in deployments:
-            if not d.runtime_handle:
+            if not d.runtime_handle and d.base_deployment_id is None:
                 continue
             try:
-                new_d = await self._check_one(d, seen)
+                new_d = await (self._check_adapter(d) if d.base_deployment_id is not None
+                               else self._check_one(d, seen))
             except Exception:
                 log.exception("health check of deployment %s failed", d.id)
                 continue
