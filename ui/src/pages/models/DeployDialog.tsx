@@ -1,13 +1,13 @@
 // The deploy form: the runtime options of DeployModelInput for one local model.
 import { useState } from "react";
-import { Button, ErrorText, Modal, NumberInput, Select, TextInput } from "../../components/ui";
+import { Button, Checkbox, ErrorText, Modal, NumberInput, Select, TextInput } from "../../components/ui";
 import { mutate, useAction } from "../../hooks/api";
 import { useText } from "../../i18n";
 import { DeployModel } from "../deployments/documents";
 import type { Deployment } from "../deployments/useLiveDeployments";
 import {
-  checkDeployForm, emptyDeployForm, ENGINES, MAX_GPUS_PER_REPLICA, MAX_REPLICAS, toDeployInput, type DeployForm,
-  type Quantization,
+  checkDeployForm, DTYPES, emptyDeployForm, ENGINES, MAX_GPUS_PER_REPLICA, MAX_REPLICAS, QUANTIZATIONS, toDeployInput,
+  type DeployForm, type Quantization,
 } from "./form";
 import { text } from "./text";
 
@@ -46,8 +46,24 @@ export function DeployDialog({ model, onClose, onDeployed }: {
             options={ENGINES.map((e) => ({ value: e, label: t(e) }))} />
           <Select<Quantization> label={t("quantization")} name="quantization" value={form.quantization}
             onChange={set("quantization")}
-            options={[{ value: "", label: t("noQuantization") }, { value: "8bit", label: t("q8bit") }]} />
+            options={QUANTIZATIONS[form.engine].map((q) => ({
+              value: q, label: q === "" ? t("noQuantization") : q === "8bit" ? t("q8bit") : q }))} />
           <TextInput label={t("label")} name="label" value={form.label} onChange={set("label")} hint={t("labelHint")} />
+          {form.engine === "VLLM" && <>
+            <NumberInput label={t("maxModelLen")} name="maxModelLen" value={form.maxModelLen ?? 0}
+              onChange={set("maxModelLen")} min={0} step={1} hint={t("zeroDefault")} />
+            <NumberInput label={t("tensorParallelSize")} name="tensorParallelSize" value={form.tensorParallelSize ?? 0}
+              onChange={set("tensorParallelSize")} min={0} max={MAX_GPUS_PER_REPLICA} step={1} hint={t("zeroDefault")} />
+            <NumberInput label={t("gpuMemoryUtilization")} name="gpuMemoryUtilization"
+              value={form.gpuMemoryUtilization ?? 0} onChange={set("gpuMemoryUtilization")} min={0} max={1} step={0.05}
+              hint={t("zeroDefault")} />
+            <Select label={t("dtype")} name="dtype" value={form.dtype ?? ""} onChange={set("dtype")}
+              options={DTYPES.map((d) => ({ value: d, label: d || t("zeroDefault") }))} />
+            <NumberInput label={t("maxLoras")} name="maxLoras" value={form.maxLoras ?? 0} onChange={set("maxLoras")}
+              min={0} max={64} step={1} hint={t("maxLorasHint")} />
+            <Checkbox label={t("enforceEager")} name="enforceEager" checked={form.enforceEager ?? false}
+              onChange={set("enforceEager")} />
+          </>}
         </div>
         <ErrorText error={shown && messages ? messages : action.error} />
         <div className="actions">

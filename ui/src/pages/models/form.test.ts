@@ -72,6 +72,12 @@ describe("deploy form", () => {
     });
     expect(toDeployInput("7", { replicas: 2, gpusPerReplica: 1, engine: "VLLM_WORKER", quantization: "8bit", label: " a100 " }))
       .toEqual({ modelId: "7", replicas: 2, gpusPerReplica: 1, engine: "VLLM_WORKER", quantization: "8bit", label: "a100" });
+    expect(toDeployInput("7", { ...emptyDeployForm(), engine: "VLLM", quantization: "8bit", maxModelLen: 4096,
+      enforceEager: true })).toEqual({
+      modelId: "7", replicas: 1, gpusPerReplica: 0, engine: "VLLM", quantization: "", label: "",
+      engineOptions: { maxModelLen: 4096, tensorParallelSize: 0, gpuMemoryUtilization: 0, dtype: "", maxLoras: 0,
+        enforceEager: true },
+    });  // 8bit is FastChat's: not sent to vLLM; the options go only with the vllm engine
   });
 
   it("refuses what the server would", () => {

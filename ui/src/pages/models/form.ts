@@ -6,9 +6,14 @@ import type {
 
 export const PROVIDERS: readonly Provider[] = ["LOCAL", "EXTERNAL"];
 export const MODEL_TYPES: readonly ModelType[] = ["CHAT", "COMPLETION", "EMBEDDING"];
-export const ENGINES: readonly Engine[] = ["MODEL_WORKER", "VLLM_WORKER"];
-export const QUANTIZATIONS = ["", "8bit"] as const;
-export type Quantization = (typeof QUANTIZATIONS)[number];
+export const ENGINES: readonly Engine[] = ["MODEL_WORKER", "VLLM_WORKER", "VLLM"];
+/** What each engine can load quantized (domain/deployments/service.py QUANTIZATION). */
+export const QUANTIZATIONS: Record<Engine, readonly string[]> = {
+  MODEL_WORKER: ["", "8bit"], VLLM_WORKER: ["", "8bit"],
+  VLLM: ["", "awq", "awq_marlin", "gptq", "gptq_marlin", "fp8", "bitsandbytes", "gguf", "compressed-tensors"],
+};
+export type Quantization = string;
+export const DTYPES = ["", "auto", "half", "float16", "bfloat16", "float", "float32"] as const;
 
 /** Server bounds (domain/deployments/service.py, domain/models/service.py). */
 export const MAX_REPLICAS = 16;
@@ -116,6 +121,13 @@ export interface DeployForm {
   engine: Engine;
   quantization: Quantization;
   label: string;
+  /** The vllm engine's options (0 / "" / false: vLLM's default); sent only with that engine. */
+  maxModelLen?: number | null;
+  tensorParallelSize?: number | null;
+  gpuMemoryUtilization?: number | null;
+  dtype?: string;
+  maxLoras?: number | null;
+  enforceEager?: boolean;
 }
 
 export function emptyDeployForm(): DeployForm {
@@ -141,8 +153,15 @@ export function toDeployInput(modelId: string, form: DeployForm): DeployModelInp
     replicas: form.replicas ?? 1,
     gpusPerReplica: form.gpusPerReplica ?? 0,
     engine: form.engine,
-    quantization: form.quantization,
+    quantization: QUANTIZATIONS[form.engine].includes(form.quantization) ? form.quantization : "",
     label: form.label.trim(),
+    ...(form.engine === "VLLM" ? {
+      engineOptions: {
+        maxModelLen: form.maxModelLen ?? 0, tensorParallelSize: form.tensorParallelSize ?? 0,
+        gpuMemoryUtilization: form.gpuMemoryUtilization ?? 0, dtype: form.dtype ?? "", maxLoras: form.maxLoras ?? 0,
+        enforceEager: form.enforceEager ?? false,
+      },
+    } : {}),
   };
 }
 
