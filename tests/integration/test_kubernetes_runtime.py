@@ -405,3 +405,124 @@ async def test_training_runner_runs_a_kubernetes_job(runtime: KubernetesRuntime,
     await runner.tick()
     assert repo.rows[job.id].status == JobStatus.SUCCEEDED and finisher.calls[0][0] == "register"
     await runtime.stop(WorkloadHandle("kubernetes", f"aigc-ft-{job.id}", {"namespace": NAMESPACE, "kind": "job"}))
+
+
+# --- multi-node replicas: a LeaderWorkerSet ------------------------------------------------------------
+# The LeaderWorkerSet CRD as far as the runtime uses it, written for this test from the LWS API reference
+# (https://lws.sigs.k8s.io/docs/reference/leaderworkerset.v1/): the API server checks these fields' names and types;
+# the pod templates are kept as objects here and checked in full below by a server-side dry run of a Pod.
+POD_TEMPLATE = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+LWS_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "leaderworkersets.leaderworkerset.x-k8s.io"},
+    "spec": {
+        "group": "leaderworkerset.x-k8s.io", "scope": "Namespaced",
+        "names": {"kind": "LeaderWorkerSet", "listKind": "LeaderWorkerSetList", "plural": "leaderworkersets",
+                  "singular": "leaderworkerset", "shortNames": ["lws"]},
+        "versions": [{"name": "v1", "served": True, "storage": True, "subresources": {"status": {}}, "schema": {
+            "openAPIV3Schema": {"type": "object", "properties": {
+                "apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
+                "spec": {"type": "object", "required": ["leaderWorkerTemplate"], "properties": {
+                    "replicas": {"type": "integer", "format": "int32", "minimum": 0},
+                    "startupPolicy": {"type": "string", "enum": ["LeaderCreated", "LeaderReady"]},
+                    "leaderWorkerTemplate": {"type": "object", "required": ["workerTemplate"], "properties": {
+                        "size": {"type": "integer", "format": "int32", "minimum": 1},
+                        "restartPolicy": {"type": "string", "enum": ["RecreateGroupOnPodRestart", "None"]},
+                        "leaderTemplate": POD_TEMPLATE, "workerTemplate": POD_TEMPLATE}}}},
+                "status": {"type": "object", "properties": {
+                    "replicas": {"type": "integer"}, "readyReplicas": {"type": "integer"},
+                    "updatedReplicas": {"type": "integer"}}}}}}}]}}
+
+
+def install_lws_crd(api: k8s.ApiClient) -> None:
+    import time
+
+    extensions: Any = k8s.ApiextensionsV1Api(api)
+    extensions.create_custom_resource_definition(LWS_CRD)
+    for _ in range(100):
+        crd = extensions.read_custom_resource_definition(LWS_CRD["metadata"]["name"])
+        if any(c.type == "Established" and c.status == "True" for c in (crd.status.conditions or [])):
+            time.sleep(1)  # discovery catches up
+            return
+        time.sleep(0.1)
+    raise AssertionError("the LeaderWorkerSet CRD was not established")
+
+
+async def test_a_multi_node_vllm_replica_is_a_leader_worker_set(runtime: KubernetesRuntime,
+                                                                 api: k8s.ApiClient) -> None:
+    """A vllm deployment whose replicas span two machines: the platform's spec (Ray head + vLLM serving with
+    pipeline parallelism on the leader, Ray workers joining it) becomes a LeaderWorkerSet the API server accepts,
+    with pod templates that are valid Pods; its status follows the groups; stop removes it."""
+    from datetime import UTC, datetime
+
+    from aigc_admin.domain.deployments.entities import Deployment, DeploymentStatus, Engine, EngineOptions
+    from aigc_admin.domain.deployments.service import DeploymentRunner, EngineConfig
+    from aigc_admin.domain.deployments.templates import VLLM
+
+    class Templates:
+        async def inference_template(self, engine: Engine) -> str:
+            import json
+
+            return json.dumps(VLLM)
+
+    runner = DeploymentRunner(repo=None, runtime=runtime, controller=None, templates=Templates(),  # type: ignore[arg-type]
+                              events=None, owner=OWNER,  # type: ignore[arg-type]
+                              engine=EngineConfig(python="python3", image="aigc/fastchat:test", controller_address="",
+                                                  device="auto", vllm_image="vllm/vllm-openai:v0.32.0",
+                                                  model_claim="models"))
+    d = Deployment(id=77, model_id=1, model_name="big-model", tenant_id=1, status=DeploymentStatus.PENDING, reason="",
+                   engine=Engine.VLLM, replicas=2, gpus_per_replica=8, label="", quantization="", runtime_backend="",
+                   model_path="/models/big", created_at=datetime.now(UTC),
+                   engine_options=EngineOptions(nodes=2, max_model_len=32768))
+    spec = await runner.spec(d)
+    assert spec.nodes == 2 and spec.command[:2] == ["sh", "-c"] and "ray start --head" in spec.command[2]
+    assert "--pipeline-parallel-size 2" in spec.command[2] and "--tensor-parallel-size 8" in spec.command[2]
+
+    with pytest.raises(ValueError, match="LeaderWorkerSet CRD"):  # a cluster without LWS: said at once
+        await runtime.start(spec)
+    install_lws_crd(api)
+    handle = await runtime.start(spec)
+    assert await runtime.start(spec) == handle  # idempotent
+    custom: Any = k8s.CustomObjectsApi(api)
+    lws = custom.get_namespaced_custom_object("leaderworkerset.x-k8s.io", "v1", NAMESPACE, "leaderworkersets",
+                                              spec.name)
+    group = lws["spec"]["leaderWorkerTemplate"]
+    assert lws["spec"]["replicas"] == 2 and group["size"] == 2
+    assert group["restartPolicy"] == "RecreateGroupOnPodRestart"
+    leader, worker = group["leaderTemplate"], group["workerTemplate"]
+    assert leader["spec"]["containers"][0]["image"] == "vllm/vllm-openai:v0.32.0"
+    assert "$(POD_IP)" in leader["spec"]["containers"][0]["command"][2]  # {host}, expanded by the kubelet
+    assert "ray start --address=$(LWS_LEADER_ADDRESS):6379" in worker["spec"]["containers"][0]["command"][2]
+    for template in (leader, worker):
+        assert template["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "8"
+    # each template is a valid Pod for this API server (a dry run validates it in full, defaults and all)
+    for role, template in (("leader", leader), ("worker", worker)):
+        core(api).create_namespaced_pod(NAMESPACE, {"metadata": {"name": f"dry-{role}", **template["metadata"]},
+                                                    "spec": template["spec"]}, dry_run="All")
+    service = core(api).read_namespaced_service(spec.name, NAMESPACE)
+    assert service.spec.selector["aigc-admin/role"] == "leader"  # traffic to the leaders only
+
+    status = await runtime.status(handle)
+    assert status.state == WorkloadState.PENDING and status.message == "0 of 2 groups ready"
+    # play the LWS controller and the kubelet: two groups, their leaders serving
+    for i in range(2):
+        for role in ("leader", "worker"):
+            labels = (leader if role == "leader" else worker)["metadata"]["labels"]
+            pod = f"{spec.name}-{i}-{role}"
+            core(api).create_namespaced_pod(NAMESPACE, {"metadata": {"name": pod, "labels": labels}, "spec": {
+                "automountServiceAccountToken": False, "containers": [{"name": "main", "image": "x"}]}})
+            running(api, pod, f"10.2.{i}.{1 if role == 'leader' else 2}")
+    custom.patch_namespaced_custom_object_status("leaderworkerset.x-k8s.io", "v1", NAMESPACE, "leaderworkersets",
+                                                 spec.name, {"status": {"replicas": 2, "readyReplicas": 2}})
+    status = await runtime.status(handle)
+    assert status.state == WorkloadState.RUNNING, status
+    assert [r.address for r in status.replicas] == [f"http://10.2.0.1:{PORT}", f"http://10.2.1.1:{PORT}"]
+    # a worker pod of a group dies for good: the replica is failed (LWS recreates the group)
+    set_pod_status(api, f"{spec.name}-1-worker", "10.2.1.2", "Running", container_status(
+        {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": NOW, "finishedAt": NOW}}))
+    status = await runtime.status(handle)
+    assert status.state == WorkloadState.FAILED and status.message.startswith("worker pod 1")
+
+    assert handle.name in [h.name for h in await runtime.list_owned()]
+    await runtime.stop(handle)
+    assert (await runtime.status(handle)).state in (WorkloadState.MISSING, WorkloadState.STOPPED)

@@ -74,12 +74,23 @@ def test_the_vllm_template_renders_vllms_openai_server() -> None:
     (Engine.VLLM, EngineOptions(max_loras=65), 0, "engineOptions.maxLoras"),
     (Engine.VLLM, EngineOptions(max_loras=2, max_lora_rank=12), 0, "engineOptions.maxLoras"),
     (Engine.VLLM, EngineOptions(cpu_kv_cache_gib=4), 1, "engineOptions.cpuKvCacheGib"),
+    (Engine.VLLM, EngineOptions(nodes=2), 0, "engineOptions.nodes"),  # multi-node without GPUs
+    (Engine.VLLM, EngineOptions(nodes=17), 8, "engineOptions.nodes"),
 ])
 def test_invalid_engine_options_name_their_field(engine: Engine, options: EngineOptions, gpus: int,
                                                  field: str) -> None:
     with pytest.raises(DomainError) as e:
         DeploymentService._check_options(engine, options, gpus)
     assert e.value.field == field
+
+
+def test_multi_node_needs_kubernetes_and_splits_the_model_by_pipeline() -> None:
+    with pytest.raises(DomainError, match="kubernetes"):
+        DeploymentService._check_options(Engine.VLLM, EngineOptions(nodes=2), 8, "docker")
+    DeploymentService._check_options(Engine.VLLM, EngineOptions(nodes=2), 8, "kubernetes")
+    args = vllm_args(deployment(gpus_per_replica=8, engine_options=EngineOptions(nodes=2)))
+    assert args == ["--tensor-parallel-size", "8", "--pipeline-parallel-size", "2",
+                    "--distributed-executor-backend", "ray"]
 
 
 def test_valid_options_and_quantization_per_engine() -> None:

@@ -56,6 +56,10 @@ class WorkloadSpec:
     container_port: int = 21002  # kubernetes: the port every pod listens on; exposed by a Service
     working_dir: str = ""
     shm_size: str = ""
+    # a replica that spans several machines (kubernetes only: a LeaderWorkerSet): ``command`` runs on its leader,
+    # ``worker_command`` on each of the other ``nodes - 1`` pods; every pod gets ``gpus_per_replica`` GPUs
+    nodes: int = 1
+    worker_command: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

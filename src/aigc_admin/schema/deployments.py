@@ -27,6 +27,8 @@ class EngineOptions:
     max_lora_rank: int = strawberry.field(description="The largest adapter rank (0: vLLM's default, 16).")
     cpu_kv_cache_gib: int = strawberry.field(description="CPU replicas: KV cache size in GiB (0: 2).")
     enforce_eager: bool = strawberry.field(description="No compilation or CUDA graphs: starts faster.")
+    nodes: int = strawberry.field(description="Machines one replica spans (> 1: pipeline parallel over Ray, a "
+                                              "LeaderWorkerSet on Kubernetes; gpusPerReplica GPUs on each).")
 
     @classmethod
     def from_domain(cls, o: dep.EngineOptions) -> EngineOptions:
@@ -43,6 +45,7 @@ class EngineOptionsInput:
     max_lora_rank: int = 0
     cpu_kv_cache_gib: int = 0
     enforce_eager: bool = False
+    nodes: int = 0
 
     def to_domain(self) -> dep.EngineOptions:
         return dep.EngineOptions(**{k: getattr(self, k) for k in dep.EngineOptions.__dataclass_fields__})

@@ -64,8 +64,9 @@ class DeploymentRepo:
 
     async def gpus_in_use(self) -> int:
         rows = await m.ModelDeploy.filter(status__in=[s.value for s in ACTIVE_STATUSES]).values_list(
-            "replicas", "gpus_per_replica")
-        return sum(int(r) * int(g) for r, g in rows)
+            "replicas", "gpus_per_replica", "engine_options")
+        # a multi-node replica holds its GPUs on each of its machines
+        return sum(int(r) * int(g) * max(1, int(json.loads(o or "{}").get("nodes") or 1)) for r, g, o in rows)
 
     async def status_counts(self, tenant_id: int | None) -> dict[str, int]:
         qs = m.ModelDeploy.all() if tenant_id is None else m.ModelDeploy.filter(tenant_id=tenant_id)

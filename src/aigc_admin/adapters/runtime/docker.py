@@ -204,6 +204,8 @@ class DockerRuntime:
             raise WorkloadRejected(f"workload {spec.name}: replicas must be at least 1")
         if not spec.image:
             raise WorkloadRejected(f"workload {spec.name}: the docker runtime needs an image")
+        if spec.nodes > 1:
+            raise WorkloadRejected("a replica over several machines (nodes > 1) needs the kubernetes runtime")
         return await self._call(self._start, spec)
 
     def _start(self, spec: WorkloadSpec) -> WorkloadHandle:

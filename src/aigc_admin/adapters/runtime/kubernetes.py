@@ -1,4 +1,6 @@
-"""Kubernetes runtime: a SERVICE is a Deployment plus a Service, a JOB is a batch/v1 Job.
+"""Kubernetes runtime: a SERVICE is a Deployment plus a Service, a JOB is a batch/v1 Job; a SERVICE whose replicas
+span several machines (``spec.nodes > 1``) is a LeaderWorkerSet (https://github.com/kubernetes-sigs/lws, its CRD and
+controller installed in the cluster) plus a Service in front of the leaders.
 
 Every object carries ``OWNER_LABEL`` (this platform instance) and ``WORKLOAD_LABEL`` (the spec's
 name); pods are found by those labels. Replicas listen on the fixed ``container_port``: ``{host}``
@@ -40,6 +42,8 @@ T = TypeVar("T")
 
 CONTAINER = "main"
 GPU_RESOURCE = "nvidia.com/gpu"
+LWS_GROUP, LWS_VERSION, LWS_PLURAL = "leaderworkerset.x-k8s.io", "v1", "leaderworkersets"
+ROLE_LABEL = "aigc-admin/role"  # leader | worker: the Service sends traffic to the leaders only
 # Container waiting reasons that will not fix themselves.
 FAILED_WAITING_REASONS = frozenset({
     "CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull",
@@ -67,6 +71,7 @@ class KubernetesRuntime:
         self.core = k8s.CoreV1Api(api_client)
         self.apps = k8s.AppsV1Api(api_client)
         self.batch = k8s.BatchV1Api(api_client)
+        self.custom = k8s.CustomObjectsApi(api_client)
 
     @classmethod
     def from_settings(cls, s: Any) -> KubernetesRuntime:
@@ -107,8 +112,10 @@ class KubernetesRuntime:
         selector = f"{OWNER_LABEL}={self.owner}"
         return f"{selector},{WORKLOAD_LABEL}={name}" if name else selector
 
-    def _handle(self, name: str, kind: WorkloadKind, port: int) -> WorkloadHandle:
+    def _handle(self, name: str, kind: WorkloadKind, port: int, lws: bool = False) -> WorkloadHandle:
         data: dict[str, Any] = {"namespace": self.namespace, "kind": kind.value, "port": port}
+        if lws:
+            data["lws"] = True
         if kind == WorkloadKind.SERVICE:
             data["service_address"] = f"http://{name}.{self.namespace}.svc:{port}"
         return WorkloadHandle(self.type, name, data)
@@ -136,9 +143,10 @@ class KubernetesRuntime:
             mounts.append({"name": "dshm", "mountPath": "/dev/shm"})  # noqa: S108 - the pod's shared memory
         return volumes, mounts
 
-    def _pod_template(self, spec: WorkloadSpec, restart_policy: str) -> dict[str, Any]:
+    def _pod_template(self, spec: WorkloadSpec, restart_policy: str, role: str = "") -> dict[str, Any]:
         port = str(spec.container_port)
-        command = [a.replace("{host}", "$(POD_IP)").replace("{port}", port) for a in spec.command]
+        argv = spec.worker_command if role == "worker" else spec.command
+        command = [a.replace("{host}", "$(POD_IP)").replace("{port}", port) for a in argv]
         env = [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]
         env += [{"name": k, "value": v} for k, v in spec.env.items()]
         volumes, mounts = self._volumes(spec)
@@ -155,7 +163,8 @@ class KubernetesRuntime:
             pod_spec["nodeSelector"] = dict(spec.node_selector)
         if spec.tolerations:
             pod_spec["tolerations"] = [dict(t) for t in spec.tolerations]
-        return {"metadata": {"labels": self._labels(spec)}, "spec": pod_spec}
+        labels = {**self._labels(spec), ROLE_LABEL: role} if role else self._labels(spec)
+        return {"metadata": {"labels": labels}, "spec": pod_spec}
 
     def _metadata(self, spec: WorkloadSpec) -> dict[str, Any]:
         return {"name": spec.name, "namespace": self.namespace, "labels": self._labels(spec)}
@@ -166,10 +175,21 @@ class KubernetesRuntime:
                 "spec": {"replicas": spec.replicas, "selector": {"matchLabels": selector},
                          "template": self._pod_template(spec, "Always")}}
 
+    def leader_worker_set_manifest(self, spec: WorkloadSpec) -> dict[str, Any]:
+        """``replicas`` groups of ``nodes`` pods: a leader (the serving command) and ``nodes - 1`` workers; a pod
+        that fails restarts its whole group (a model split over the group cannot lose a part)."""
+        return {"apiVersion": f"{LWS_GROUP}/{LWS_VERSION}", "kind": "LeaderWorkerSet", "metadata": self._metadata(spec),
+                "spec": {"replicas": spec.replicas, "startupPolicy": "LeaderCreated",
+                         "leaderWorkerTemplate": {
+                             "size": spec.nodes, "restartPolicy": "RecreateGroupOnPodRestart",
+                             "leaderTemplate": self._pod_template(spec, "Always", "leader"),
+                             "workerTemplate": self._pod_template(spec, "Always", "worker")}}}
+
     def service_manifest(self, spec: WorkloadSpec) -> dict[str, Any]:
         port = spec.container_port
+        leaders = {ROLE_LABEL: "leader"} if spec.nodes > 1 else {}
         return {"apiVersion": "v1", "kind": "Service", "metadata": self._metadata(spec),
-                "spec": {"selector": {OWNER_LABEL: self.owner, WORKLOAD_LABEL: spec.name},
+                "spec": {"selector": {OWNER_LABEL: self.owner, WORKLOAD_LABEL: spec.name, **leaders},
                          "ports": [{"name": "http", "port": port, "targetPort": port, "protocol": "TCP"}]}}
 
     def job_manifest(self, spec: WorkloadSpec) -> dict[str, Any]:
@@ -181,10 +201,17 @@ class KubernetesRuntime:
     async def start(self, spec: WorkloadSpec) -> WorkloadHandle:
         if spec.kind == WorkloadKind.JOB:
             await self._run(self._create, self.batch.create_namespaced_job, self.job_manifest(spec))
+        elif spec.nodes > 1:
+            await self._run(self._create, self._create_lws, self.leader_worker_set_manifest(spec))
+            await self._run(self._create, self.core.create_namespaced_service, self.service_manifest(spec))
+            return self._handle(spec.name, spec.kind, spec.container_port, lws=True)
         else:
             await self._run(self._create, self.apps.create_namespaced_deployment, self.deployment_manifest(spec))
             await self._run(self._create, self.core.create_namespaced_service, self.service_manifest(spec))
         return self._handle(spec.name, spec.kind, spec.container_port)
+
+    def _create_lws(self, namespace: str, body: dict[str, Any], **kw: Any) -> None:
+        self.custom.create_namespaced_custom_object(LWS_GROUP, LWS_VERSION, namespace, LWS_PLURAL, body, **kw)
 
     def _create(self, create: Callable[..., Any], body: dict[str, Any]) -> None:
         try:
@@ -192,6 +219,9 @@ class KubernetesRuntime:
         except ApiException as exc:
             if exc.status == 409:
                 return  # already there: starting is idempotent
+            if exc.status == 404 and body["kind"] == "LeaderWorkerSet":
+                raise ValueError("multi-node replicas need the LeaderWorkerSet CRD and controller in the cluster "
+                                 "(https://github.com/kubernetes-sigs/lws); it is not installed") from exc
             if exc.status == 422:
                 raise ValueError(f"Kubernetes rejected {body['kind']} {body['metadata']['name']}: "
                                  f"{_api_message(exc)}") from exc
@@ -202,6 +232,8 @@ class KubernetesRuntime:
 
     def _status(self, handle: WorkloadHandle) -> WorkloadStatus:
         namespace = handle.data.get("namespace") or self.namespace
+        if handle.data.get("lws"):
+            return self._lws_status(handle, namespace)
         job = handle.data.get("kind") == WorkloadKind.JOB.value
         read = self.batch.read_namespaced_job if job else self.apps.read_namespaced_deployment
         try:
@@ -222,6 +254,34 @@ class KubernetesRuntime:
         if failed is not None:
             return WorkloadStatus(WorkloadState.FAILED, replicas, f"replica {failed.index}: {failed.message}")
         return WorkloadStatus(overall.state, replicas, overall.message)
+
+    def _lws_status(self, handle: WorkloadHandle, namespace: str) -> WorkloadStatus:
+        """A LeaderWorkerSet: one replica per group, addressed at its leader; RUNNING when every group is ready
+        (its ``readyReplicas``), FAILED when one of its pods failed for good."""
+        try:
+            obj: Any = self.custom.get_namespaced_custom_object(LWS_GROUP, LWS_VERSION, namespace, LWS_PLURAL,
+                                                                handle.name, _request_timeout=self.request_timeout)
+        except ApiException as exc:
+            if exc.status == 404:
+                return WorkloadStatus(WorkloadState.MISSING, message="no such workload")
+            raise
+        if obj.get("metadata", {}).get("deletionTimestamp"):
+            return WorkloadStatus(WorkloadState.STOPPED, message="being deleted")
+        port = int(handle.data.get("port") or 0)
+        pods = self._pods(namespace, handle.name)
+        leaders = [_replica(i, p, port, False)
+                   for i, p in enumerate(p for p in pods if p.metadata.labels.get(ROLE_LABEL) == "leader")]
+        workers = [_replica(i, p, port, False)
+                   for i, p in enumerate(p for p in pods if p.metadata.labels.get(ROLE_LABEL) == "worker")]
+        failed = next((r for r in [*leaders, *workers] if r.state == WorkloadState.FAILED), None)
+        if failed is not None:
+            role = "leader" if failed in leaders else "worker"
+            return WorkloadStatus(WorkloadState.FAILED, leaders, f"{role} pod {failed.index}: {failed.message}")
+        wanted = int(obj.get("spec", {}).get("replicas") or 0)
+        ready = int(obj.get("status", {}).get("readyReplicas") or 0)
+        if wanted and ready >= wanted:
+            return WorkloadStatus(WorkloadState.RUNNING, leaders)
+        return WorkloadStatus(WorkloadState.PENDING, leaders, f"{ready} of {wanted} groups ready")
 
     def _pods(self, namespace: str, name: str) -> list[Any]:
         pods: list[Any] = self.core.list_namespaced_pod(namespace, label_selector=self._selector(name),
@@ -263,6 +323,12 @@ class KubernetesRuntime:
             except ApiException as exc:
                 if exc.status != 404:
                     raise
+        try:  # a multi-node workload (404 also when the CRD is not installed: nothing to delete)
+            self.custom.delete_namespaced_custom_object(LWS_GROUP, LWS_VERSION, namespace, LWS_PLURAL, name,
+                                                        body=options, _request_timeout=self.request_timeout)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
 
     async def list_owned(self) -> list[WorkloadHandle]:
         return await self._run(self._list_owned)
@@ -275,6 +341,16 @@ class KubernetesRuntime:
             self.namespace, label_selector=selector, _request_timeout=self.request_timeout).items
         handles = [self._handle(d.metadata.name, WorkloadKind.SERVICE, _container_port(d)) for d in deployments]
         handles += [self._handle(j.metadata.name, WorkloadKind.JOB, _container_port(j)) for j in jobs]
+        try:
+            found: Any = self.custom.list_namespaced_custom_object(
+                LWS_GROUP, LWS_VERSION, self.namespace, LWS_PLURAL, label_selector=selector,
+                _request_timeout=self.request_timeout)
+            sets: list[Any] = found.get("items", [])
+        except ApiException as exc:
+            if exc.status != 404:  # the CRD is not installed: there are none
+                raise
+            sets = []
+        handles += [self._handle(x["metadata"]["name"], WorkloadKind.SERVICE, _lws_port(x), lws=True) for x in sets]
         return sorted(handles, key=lambda h: h.name)
 
 
@@ -284,6 +360,14 @@ def _api_message(exc: ApiException) -> str:
         return str(json.loads(exc.body or "")["message"])
     except (ValueError, KeyError, TypeError):
         return str(exc.reason)
+
+
+def _lws_port(obj: dict[str, Any]) -> int:
+    template = obj.get("spec", {}).get("leaderWorkerTemplate", {}).get("leaderTemplate", {})
+    for container in template.get("spec", {}).get("containers", []):
+        for port in container.get("ports", []):
+            return int(port["containerPort"])
+    return 0
 
 
 def _container_port(obj: Any) -> int:

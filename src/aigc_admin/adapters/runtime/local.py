@@ -106,6 +106,8 @@ class LocalRuntime:
         existing = self._read(spec.name)
         if existing and not existing.get("stopped"):
             return self._handle(existing)  # idempotent: already started
+        if spec.nodes > 1:
+            raise ValueError("a replica over several machines (nodes > 1) needs the kubernetes runtime")
         pinned = self._pin(spec)
         directory = self._dir(spec.name)
         if directory.exists():

@@ -38,6 +38,7 @@ class EngineOptions:
     max_lora_rank: int = 0
     cpu_kv_cache_gib: int = 0  # CPU replicas: the KV cache's size (vLLM's CPU default is most of the memory)
     enforce_eager: bool = False  # no CUDA graphs / compilation: starts much faster, serves somewhat slower
+    nodes: int = 0  # > 1: each replica spans this many machines (pipeline parallel over Ray; kubernetes only)
 
     def to_dict(self) -> dict[str, int | float | str | bool]:
         return {k: v for k, v in self.__dict__.items() if v != getattr(EngineOptions, k)}

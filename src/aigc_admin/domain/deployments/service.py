@@ -14,6 +14,7 @@ import dataclasses
 import json
 import logging
 import re
+import shlex
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,6 +50,8 @@ DEPLOY_JOB = "aigc_admin.workers.tasks.deployments:deploy"
 UNDEPLOY_JOB = "aigc_admin.workers.tasks.deployments:undeploy"
 MAX_REPLICAS = 16
 MAX_GPUS_PER_REPLICA = 8
+MAX_NODES = 16  # machines one vllm replica may span
+RAY_PORT = 6379  # multi-node vllm: the Ray head on each replica's leader pod
 # what each engine can load quantized: FastChat's model_worker 8-bit (bitsandbytes); vLLM its methods by name
 QUANTIZATION = {Engine.MODEL_WORKER: ("8bit",), Engine.VLLM_WORKER: ("8bit",),
                 Engine.VLLM: ("awq", "awq_marlin", "gptq", "gptq_marlin", "fp8", "bitsandbytes", "gguf",
@@ -184,10 +187,10 @@ class DeploymentService:
         if req.base_deployment_id is not None:
             req = await self._adapter_request(req, tenant_id)
         self._check_numbers(req.replicas, req.gpus_per_replica, req.label, req.quantization, req.engine)
-        self._check_options(req.engine, req.options, req.gpus_per_replica)
+        self._check_options(req.engine, req.options, req.gpus_per_replica, self.runtime.type)
         if await self.repo.active_for_model(model.id) is not None:
             raise _error(DeploymentErrorCode.ALREADY_DEPLOYED, f"model {model.name} is already deployed", "modelId")
-        await self._check_capacity(req.replicas * req.gpus_per_replica)
+        await self._check_capacity(req.replicas * req.gpus_per_replica * max(1, req.options.nodes))
         d = await self.repo.create(
             model_id=model.id, tenant_id=tenant_id, status=DeploymentStatus.PENDING.value, engine=req.engine.value,
             replicas=req.replicas, gpus_per_replica=req.gpus_per_replica, label=req.label,
@@ -281,7 +284,7 @@ class DeploymentService:
                          f"{', '.join(QUANTIZATION[engine])} with the {engine.value} engine", "quantization")
 
     @staticmethod
-    def _check_options(engine: Engine, o: EngineOptions, gpus: int) -> None:
+    def _check_options(engine: Engine, o: EngineOptions, gpus: int, runtime: str = "local") -> None:
         def invalid(field: str, message: str) -> DomainError:
             return _error(DeploymentErrorCode.INVALID, message, f"engineOptions.{field}")
 
@@ -303,6 +306,9 @@ class DeploymentService:
                                       "from 8 to 512")
         if not 0 <= o.cpu_kv_cache_gib <= 1024 or (o.cpu_kv_cache_gib and gpus):
             raise invalid("cpuKvCacheGib", "cpuKvCacheGib must be between 0 and 1024, and only without GPUs")
+        if not 0 <= o.nodes <= MAX_NODES or (o.nodes > 1 and (not gpus or runtime != "kubernetes")):
+            raise invalid("nodes", f"nodes must be between 0 and {MAX_NODES}; more than one needs GPUs and the "
+                                   "kubernetes runtime (a LeaderWorkerSet)")
 
     async def _check_capacity(self, extra_gpus: int) -> None:
         if extra_gpus <= 0:
@@ -386,9 +392,15 @@ class DeploymentRunner:
             "engine_args": vllm_args(d) if vllm else [],
             "cpu_kv_cache_gib": str(d.engine_options.cpu_kv_cache_gib or DEFAULT_CPU_KV_CACHE_GIB),
         })
+        command, worker_command, nodes = rendered.command, [], max(1, d.engine_options.nodes) if vllm else 1
+        if nodes > 1:
+            # vLLM's multi-node recipe: a Ray cluster per replica, its head on the leader (which then serves), the
+            # other pods join it; the leader's address comes from the LeaderWorkerSet controller
+            command = ["sh", "-c", f"ray start --head --port={RAY_PORT} && exec {shlex.join(rendered.command)}"]
+            worker_command = ["sh", "-c", f"ray start --address=$(LWS_LEADER_ADDRESS):{RAY_PORT} --block"]
         return WorkloadSpec(
-            name=workload_name(d.id), command=rendered.command, image=rendered.image, env=rendered.env,
-            replicas=d.replicas, gpus_per_replica=d.gpus_per_replica,
+            name=workload_name(d.id), command=command, image=rendered.image, env=rendered.env,
+            replicas=d.replicas, gpus_per_replica=d.gpus_per_replica, nodes=nodes, worker_command=worker_command,
             volumes=[VolumeMount(mount_path=d.model_path, host_path="" if self.engine.model_claim else d.model_path,
                                  claim_name=self.engine.model_claim, read_only=True), *self.engine.volumes]
             if self.runtime.type != "local" else [],
@@ -646,6 +658,8 @@ def vllm_args(d: Deployment) -> list[str]:
             args += ["--max-lora-rank", str(o.max_lora_rank)]
     if o.enforce_eager:
         args.append("--enforce-eager")
+    if o.nodes > 1:  # tensor parallel within a machine, pipeline parallel across them
+        args += ["--pipeline-parallel-size", str(o.nodes), "--distributed-executor-backend", "ray"]
     return args
 
 

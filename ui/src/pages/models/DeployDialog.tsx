@@ -63,6 +63,8 @@ export function DeployDialog({ model, onClose, onDeployed }: {
               min={0} max={64} step={1} hint={t("maxLorasHint")} />
             <Checkbox label={t("enforceEager")} name="enforceEager" checked={form.enforceEager ?? false}
               onChange={set("enforceEager")} />
+            <NumberInput label={t("nodes")} name="nodes" value={form.nodes ?? 0} onChange={set("nodes")}
+              min={0} max={16} step={1} hint={t("nodesHint")} />
           </>}
         </div>
         <ErrorText error={shown && messages ? messages : action.error} />

@@ -76,7 +76,7 @@ describe("deploy form", () => {
       enforceEager: true })).toEqual({
       modelId: "7", replicas: 1, gpusPerReplica: 0, engine: "VLLM", quantization: "", label: "",
       engineOptions: { maxModelLen: 4096, tensorParallelSize: 0, gpuMemoryUtilization: 0, dtype: "", maxLoras: 0,
-        enforceEager: true },
+        enforceEager: true, nodes: 0 },
     });  // 8bit is FastChat's: not sent to vLLM; the options go only with the vllm engine
   });
 

@@ -128,6 +128,8 @@ export interface DeployForm {
   dtype?: string;
   maxLoras?: number | null;
   enforceEager?: boolean;
+  /** Machines one replica spans (Kubernetes, a LeaderWorkerSet); 0/1: one. */
+  nodes?: number | null;
 }
 
 export function emptyDeployForm(): DeployForm {
@@ -159,7 +161,7 @@ export function toDeployInput(modelId: string, form: DeployForm): DeployModelInp
       engineOptions: {
         maxModelLen: form.maxModelLen ?? 0, tensorParallelSize: form.tensorParallelSize ?? 0,
         gpuMemoryUtilization: form.gpuMemoryUtilization ?? 0, dtype: form.dtype ?? "", maxLoras: form.maxLoras ?? 0,
-        enforceEager: form.enforceEager ?? false,
+        enforceEager: form.enforceEager ?? false, nodes: form.nodes ?? 0,
       },
     } : {}),
   };
