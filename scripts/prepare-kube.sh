@@ -12,6 +12,9 @@ set -euo pipefail
 CACHE="${AIGC_CACHE_DIR:-$HOME/.cache/aigc-admin}/kube"
 BIN="$CACHE/bin/kube-apiserver"
 K8S_VERSION=1.20.2
+# What the binary is built from; a cached binary of another build is built again.
+BUILD="$K8S_VERSION+reflect2-1.0.2"
+STAMP="$BIN.build"
 GO=/usr/lib/go-1.19/bin/go
 
 log() { echo "prepare-kube: $*" >&2; }
@@ -45,7 +48,8 @@ install_missing() {
 command -v etcd >/dev/null 2>&1 || install_missing etcd-server
 command -v openssl >/dev/null 2>&1 || install_missing openssl
 
-if [ -x "$BIN" ]; then
+built() { [ -x "$BIN" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$BUILD" ]; }
+if built; then
     echo "$BIN"
     exit 0
 fi
@@ -54,13 +58,13 @@ fi
 mkdir -p "$CACHE"
 exec 9>"$CACHE/.lock"
 flock 9
-if [ -x "$BIN" ]; then
+if built; then
     echo "$BIN"
     exit 0
 fi
 
 start=$(date +%s)
-install_missing golang-1.19-go dpkg-dev
+install_missing golang-1.19-go dpkg-dev golang-github-modern-go-reflect2-dev
 
 # --- source package -------------------------------------------------------------------------
 PKGDIR="$CACHE/source-package"
@@ -99,6 +103,12 @@ dpkg-source --no-check -x "$(ls "$PKGDIR"/kubernetes_*.dsc | head -n1)" "$SRC" >
 ln -sfn "$SRC" "$GOPATH/src/k8s.io/kubernetes"
 cd "$GOPATH/src/k8s.io/kubernetes"
 
+# The vendored reflect2 1.0.1 iterates maps in a way Go 1.18+ changed: built with Go 1.19, kube-apiserver dies
+# (SIGSEGV in aeshashbody via json-iterator) at the first custom resource it stores. Debian's reflect2 1.0.2 is
+# that fix, with the same API.
+rm -rf vendor/github.com/modern-go/reflect2
+cp -r /usr/share/gocode/src/github.com/modern-go/reflect2 vendor/github.com/modern-go/reflect2
+
 # --- generated OpenAPI definitions (not in the tarball) ------------------------------------------
 OPENAPI_OUT=pkg/generated/openapi/zz_generated.openapi.go
 log "building openapi-gen"
@@ -134,6 +144,7 @@ for pkg in component-base/version client-go/pkg/version; do
 done
 "$GO" build -trimpath -ldflags "$ldflags" -o "$BIN.tmp" ./cmd/kube-apiserver
 mv "$BIN.tmp" "$BIN"
+echo "$BUILD" >"$STAMP"
 
 cd /
 rm -rf "$CACHE/src" "$GOPATH/src/k8s.io/kubernetes" "$CACHE/openapi-gen"

@@ -211,6 +211,15 @@ class KubernetesRuntime:
         return self._handle(spec.name, spec.kind, spec.container_port)
 
     def _create_lws(self, namespace: str, body: dict[str, Any], **kw: Any) -> None:
+        # asked first with a GET: the API server answers a POST to an API group it does not serve with a 404 and
+        # then drops the connection, which breaks the next call that reuses it
+        try:
+            self.custom.get_api_resources(LWS_GROUP, LWS_VERSION, **kw)
+        except ApiException as exc:
+            if exc.status == 404:
+                raise ValueError("multi-node replicas need the LeaderWorkerSet CRD and controller in the cluster "
+                                 "(https://github.com/kubernetes-sigs/lws); it is not installed") from exc
+            raise
         self.custom.create_namespaced_custom_object(LWS_GROUP, LWS_VERSION, namespace, LWS_PLURAL, body, **kw)
 
     def _create(self, create: Callable[..., Any], body: dict[str, Any]) -> None:
@@ -219,9 +228,6 @@ class KubernetesRuntime:
         except ApiException as exc:
             if exc.status == 409:
                 return  # already there: starting is idempotent
-            if exc.status == 404 and body["kind"] == "LeaderWorkerSet":
-                raise ValueError("multi-node replicas need the LeaderWorkerSet CRD and controller in the cluster "
-                                 "(https://github.com/kubernetes-sigs/lws); it is not installed") from exc
             if exc.status == 422:
                 raise ValueError(f"Kubernetes rejected {body['kind']} {body['metadata']['name']}: "
                                  f"{_api_message(exc)}") from exc
