@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -64,6 +65,19 @@ async def wait_status(server: LiveServer, token: str, tenant: str, deployment: s
         assert d["status"] != "FAILED", d
         assert time.monotonic() < deadline, f"still {d['status']} after {timeout:.0f} s: {d}"
         await asyncio.sleep(0.5)
+
+
+async def answered(c: openai.AsyncOpenAI, model: str, max_tokens: int, within: float) -> Any:
+    """A chat answer of ``model``, retried while the gateway does not route to it yet (bounded)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await c.chat.completions.create(model=model, max_tokens=max_tokens,
+                                                   messages=[{"role": "user", "content": "Hi"}])
+        except openai.APIError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
 
 
 async def test_deploy_chat_adapter_metrics_kill_and_replace(platform: LiveServer, tmp_path: Path) -> None:
@@ -183,18 +197,11 @@ async def test_deploy_chat_adapter_metrics_kill_and_replace(platform: LiveServer
     back = await wait_status(server, token, tenant, deployment, {"RUNNING"}, 240)
     assert back["restarts"] == 1, back
     print(f"kill -9 → RUNNING again in {time.monotonic() - killed:.1f} s")
-    chat = await c.chat.completions.create(model=name, max_tokens=3, messages=[{"role": "user", "content": "Hi"}])
+    # the gateway routes to it again at its next routing refresh (gateway.routes.refresh, 0.5 s here)
+    chat = await answered(c, name, 3, within=10)
     assert chat.usage and chat.usage.completion_tokens == 3
     # the restarted server lost the adapter: the health monitor loads it again (on the new replica address)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            lora = await c.chat.completions.create(model=adapter, max_tokens=2,
-                                                   messages=[{"role": "user", "content": "Hi"}])
-            break
-        except openai.APIError:
-            assert time.monotonic() < deadline, "the adapter was not served again after its base restarted"
-            await asyncio.sleep(0.5)
+    lora = await answered(c, adapter, 2, within=20)
     print(f"kill -9 → the adapter answering again in {time.monotonic() - killed:.1f} s")
     assert lora.model == adapter
 
