@@ -673,7 +673,9 @@ def bench_vllm(rounds: int, n: int, modes: list[str], keep: bool) -> int:
         storage = workdir / "ours"
         storage.mkdir()
         with live_server(storage, redis.url, worker=True, extra={
-                "health.interval": 1, "gateway.usage.flush": 2, "gateway.routes.refresh": 1,
+                # no health monitor (as in the stub runs: its rounds would be charged to the few requests of c=1);
+                # the deploy job itself decides RUNNING
+                "health.interval": 0, "gateway.usage.flush": 2, "gateway.routes.refresh": 2,
                 "engine.vllm.python": str(vllm_python()), "engine.start.timeout": 300}) as server:
             key, replica, replica_pid = asyncio.run(setup_vllm(server, storage))
             targets = [Target("vllm-direct", replica + "/v1/chat/completions", "none", [replica_pid]),
@@ -785,7 +787,7 @@ def main() -> int:
         print("h2load not found: apt-get install -y nghttp2-client", file=sys.stderr)
         return 2
     litellm_bin = args.litellm_venv / "bin" / "litellm"
-    if litellm_runs and not litellm_bin.exists():
+    if litellm_runs and not litellm_bin.exists() and not args.vllm:
         print(f"LiteLLM not found at {litellm_bin}: python3 -m venv {args.litellm_venv} && "
               f"{args.litellm_venv}/bin/pip install 'litellm[proxy]'  (or --no-litellm)", file=sys.stderr)
         return 2
