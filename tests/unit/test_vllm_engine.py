@@ -157,3 +157,36 @@ async def test_a_vllm_deployment_runs_once_every_server_lists_its_model_and_repo
     await runner.check_health(seen)
     assert [(h.healthy, h.running, h.waiting, h.queue_length, h.kv_cache_usage) for _, h in seen] == [
         (True, 1, 2, 3, 0.125), (True, 1, 2, 3, 0.125)]
+
+
+async def test_an_adapter_follows_its_base_deployment() -> None:
+    """Loaded on every base replica; loaded again where a restarted replica lost it, on the base's new addresses;
+    DEGRADED while the base is not running; unloaded on undeploy."""
+    repo, vllm = FakeRepo(), FakeVllm()
+    runner = DeploymentRunner(repo=repo, runtime=FakeRuntime(), controller=FakeController(),  # type: ignore[arg-type]
+                              templates=VllmTemplates(), events=Events(), owner="t", vllm=vllm,
+                              engine=EngineConfig(python="/py", image="img", controller_address="c", device="auto"))
+    base = repo.add(engine=Engine.VLLM, status=DeploymentStatus.RUNNING, worker_addresses=("http://a", "http://b"),
+                    runtime_handle='{"backend": "fake", "name": "aigc-deploy-1"}')
+    vllm.serving = {"http://a": ("tiny",), "http://b": ("tiny",), "http://c": ("tiny",)}
+    adapter = repo.add(model_name="tiny-lora", model_path="/lora", engine=Engine.VLLM, base_deployment_id=base.id)
+    result = await runner.deploy(adapter.id)
+    assert result.status == DeploymentStatus.RUNNING and result.worker_addresses == ("http://a", "http://b")
+    assert vllm.serving["http://a"] == ("tiny", "tiny-lora") == vllm.serving["http://b"]
+
+    # the base's replica b was replaced by c (a restart): the adapter is loaded there and routed there
+    repo.rows[base.id] = dataclasses.replace(repo.rows[base.id], worker_addresses=("http://a", "http://c"))
+    await runner.check_health()
+    assert vllm.serving["http://c"] == ("tiny", "tiny-lora")
+    assert repo.rows[adapter.id].worker_addresses == ("http://a", "http://c")
+
+    repo.rows[base.id] = dataclasses.replace(repo.rows[base.id], status=DeploymentStatus.PENDING)
+    await runner.check_health()
+    assert repo.rows[adapter.id].status == DeploymentStatus.DEGRADED
+    assert repo.rows[adapter.id].reason == f"the base deployment {base.id} is pending"
+
+    repo.rows[base.id] = dataclasses.replace(repo.rows[base.id], status=DeploymentStatus.RUNNING)
+    await runner.check_health()
+    assert repo.rows[adapter.id].status == DeploymentStatus.RUNNING
+    await runner.undeploy(adapter.id)
+    assert vllm.serving["http://a"] == ("tiny",) == vllm.serving["http://c"]

@@ -453,13 +453,19 @@ class DeploymentRunner:
                                               f"last log lines: {tail}")
             await asyncio.sleep(self.engine.poll_interval)
 
+    @staticmethod
+    def _base_down(d: Deployment, base: Deployment | None) -> str:
+        """Why an adapter's base deployment cannot serve it ("": it can)."""
+        if base is not None and base.status in (DeploymentStatus.RUNNING, DeploymentStatus.DEGRADED):
+            return ""
+        return f"the base deployment {d.base_deployment_id} is {base.status.value.lower() if base else 'gone'}"
+
     async def _load_adapter(self, d: Deployment) -> Deployment:
         """Serve a LoRA adapter on every replica of its base deployment (vLLM loads it at run time)."""
         base = await self.repo.get(d.base_deployment_id or 0)
-        if base is None or base.status not in (DeploymentStatus.RUNNING, DeploymentStatus.DEGRADED):
-            state = base.status.value.lower() if base else "gone"
-            return await self._set(d.id, status=DeploymentStatus.FAILED.value,
-                                   reason=f"the base deployment {d.base_deployment_id} is {state}")
+        if down := self._base_down(d, base):
+            return await self._set(d.id, status=DeploymentStatus.FAILED.value, reason=down)
+        assert base is not None
         if self.vllm is None:
             return await self._set(d.id, status=DeploymentStatus.FAILED.value, reason="vllm is not configured")
         d = await self._set(d.id, status=DeploymentStatus.STARTING.value, started_at=datetime.now(UTC))
@@ -471,16 +477,15 @@ class DeploymentRunner:
         return await self._set(d.id, status=DeploymentStatus.RUNNING.value, reason="",
                                worker_addresses=json.dumps(list(base.worker_addresses)))
 
-    async def _check_adapter(self, d: Deployment) -> Deployment | None:
+    async def _check_adapter(self, d: Deployment, base: Deployment | None) -> Deployment | None:
         """An adapter follows its base: loaded again on a replica that lost it (restarted), on the base's current
         replicas; DEGRADED while the base is not running."""
-        base = await self.repo.get(d.base_deployment_id or 0)
-        if base is None or base.status not in (DeploymentStatus.RUNNING, DeploymentStatus.DEGRADED):
-            state = base.status.value.lower() if base else "gone"
-            reason = f"the base deployment {d.base_deployment_id} is {state}"
-            return await self._set(d.id, status=DeploymentStatus.DEGRADED.value, reason=reason) if (
-                reason != d.reason) else None
-        assert self.vllm is not None
+        if down := self._base_down(d, base):
+            return await self._set(d.id, status=DeploymentStatus.DEGRADED.value, reason=down) if (
+                down != d.reason) else None
+        assert base is not None
+        if self.vllm is None:
+            return None
         probes = await asyncio.gather(*(self.vllm.worker_status(a) for a in base.worker_addresses))
         for address, probe in zip(base.worker_addresses, probes, strict=True):
             if probe is not None and d.model_name not in probe.model_names:
@@ -552,12 +557,16 @@ class DeploymentRunner:
         changed = []
         watched = [DeploymentStatus.RUNNING, DeploymentStatus.DEGRADED]
         deployments, _ = await self.repo.list(tenant_id=None, statuses=watched, offset=0, limit=10_000)
+        serving = {d.id: d for d in deployments}  # an adapter's base, without a read per adapter
         for d in deployments:
             if not d.runtime_handle and d.base_deployment_id is None:
                 continue
             try:
-                new_d = await (self._check_adapter(d) if d.base_deployment_id is not None
-                               else self._check_one(d, seen))
+                if d.base_deployment_id is not None:  # a base that is not serving is read (rare) to say why
+                    base = serving.get(d.base_deployment_id) or await self.repo.get(d.base_deployment_id)
+                    new_d = await self._check_adapter(d, base)
+                else:
+                    new_d = await self._check_one(d, seen)
             except Exception:
                 log.exception("health check of deployment %s failed", d.id)
                 continue
