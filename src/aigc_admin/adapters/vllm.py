@@ -1,10 +1,10 @@
 """vLLM's OpenAI server (the ``vllm`` engine), as the platform probes and steers each replica.
 
-A replica is ready when ``/v1/models`` lists its model (the server listens only once the model is loaded); its
-load is read from its Prometheus ``/metrics``: ``vllm:num_requests_running``, ``vllm:num_requests_waiting`` and
-the KV cache's use (``vllm:kv_cache_usage_perc``; ``vllm:gpu_cache_usage_perc`` before vLLM 0.10). LoRA adapters
-are loaded into a running replica by ``/v1/load_lora_adapter`` (the server runs with
-``VLLM_ALLOW_RUNTIME_LORA_UPDATING``).
+A replica is healthy when its ``/health`` answers 200 (503 once its engine died) and ready when ``/v1/models`` lists
+its model (the server listens only once the model is loaded). Its load is read from its Prometheus ``/metrics``:
+``vllm:num_requests_running``, ``vllm:num_requests_waiting`` and the KV cache's use (``vllm:kv_cache_usage_perc``;
+``vllm:gpu_cache_usage_perc`` before vLLM 0.10). LoRA adapters are loaded into a running replica by
+``/v1/load_lora_adapter`` (the server runs with ``VLLM_ALLOW_RUNTIME_LORA_UPDATING``).
 """
 
 from __future__ import annotations
@@ -78,6 +78,12 @@ class VllmClient:
         self._http = http
         self._timeout = timeout
 
+    async def healthy(self, address: str) -> bool:
+        try:
+            return (await self._http.get(f"{address}/health", timeout=self._timeout)).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     async def models(self, address: str) -> list[str] | None:
         try:
             r = await self._http.get(f"{address}/v1/models", timeout=self._timeout)
@@ -100,9 +106,9 @@ class VllmClient:
         return None if load is None else load.running + load.waiting
 
     async def worker_status(self, address: str) -> VllmProbe | None:
-        """Ready (its models listed) and its load; None when it does not answer."""
-        names, load = await asyncio.gather(self.models(address), self.load(address))
-        if names is None:
+        """Healthy, ready (its models listed) and its load; None when it does not answer or its engine is dead."""
+        healthy, names, load = await asyncio.gather(self.healthy(address), self.models(address), self.load(address))
+        if not healthy or names is None:
             return None
         if load is None:
             return VllmProbe(tuple(names))

@@ -76,3 +76,12 @@ export const RedeployModel = graphql(`
     redeployModel(id: $id) { deployment { ...DeploymentsPageDeployment } errors { field code message } }
   }
 `);
+
+/** Running vllm deployments a LoRA adapter can be served on (engineOptions.maxLoras > 0; filtered by the caller). */
+export const AdapterBases = graphql(`
+  query DeploymentsPageAdapterBases {
+    deployments(status: [RUNNING, DEGRADED], pagination: {offset: 0, limit: 100}) {
+      items { id modelName engine baseDeploymentId engineOptions { maxLoras } }
+    }
+  }
+`);

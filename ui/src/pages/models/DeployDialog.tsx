@@ -1,9 +1,9 @@
 // The deploy form: the runtime options of DeployModelInput for one local model.
 import { useState } from "react";
 import { Button, Checkbox, ErrorText, Modal, NumberInput, Select, TextInput } from "../../components/ui";
-import { mutate, useAction } from "../../hooks/api";
+import { mutate, useAction, useQuery } from "../../hooks/api";
 import { useText } from "../../i18n";
-import { DeployModel } from "../deployments/documents";
+import { AdapterBases, DeployModel } from "../deployments/documents";
 import type { Deployment } from "../deployments/useLiveDeployments";
 import {
   checkDeployForm, DTYPES, emptyDeployForm, ENGINES, MAX_GPUS_PER_REPLICA, MAX_REPLICAS, QUANTIZATIONS, toDeployInput,
@@ -19,7 +19,11 @@ export function DeployDialog({ model, onClose, onDeployed }: {
   const [shown, setShown] = useState(false);
   const action = useAction();
   const set = <K extends keyof DeployForm>(key: K) => (value: DeployForm[K]) => setForm((f) => ({ ...f, [key]: value }));
-  const problems = checkDeployForm(form);
+  const bases = useQuery(AdapterBases, {});
+  // running vllm deployments with LoRA slots: a LoRA adapter (fine-tune) can be served on one of them
+  const adapterBases = (bases.data?.deployments.items ?? []).filter(
+    (d) => d.engine === "VLLM" && d.engineOptions.maxLoras > 0 && !d.baseDeploymentId);
+  const problems = form.baseDeploymentId ? {} : checkDeployForm(form);
   const messages = [
     problems.replicas ? t(problems.replicas, { max: MAX_REPLICAS }) : null,
     problems.gpusPerReplica ? t(problems.gpusPerReplica, { max: MAX_GPUS_PER_REPLICA }) : null,
@@ -38,6 +42,13 @@ export function DeployDialog({ model, onClose, onDeployed }: {
         });
       }}>
         <div className="form-grid">
+          {adapterBases.length > 0 &&
+            <Select label={t("servedOn")} name="baseDeploymentId" value={form.baseDeploymentId ?? ""}
+              onChange={set("baseDeploymentId")} hint={t("servedOnHint")}
+              options={[{ value: "", label: t("ownReplicas") },
+                ...adapterBases.map((d) => ({ value: d.id, label: `${d.modelName} (#${d.id})` }))]} />}
+        </div>
+        {!form.baseDeploymentId && <div className="form-grid">
           <NumberInput label={t("replicas")} name="replicas" value={form.replicas} onChange={set("replicas")}
             min={1} max={MAX_REPLICAS} step={1} />
           <NumberInput label={t("gpusPerReplica")} name="gpusPerReplica" value={form.gpusPerReplica}
@@ -66,7 +77,7 @@ export function DeployDialog({ model, onClose, onDeployed }: {
             <NumberInput label={t("nodes")} name="nodes" value={form.nodes ?? 0} onChange={set("nodes")}
               min={0} max={16} step={1} hint={t("nodesHint")} />
           </>}
-        </div>
+        </div>}
         <ErrorText error={shown && messages ? messages : action.error} />
         <div className="actions">
           <Button kind="primary" type="submit" busy={action.busy}>{t("deploy")}</Button>

@@ -78,6 +78,8 @@ describe("deploy form", () => {
       engineOptions: { maxModelLen: 4096, tensorParallelSize: 0, gpuMemoryUtilization: 0, dtype: "", maxLoras: 0,
         enforceEager: true, nodes: 0 },
     });  // 8bit is FastChat's: not sent to vLLM; the options go only with the vllm engine
+    expect(toDeployInput("9", { ...emptyDeployForm(), replicas: 3, gpusPerReplica: 1, baseDeploymentId: "4" }))
+      .toEqual({ modelId: "9", baseDeploymentId: "4" });  // a LoRA adapter on a running vllm deployment
   });
 
   it("refuses what the server would", () => {

@@ -130,6 +130,8 @@ export interface DeployForm {
   enforceEager?: boolean;
   /** Machines one replica spans (Kubernetes, a LeaderWorkerSet); 0/1: one. */
   nodes?: number | null;
+  /** Serve the model (a LoRA adapter, e.g. a LoRA fine-tune) on this running vllm deployment instead. */
+  baseDeploymentId?: string;
 }
 
 export function emptyDeployForm(): DeployForm {
@@ -150,6 +152,8 @@ export function checkDeployForm(form: DeployForm): Partial<Record<keyof DeployFo
 }
 
 export function toDeployInput(modelId: string, form: DeployForm): DeployModelInput {
+  // an adapter has no replicas, GPUs or options of its own: the server refuses them
+  if (form.baseDeploymentId) return { modelId, baseDeploymentId: form.baseDeploymentId };
   return {
     modelId,
     replicas: form.replicas ?? 1,
