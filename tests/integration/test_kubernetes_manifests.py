@@ -266,6 +266,9 @@ def runtime_permissions() -> set[tuple[str, str, str]]:
         verb, kind, sub = m.groups()
         resource = kind.replace("_", "") + "s" + (f"/{sub[1:]}" if sub else "")
         needed.add((API_GROUPS[api], resource, VERBS[verb]))
+    # custom objects: the runtime's only kind is the LeaderWorkerSet (multi-node replicas)
+    for verb in re.findall(r"self\.custom\.(create|get|list|delete)_namespaced_custom_object\(", source):
+        needed.add(("leaderworkerset.x-k8s.io", "leaderworkersets", verb))
     return needed
 
 
@@ -287,6 +290,7 @@ EXPECTED_RULES = {
     ("batch", "jobs", "create"), ("batch", "jobs", "get"), ("batch", "jobs", "list"), ("batch", "jobs", "delete"),
     ("", "services", "create"), ("", "services", "delete"),
     ("", "pods", "list"), ("", "pods/log", "get"),
+    *(("leaderworkerset.x-k8s.io", "leaderworkersets", verb) for verb in ("create", "get", "list", "delete")),
 }
 
 
@@ -491,6 +495,8 @@ async def test_the_runtime_works_with_only_the_role(kube: KubeCluster, runtime_a
 CAN = [("create", "deployments.apps"), ("get", "deployments.apps"), ("list", "deployments.apps"),
        ("delete", "deployments.apps"), ("create", "jobs.batch"), ("delete", "jobs.batch"), ("create", "services"),
        ("delete", "services"), ("list", "pods"), ("get", "pods", "--subresource=log")]
+# (the leaderworkersets rules are checked against the runtime's calls above; kubectl cannot name a resource whose
+# CRD the test cluster does not have)
 CANNOT = [("get", "secrets"), ("list", "secrets"), ("get", "configmaps"), ("patch", "deployments.apps"),
           ("update", "deployments.apps"), ("create", "pods"), ("delete", "pods"),
           ("create", "pods", "--subresource=exec"), ("get", "services"), ("create", "roles.rbac.authorization.k8s.io"),

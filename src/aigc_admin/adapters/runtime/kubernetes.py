@@ -44,6 +44,9 @@ CONTAINER = "main"
 GPU_RESOURCE = "nvidia.com/gpu"
 LWS_GROUP, LWS_VERSION, LWS_PLURAL = "leaderworkerset.x-k8s.io", "v1", "leaderworkersets"
 ROLE_LABEL = "aigc-admin/role"  # leader | worker: the Service sends traffic to the leaders only
+# No LeaderWorkerSet can exist: the CRD is not installed (404), or the platform's Role predates multi-node replicas
+# and may not see them (403): listing and stopping go on without them
+_NO_LWS = (403, 404)
 # Container waiting reasons that will not fix themselves.
 FAILED_WAITING_REASONS = frozenset({
     "CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull",
@@ -333,7 +336,7 @@ class KubernetesRuntime:
             self.custom.delete_namespaced_custom_object(LWS_GROUP, LWS_VERSION, namespace, LWS_PLURAL, name,
                                                         body=options, _request_timeout=self.request_timeout)
         except ApiException as exc:
-            if exc.status != 404:
+            if exc.status not in _NO_LWS:
                 raise
 
     async def list_owned(self) -> list[WorkloadHandle]:
@@ -353,7 +356,7 @@ class KubernetesRuntime:
                 _request_timeout=self.request_timeout)
             sets: list[Any] = found.get("items", [])
         except ApiException as exc:
-            if exc.status != 404:  # the CRD is not installed: there are none
+            if exc.status not in _NO_LWS:
                 raise
             sets = []
         handles += [self._handle(x["metadata"]["name"], WorkloadKind.SERVICE, _lws_port(x), lws=True) for x in sets]
