@@ -72,7 +72,7 @@ async def answered(c: openai.AsyncOpenAI, model: str, max_tokens: int, within: f
     deadline = time.monotonic() + within
     while True:
         try:
-            return await c.chat.completions.create(model=model, max_tokens=max_tokens,
+            return await c.chat.completions.create(model=model, max_tokens=max_tokens, extra_body={"ignore_eos": True},
                                                    messages=[{"role": "user", "content": "Hi"}])
         except openai.APIError:
             if time.monotonic() > deadline:
@@ -136,18 +136,21 @@ async def test_deploy_chat_adapter_metrics_kill_and_replace(platform: LiveServer
         await asyncio.sleep(0.1)
     else:
         raise AssertionError("the models never appeared in /v1/models")
-    chat = await c.chat.completions.create(model=name, max_tokens=6, messages=[{"role": "user", "content": "Hi"}])
+    # ignore_eos: the tiny random model (and a random adapter) may sample its end token early; the counts are exact
+    chat = await c.chat.completions.create(model=name, max_tokens=6, messages=[{"role": "user", "content": "Hi"}],
+                                           extra_body={"ignore_eos": True})
     assert chat.model == name and chat.usage and chat.usage.completion_tokens == 6  # vLLM's own answer and usage
     pieces, usage = [], None
-    stream = await c.chat.completions.create(model=name, max_tokens=5, stream=True,
+    stream = await c.chat.completions.create(model=name, max_tokens=5, stream=True, extra_body={"ignore_eos": True},
                                              messages=[{"role": "user", "content": "Hello"}])
     async for chunk in stream:
         pieces += [chunk.choices[0].delta.content or ""] if chunk.choices else []
         usage = chunk.usage or usage
     assert len(pieces) >= 2 and usage is None  # the usage chunk the gateway asked for is not forwarded
-    lora = await c.chat.completions.create(model=adapter, max_tokens=4, messages=[{"role": "user", "content": "Hi"}])
+    lora = await c.chat.completions.create(model=adapter, max_tokens=4, messages=[{"role": "user", "content": "Hi"}],
+                                           extra_body={"ignore_eos": True})
     assert lora.model == adapter and lora.usage and lora.usage.completion_tokens == 4
-    text = await c.completions.create(model=name, prompt="Once upon", max_tokens=4)
+    text = await c.completions.create(model=name, prompt="Once upon", max_tokens=4, extra_body={"ignore_eos": True})
     assert text.usage and text.usage.completion_tokens == 4
     with pytest.raises(openai.BadRequestError):  # vLLM refuses it; the gateway says so as the caller's error
         await c.chat.completions.create(model=name, max_tokens=100_000, messages=[{"role": "user", "content": "x"}])
