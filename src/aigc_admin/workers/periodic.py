@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,6 +124,11 @@ def run_now(settings: Settings, name: str) -> Any:
 JOB_HEARTBEAT = 5  # seconds
 
 
+def worker_name() -> str:
+    """``host.pid.random``: which process runs a job (a job's ``worker_name``, `rq info`), unique across restarts."""
+    return f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+
+
 def run_worker(settings: Settings, *, burst: bool = False, queues: list[str] | None = None,
                endpoint: RedisEndpoint | None = None) -> None:
     """Work the platform's queues. Burst mode uses ``SimpleWorker`` (no fork) and returns when empty.
@@ -138,8 +146,8 @@ def run_worker(settings: Settings, *, burst: bool = False, queues: list[str] | N
             try:
                 # a job's heart beat every few seconds: one whose worker died counts as abandoned 60 s after the
                 # last one
-                worker_class(rq_queues, connection=connection, job_monitoring_interval=JOB_HEARTBEAT).work(
-                    burst=burst)
+                worker_class(rq_queues, connection=connection, name=worker_name(),
+                             job_monitoring_interval=JOB_HEARTBEAT).work(burst=burst)
                 return
             except (redis.ConnectionError, redis.TimeoutError) as e:  # RQ retries while working, not at start
                 if burst:
