@@ -171,6 +171,14 @@ async def test_deploy_watch_kill_and_undeploy(platform: tuple[LiveServer, str], 
         assert update["status"] == "DEGRADED", update  # one of two replicas still answers
         print(f"kill -9 of 1 of 2 replicas → {update['status']} in {time.monotonic() - killed:.1f} s "
               f"({update['reason']})")
+        # the local runtime starts that replica again (only it, on its port), as Docker and Kubernetes would
+        addresses = set(update["workerAddresses"])
+        while (update := await next_status(ws, op, timeout=60))["status"] != "RUNNING":
+            assert update["status"] == "DEGRADED", update
+        assert set(update["workerAddresses"]) == addresses
+        shells = [r["pid"] for r in json.loads(state_file.read_text())["replicas"]]
+        assert all(group_members(shell) for shell in shells)
+        print(f"… and RUNNING again {time.monotonic() - killed:.1f} s after the kill")
 
         logs = await http_gql(server, f'{{ deploymentLogs(id: "{deployment["id"]}") {{ lines cursor }} }}', None,
                               token, tenant=tenant)

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aigc_admin.adapters.runtime.local import LocalRuntime
+from aigc_admin.adapters.runtime.local import MAX_REPLICA_RESTARTS, LocalRuntime
 from aigc_admin.domain.runtime import WorkloadKind, WorkloadSpec, WorkloadState
 
 PY = sys.executable
@@ -119,6 +119,47 @@ async def test_killed_process_turns_failed_with_reason(runtime: LocalRuntime) ->
     assert "serving" in status.message
     await runtime.stop(handle)
     assert not group_members(shell)
+
+
+async def test_a_replica_that_ended_is_started_again_on_its_port(runtime: LocalRuntime) -> None:
+    """What Docker's restart policy and Kubernetes do by themselves: the dead replica (only it) starts again, on its
+    own port, appending to its log; one that keeps dying is left failed after MAX_REPLICA_RESTARTS."""
+    spec = WorkloadSpec(name="pair", replicas=2, env={"GREETING": "hi"},
+                        command=[PY, "-u", "-c", "import os,sys,http.server as h; print(os.environ['GREETING'], "
+                                 "flush=True); h.test(HandlerClass=h.SimpleHTTPRequestHandler, port=int(sys.argv[1]), "
+                                 "bind='127.0.0.1')", "{port}"])
+    handle = await runtime.start(spec)
+    before = (await eventually(lambda: _running(runtime, handle))).replicas
+
+    async def answers(address: str) -> bool:
+        try:
+            async with httpx.AsyncClient() as c:
+                return (await c.get(address)).status_code == 200
+        except httpx.TransportError:
+            return False
+    await eventually(lambda: answers(before[0].address))
+    assert await runtime.restart_failed(handle, spec) == []  # nothing ended: nothing to do
+    shells = _pids(runtime, "pair")
+    for attempt in range(1, MAX_REPLICA_RESTARTS + 2):
+        shell = _pids(runtime, "pair")[0]
+        os.kill(next(p for p in group_members(shell) if p != shell), signal.SIGKILL)
+
+        async def failed():  # type: ignore[no-untyped-def]
+            s = await runtime.status(handle)
+            return s if s.state == WorkloadState.FAILED else None
+        await eventually(failed, timeout=10)
+        restarted = await runtime.restart_failed(handle, spec)
+        if attempt > MAX_REPLICA_RESTARTS:
+            assert restarted == []  # it keeps dying: left failed, the deployment says so
+            break
+        assert restarted == [0]
+        after = (await eventually(lambda: _running(runtime, handle))).replicas
+        assert [r.address for r in after] == [r.address for r in before]  # the same ports
+        assert await eventually(lambda: answers(before[0].address))
+    assert _pids(runtime, "pair")[1] == shells[1]  # the other replica was never touched
+    assert sum("hi" == line for line in (await runtime.logs(handle, 0, replica=0)).lines) == MAX_REPLICA_RESTARTS + 1
+    await runtime.stop(handle)
+    assert not any(group_members(p) for p in _pids(runtime, "pair"))
 
 
 async def _logged(runtime: LocalRuntime, handle, text: str) -> bool:  # type: ignore[no-untyped-def]

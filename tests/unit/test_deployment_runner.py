@@ -72,6 +72,7 @@ class FakeRuntime:
         self.stopped: list[str] = []
         self.owned: list[WorkloadHandle] = []
         self.message = ""
+        self.revived: list[WorkloadSpec] = []
 
     async def start(self, spec: WorkloadSpec) -> WorkloadHandle:
         self.started.append(spec)
@@ -92,6 +93,10 @@ class FakeRuntime:
 
     async def list_owned(self) -> list[WorkloadHandle]:
         return self.owned
+
+    async def restart_failed(self, handle: WorkloadHandle, spec: WorkloadSpec) -> list[int]:
+        self.revived.append(spec)
+        return [0]
 
 
 @dataclasses.dataclass
@@ -190,6 +195,23 @@ async def test_health_degraded_failed_and_recovered() -> None:
     controller.answering = {"http://w0", "http://w1"}
     assert [x.status for x in await runner.check_health()] == [DeploymentStatus.RUNNING]
     assert await runner.check_health() == []  # no change, no event
+
+
+async def test_a_replica_that_ended_is_started_again_while_the_others_serve() -> None:
+    runner, repo, runtime, controller, _ = make()
+    d = repo.add(replicas=2)
+    controller.models, controller.answering = ["tiny"], {"http://w0", "http://w1"}
+    await runner.deploy(d.id)
+    runtime.state, runtime.message = WorkloadState.FAILED, "replica 0: exited with status 137"
+    controller.answering = {"http://w1"}
+    assert [(x.status, x.reason) for x in await runner.check_health()] == [
+        (DeploymentStatus.DEGRADED, "1 of 2 workers answer: replica 0 ended and was started again")]
+    assert [s.name for s in runtime.revived] == [workload_name(d.id)]  # the deployment's spec, env included
+    assert runtime.revived[0].command == runtime.started[-1].command
+    runtime.state, runtime.message = WorkloadState.RUNNING, ""
+    controller.answering = {"http://w0", "http://w1"}
+    assert [x.status for x in await runner.check_health()] == [DeploymentStatus.RUNNING]
+    assert len(runtime.revived) == 1 and runtime.stopped == []  # the other replica was never touched
 
 
 async def test_reconcile_stops_leftovers_fails_vanished_and_stuck() -> None:

@@ -143,6 +143,11 @@ class TracedRuntime:
             span.set_attribute("aigc.workload.kind", str(getattr(spec, "kind", "")))
             return await self.inner.start(spec)
 
+    async def restart_failed(self, handle: WorkloadHandle, spec: WorkloadSpec) -> list[int]:
+        with tracer.start_as_current_span(f"runtime.restart_failed {handle.name}", kind=SpanKind.CLIENT) as span:
+            span.set_attribute("aigc.runtime", str(self.inner.type))
+            return await self.inner.restart_failed(handle, spec)
+
     async def stop(self, handle: WorkloadHandle) -> None:
         with tracer.start_as_current_span(f"runtime.stop {handle.name}", kind=SpanKind.CLIENT) as span:
             span.set_attribute("aigc.runtime", str(self.inner.type))

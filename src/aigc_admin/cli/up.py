@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from urllib.parse import urlparse
 
-from aigc_admin.adapters.net import free_port
+from aigc_admin.adapters.net import free_port, port_free
 from aigc_admin.adapters.redis_conn import RedisEndpoint
 from aigc_admin.bootstrap import stop_leftover_workloads, stop_owned_workloads
 from aigc_admin.settings import Settings
@@ -70,18 +69,9 @@ def _free_fastchat_ports(settings: Settings) -> Settings:
     for name in ("service_fschat_controller_host", "service_local_ai_host"):
         url = getattr(settings, name)
         parsed = urlparse(url)
-        if parsed.hostname in ("127.0.0.1", "localhost") and parsed.port and not _bindable(parsed.port):
+        if parsed.hostname in ("127.0.0.1", "localhost") and parsed.port and not port_free(parsed.port):
             changes[name] = url.replace(f":{parsed.port}", f":{free_port()}", 1)
     return settings.model_copy(update=changes) if changes else settings
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _interrupt(signum: int, frame: object) -> None:

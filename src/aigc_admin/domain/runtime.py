@@ -129,3 +129,8 @@ class Runtime(Protocol):
     async def list_owned(self) -> list[WorkloadHandle]:
         """Every workload this platform started that still exists (for the reconciler)."""
         ...
+
+    async def restart_failed(self, handle: WorkloadHandle, spec: WorkloadSpec) -> list[int]:
+        """Start again the replicas of a service whose process ended, from ``spec`` (its current form); the
+        indexes restarted. A runtime whose orchestrator restarts them by itself returns []."""
+        ...

@@ -362,6 +362,9 @@ class DockerRuntime:
     async def list_owned(self) -> list[WorkloadHandle]:
         return await self._call(self._list_owned)
 
+    async def restart_failed(self, handle: WorkloadHandle, spec: WorkloadSpec) -> list[int]:
+        return []  # its restart policy (``unless-stopped``) restarts a service's replicas
+
     def _list_owned(self) -> list[WorkloadHandle]:
         groups: dict[str, list[Container]] = {}
         for c in self._containers():

@@ -342,6 +342,9 @@ class KubernetesRuntime:
     async def list_owned(self) -> list[WorkloadHandle]:
         return await self._run(self._list_owned)
 
+    async def restart_failed(self, handle: WorkloadHandle, spec: WorkloadSpec) -> list[int]:
+        return []  # the kubelet (and the Deployment/LeaderWorkerSet) restarts a service's replicas
+
     def _list_owned(self) -> list[WorkloadHandle]:
         selector = self._selector()
         deployments: list[Any] = self.apps.list_namespaced_deployment(

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from aigc_admin.adapters.net import free_port as _free_port
+from aigc_admin.adapters.net import port_free
 from aigc_admin.adapters.runtime.gpus import nvidia_gpus
 from aigc_admin.domain.runtime import (
     LogChunk,
@@ -33,6 +34,8 @@ from aigc_admin.domain.runtime import (
     WorkloadStatus,
     assign_gpus,
 )
+
+MAX_REPLICA_RESTARTS = 5  # a replica that keeps dying is left failed (its deployment DEGRADED, saying why)
 
 # "$0" is the exit-status file; "$@" the command. The shell stays the group leader.
 _WRAPPER = 'trap "kill -TERM $child 2>/dev/null" TERM INT; "$@" & child=$!; wait $child; echo $? > "$0"'
@@ -113,26 +116,51 @@ class LocalRuntime:
         if directory.exists():
             shutil.rmtree(directory)
         directory.mkdir(parents=True)
-        replicas = []
-        for i in range(spec.replicas):
-            port = _free_port()
-            argv = [a.replace("{host}", "127.0.0.1").replace("{port}", str(port)) for a in spec.command]
-            env = {**self.base_env, **spec.env, "AIGC_REPLICA": str(i)}
-            if pinned:
-                env["CUDA_VISIBLE_DEVICES"] = ",".join(pinned[i])
-            log_path = directory / f"replica-{i}.log"
-            exit_path = directory / f"replica-{i}.exit"
-            with open(log_path, "ab") as log:
-                proc = subprocess.Popen(  # noqa: ASYNC220 - fork+exec returns at once
-                    ["/bin/sh", "-c", _WRAPPER, str(exit_path), *argv], stdout=log, stderr=log,
-                    stdin=subprocess.DEVNULL, env=env, cwd=spec.working_dir or directory, start_new_session=True)
-            replicas.append({"pid": proc.pid, "start": _start_time(proc.pid), "port": port,
-                             "log": str(log_path), "exit": str(exit_path), "gpus": pinned[i] if pinned else []})
+        replicas = [self._launch(spec, directory, i, _free_port(), pinned[i] if pinned else [])
+                    for i in range(spec.replicas)]
         state = {"name": spec.name, "owner": self.owner, "kind": spec.kind.value, "labels": spec.labels,
                  "replicas": replicas, "stopped": False, "started_at": time.time(),
                  "spec": {k: v for k, v in asdict(spec).items() if k != "env"}}  # env may hold secrets
         self._write(spec.name, state)
         return self._handle(state)
+
+    def _launch(self, spec: WorkloadSpec, directory: Path, i: int, port: int, gpus: list[str]) -> dict[str, Any]:
+        """Start replica ``i`` on ``port``; its log is appended to (a restarted replica keeps its earlier lines)."""
+        argv = [a.replace("{host}", "127.0.0.1").replace("{port}", str(port)) for a in spec.command]
+        env = {**self.base_env, **spec.env, "AIGC_REPLICA": str(i)}
+        if gpus:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
+        log_path = directory / f"replica-{i}.log"
+        exit_path = directory / f"replica-{i}.exit"
+        exit_path.unlink(missing_ok=True)
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                ["/bin/sh", "-c", _WRAPPER, str(exit_path), *argv], stdout=log, stderr=log,
+                stdin=subprocess.DEVNULL, env=env, cwd=spec.working_dir or directory, start_new_session=True)
+        return {"pid": proc.pid, "start": _start_time(proc.pid), "port": port, "log": str(log_path),
+                "exit": str(exit_path), "gpus": gpus}
+
+    async def restart_failed(self, handle: WorkloadHandle, spec: WorkloadSpec) -> list[int]:
+        """Start again, on their own ports, the replicas of a running service whose process ended (what Docker's
+        restart policy and Kubernetes do by themselves), ``MAX_REPLICA_RESTARTS`` times each at most."""
+        state = self._read(handle.name)
+        if state is None or state.get("stopped") or state["kind"] != WorkloadKind.SERVICE.value:
+            return []
+        restarted = []
+        directory = self._dir(handle.name)
+        for i, r in enumerate(state["replicas"]):
+            alive = r["start"] is not None and _start_time(r["pid"]) == r["start"]
+            if alive or r.get("restarts", 0) >= MAX_REPLICA_RESTARTS:
+                continue
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(r["pid"], signal.SIGKILL)  # what outlived its shell, holding the port
+            port = r["port"] if port_free(r["port"]) else _free_port()
+            state["replicas"][i] = {**self._launch(spec, directory, i, port, r.get("gpus", [])),
+                                    "restarts": r.get("restarts", 0) + 1}
+            restarted.append(i)
+        if restarted:
+            self._write(handle.name, state)
+        return restarted
 
     def _pin(self, spec: WorkloadSpec) -> list[list[str]]:
         """The GPUs of each replica: the spec's own devices (one slice per replica when they add up), else free

@@ -575,7 +575,8 @@ class DeploymentRunner:
         return changed
 
     async def _check_one(self, d: Deployment, seen: list[tuple[Deployment, HealthRecord]] | None) -> Deployment | None:
-        status = await self.runtime.status(WorkloadHandle.from_json(d.runtime_handle))
+        handle = WorkloadHandle.from_json(d.runtime_handle)
+        status = await self.runtime.status(handle)
         addresses = [r.address for r in status.replicas if r.address] or list(d.worker_addresses)
         probes = await asyncio.gather(*(self._probe(d).worker_status(a) for a in addresses))
         healthy = 0
@@ -599,9 +600,15 @@ class DeploymentRunner:
             started = d.started_at
             if d.restarts and started is not None and datetime.now(UTC) - started > STABLE_AFTER:
                 await self.repo.update(d.id, restarts=0)
+            if tuple(addresses) != d.worker_addresses:  # a replica started again on another port
+                return await self._set(d.id, status=new.value, reason=reason, worker_addresses=json.dumps(addresses))
         else:
             # alive but (some) workers silent, e.g. a loaded machine: degraded, probed again next round
             detail = f": {status.message}" if status.message else ""
+            if status.state == WorkloadState.FAILED:  # some replicas ended, the others answer: replace those
+                restarted = await self.runtime.restart_failed(handle, await self.spec(d))
+                if restarted:
+                    detail = f": replica {', '.join(map(str, restarted))} ended and was started again"
             new, reason = DeploymentStatus.DEGRADED, f"{healthy} of {d.replicas} workers answer{detail}"
         if new != d.status or reason != d.reason:
             return await self._set(d.id, status=new.value, reason=reason)
